@@ -1,0 +1,42 @@
+"""The ``recast`` command line: one sub-command per stage, thin wrappers over library functions.
+
+Library code raises :class:`recast.errors.RecastError` for problems the user can fix; this
+module turns them into a one-line ``error: …`` message and exit status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from recast.cli import extract, workspace
+from recast.errors import RecastError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face replacement in video.")
+
+# One line per stage module (each adds its commands).
+workspace.register(app)
+extract.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, reporting user errors in one line."""
+    try:
+        code = app(standalone_mode=False)
+    except RecastError as error:
+        typer.secho(f"error: {error}", err=True, fg="red")
+        sys.exit(1)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except Exception as error:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,1 @@
+"""Extraction: detectors, landmarkers and identity embedders (plugins), and the extract stage."""

@@ -1,0 +1,308 @@
+"""The extraction stage: a video or a folder of frames → a folder of aligned faces.
+
+>>> from recast.extract.stage import ExtractOptions, extract
+>>> summary = extract("data_dst.mp4", "workspace/data_dst/aligned", ExtractOptions(face_type=FaceType.WHOLE))
+>>> summary.frames, summary.faces, summary.frames_without_face
+
+Frames are decoded on the fly and analysed by worker processes (detection and landmarks);
+the main process smooths landmarks over time, aligns, and writes each face atomically. A log
+of finished frames (``.recast-extract.jsonl`` in the output folder) makes a re-run skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from recast.errors import InputError, OptionError
+from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
+from recast.extract.debug_image import draw_debug
+from recast.extract.reference import IdentityFilter
+from recast.extract.tracking import FaceTracker
+from recast.faces.aligned import write_face
+from recast.faces.alignment import transform_matrix, transform_points
+from recast.faces.facetype import FaceType
+from recast.faces.metadata import FaceMeta
+from recast.faces.pose import estimate_pose
+from recast.faces.smoothing import SmoothingConfig
+
+LOG_NAME = ".recast-extract.jsonl"
+
+
+@dataclass
+class ExtractOptions:
+    """Options of :func:`extract`.
+
+    Attributes:
+        detector: registered detector name (``dlib-hog``, ``mtcnn``, ``dlib-cnn``, ``onnx``).
+        detector_kwargs: extra constructor arguments (e.g. ``{"model_path": ...}`` for ``onnx``).
+        face_type: crop coverage.
+        size: aligned image side, 256–2048.
+        image_format: ``jpg`` or ``png``.
+        jpeg_quality: 1–100.
+        min_face_size: ignore detections smaller than this (source pixels).
+        max_faces: keep at most this many faces per frame, largest first (0 = all).
+        try_rotations: retry at 90/180/270° when nothing is found.
+        detect_size: detect on a copy scaled so its longer side is at most this (0 = full size).
+        smooth: temporal landmark smoothing; None = on for video input, off for folders.
+        smoothing: One-Euro parameters.
+        debug: also write frames with box, landmarks and crop outline to ``<out>_debug/``.
+        reference: photos of the person to keep; faces of anyone else are dropped.
+        reference_threshold: maximum embedding distance to a reference face.
+        embed: store a 128-d identity embedding with every face.
+        fps: resample video input to this rate (None = native).
+        force: re-extract frames that are already done.
+        frames_list: only these frames (names like ``00012.png`` or numbers), re-extracted.
+        workers: analysis processes (1 = in this process).
+    """
+
+    detector: str = "dlib-hog"
+    detector_kwargs: dict[str, object] = field(default_factory=dict)
+    face_type: FaceType = FaceType.WHOLE
+    size: int = 512
+    image_format: str = "jpg"
+    jpeg_quality: int = 90
+    min_face_size: int = 40
+    max_faces: int = 0
+    try_rotations: bool = True
+    detect_size: int = 640
+    smooth: bool | None = None
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    debug: bool = False
+    reference: list[Path] = field(default_factory=list)
+    reference_threshold: float = 0.6
+    embed: bool = False
+    fps: float | None = None
+    force: bool = False
+    frames_list: list[str] | None = None
+    workers: int = 2
+
+    def validate(self) -> None:
+        """Raise :class:`OptionError` for out-of-range values."""
+        if not 256 <= self.size <= 2048:
+            raise OptionError(f"--size {self.size}: must be between 256 and 2048")
+        if self.image_format not in ("jpg", "png"):
+            raise OptionError(f"--format {self.image_format!r}: must be jpg or png")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise OptionError(f"--jpeg-quality {self.jpeg_quality}: must be between 1 and 100")
+        if self.workers < 1:
+            raise OptionError("--workers must be at least 1")
+
+
+@dataclass
+class ExtractSummary:
+    """What :func:`extract` did (counts cover earlier, resumed runs too)."""
+
+    frames: int = 0
+    faces: int = 0
+    frames_without_face: int = 0
+    frames_with_several: int = 0
+    skipped_done: int = 0
+    rejected_by_identity: int = 0
+    output: Path = Path()
+
+
+@dataclass
+class _Frame:
+    name: str
+    image: np.ndarray
+
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+def extract(
+    source: str | Path, out_dir: str | Path, options: ExtractOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ExtractSummary:
+    """Extract aligned faces from a video file or a folder of frames into ``out_dir``.
+
+    Args:
+        source: a video file (decoded on the fly) or a folder of frame images.
+        out_dir: folder for the aligned faces (created).
+        options: see :class:`ExtractOptions`.
+        on_progress: called as ``on_progress(frames_done, frames_total_or_None)``.
+
+    Raises:
+        InputError: unreadable source, empty folder, reference photo without a face.
+        OptionError: invalid options.
+    """
+    options = options or ExtractOptions()
+    options.validate()
+    source, out_dir = Path(source), Path(out_dir)
+    frames, total, fps = _open_source(source, options.fps)
+    is_video = source.is_file()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    debug_dir = out_dir.with_name(out_dir.name + "_debug")
+    log_path = out_dir / LOG_NAME
+    done = {} if options.force else _read_log(log_path)
+    wanted = None if options.frames_list is None else {_frame_key(f) for f in options.frames_list}
+    if wanted is not None:
+        done = {k: v for k, v in done.items() if _frame_key(k) not in wanted}
+    identity = IdentityFilter.from_photos(options.reference, options, options.reference_threshold) \
+        if options.reference else None
+    analyze_options = AnalyzeOptions(
+        detector=options.detector,
+        detector_kwargs=tuple(sorted(options.detector_kwargs.items())),
+        min_face_size=options.min_face_size,
+        max_faces=options.max_faces,
+        try_rotations=options.try_rotations,
+        detect_size=options.detect_size,
+        embed=options.embed or identity is not None,
+    )
+    smooth = is_video if options.smooth is None else options.smooth
+    tracker = FaceTracker(fps or 25.0, options.smoothing) if smooth else None
+    summary = ExtractSummary(output=out_dir)
+
+    def todo() -> Iterator[_Frame]:
+        for frame in frames:
+            if wanted is not None and _frame_key(frame.name) not in wanted:
+                continue
+            if frame.name in done:
+                summary.skipped_done += 1
+                if tracker is not None:
+                    tracker.update([])
+                continue
+            yield frame
+
+    count = 0
+    with open(log_path, "a", encoding="utf-8") as log:
+        for frame, faces in _analyze_all(todo(), analyze_options, options.workers):
+            if identity is not None:
+                kept = identity.keep(faces)
+                summary.rejected_by_identity += len(faces) - len(kept)
+                faces = kept
+            smoothed = tracker.update([f.landmarks for f in faces]) if tracker is not None else None
+            _save_faces(frame, faces, smoothed, out_dir, options)
+            if options.debug:
+                draw_debug(frame.image, faces, options.face_type, debug_dir / f"{Path(frame.name).stem}.jpg")
+            log.write(json.dumps({"frame": frame.name, "faces": len(faces)}) + "\n")
+            log.flush()
+            done[frame.name] = len(faces)
+            count += 1
+            if on_progress is not None:
+                on_progress(count + summary.skipped_done, total)
+    summary.frames = len(done)
+    summary.faces = sum(done.values())
+    summary.frames_without_face = sum(1 for n in done.values() if n == 0)
+    summary.frames_with_several = sum(1 for n in done.values() if n > 1)
+    return summary
+
+
+def _save_faces(
+    frame: _Frame, faces: list[FoundFace], smoothed: list[np.ndarray] | None, out_dir: Path,
+    options: ExtractOptions,
+) -> None:
+    height, width = frame.image.shape[:2]
+    stem = Path(frame.name).stem
+    for stale in out_dir.glob(f"{stem}_*.*"):
+        if stale.stem.rsplit("_", 1)[-1].isdigit() and int(stale.stem.rsplit("_", 1)[-1]) >= len(faces):
+            _to_trash(stale, out_dir)
+    for index, face in enumerate(faces):
+        points = face.landmarks if smoothed is None else smoothed[index]
+        mat = transform_matrix(points, options.size, options.face_type)
+        image = cv2.warpAffine(
+            frame.image, mat, (options.size, options.size), flags=cv2.INTER_LANCZOS4,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        meta = FaceMeta(
+            face_type=options.face_type,
+            landmarks=transform_points(points, mat).astype(np.float32),
+            source_landmarks=np.asarray(points, dtype=np.float32),
+            source_rect=face.rect,
+            source_filename=frame.name,
+            source_size=(width, height),
+            image_to_face_mat=mat,
+            pose=estimate_pose(points, (width, height)),
+            detector=options.detector,
+            detector_score=face.score,
+            embedding=face.embedding if options.embed else None,
+        )
+        write_face(out_dir / f"{stem}_{index}.{options.image_format}", image, meta, options.jpeg_quality)
+
+
+def _to_trash(path: Path, out_dir: Path) -> None:
+    trash = out_dir.with_name(out_dir.name + "_trash")
+    trash.mkdir(exist_ok=True)
+    os.replace(path, trash / path.name)
+
+
+# Worker processes hold one analyzer each (set by the pool initializer).
+_worker_analyzer: FrameAnalyzer | None = None
+
+
+def _init_worker(options: AnalyzeOptions) -> None:
+    global _worker_analyzer
+    cv2.setNumThreads(1)
+    _worker_analyzer = FrameAnalyzer(options)
+
+
+def _analyze_in_worker(image: np.ndarray) -> list[FoundFace]:
+    assert _worker_analyzer is not None
+    return _worker_analyzer.analyze(image)
+
+
+def _analyze_all(
+    frames: Iterator[_Frame], options: AnalyzeOptions, workers: int
+) -> Iterator[tuple[_Frame, list[FoundFace]]]:
+    """Analyse frames in order, with at most a few frames in flight (bounded memory)."""
+    if workers == 1:
+        analyzer = FrameAnalyzer(options)
+        for frame in frames:
+            yield frame, analyzer.analyze(frame.image)
+        return
+    window: deque[tuple[_Frame, Future]] = deque()
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(options,)) as pool:
+        for frame in frames:
+            window.append((frame, pool.submit(_analyze_in_worker, frame.image)))
+            if len(window) >= workers * 3:
+                done_frame, future = window.popleft()
+                yield done_frame, future.result()
+        while window:
+            done_frame, future = window.popleft()
+            yield done_frame, future.result()
+
+
+def _open_source(source: Path, fps: float | None) -> tuple[Iterator[_Frame], int | None, float | None]:
+    """Frames of a video or an image folder, with the total count when known and the fps."""
+    from recast.media.images import list_images, read_image
+    from recast.media.video import iter_frames, probe
+
+    if source.is_dir():
+        paths = list_images(source)
+        if not paths:
+            raise InputError(source, "holds no images (expected frames such as 00001.png)")
+        return (_Frame(p.name, read_image(p)) for p in paths), len(paths), None
+    if not source.exists():
+        raise InputError(source, "no such file or folder")
+    info = probe(source)
+    rate = fps or info.fps
+    total = info.frame_count if fps is None else int(round(info.duration * fps))
+    frames = (_Frame(f"{index:05d}.png", image) for index, image in iter_frames(source, fps=fps))
+    return frames, total, rate
+
+
+def _frame_key(name: str) -> str:
+    stem = Path(str(name).strip()).stem
+    return str(int(stem)) if stem.isdigit() else stem
+
+
+def _read_log(path: Path) -> dict[str, int]:
+    done: dict[str, int] = {}
+    if not path.is_file():
+        return done
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            done[str(entry["frame"])] = int(entry["faces"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by an interrupted run
+    return done
