@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from recast.cli import extract, workspace
+from recast.cli import extract, media, workspace
 from recast.errors import RecastError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face replacement in video.")
@@ -18,25 +18,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face
 # One line per stage module (each adds its commands).
 workspace.register(app)
 extract.register(app)
+media.register(app)
 
 
 def main() -> None:
     """Console-script entry point: run the app, reporting user errors in one line."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except RecastError as error:
         typer.secho(f"error: {error}", err=True, fg="red")
         sys.exit(1)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except Exception as error:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)

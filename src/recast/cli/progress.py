@@ -13,15 +13,28 @@ console = Console(stderr=True)
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
-    """Yield an ``update(done, total_or_None)`` callback that drives a progress bar."""
+    """Yield an ``update(done, total_or_None)`` callback that drives a progress bar.
+
+    The bar appears on the first update, so a command that fails while checking its inputs
+    prints only its error.
+    """
     columns = (
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(description, total=None)
+    progress = Progress(*columns, console=console, transient=False)
+    task = progress.add_task(description, total=None)
+    started = False
 
-        def update(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
+    def update(done: int, total: int | None) -> None:
+        nonlocal started
+        if not started:
+            progress.start()
+            started = True
+        progress.update(task, completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if started:
+            progress.stop()

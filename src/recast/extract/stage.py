@@ -12,6 +12,7 @@ of finished frames (``.recast-extract.jsonl`` in the output folder) makes a re-r
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -260,7 +261,9 @@ def _analyze_all(
             yield frame, analyzer.analyze(frame.image)
         return
     window: deque[tuple[_Frame, Future]] = deque()
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(options,)) as pool:
+    # "spawn": a forked child can deadlock on locks held by OpenCV's or dlib's threads in this process.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,)) as pool:
         for frame in frames:
             window.append((frame, pool.submit(_analyze_in_worker, frame.image)))
             if len(window) >= workers * 3:

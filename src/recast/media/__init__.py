@@ -1,0 +1,17 @@
+"""Media layer: video <-> frames, image files, audio remux (PyAV + OpenCV, no torch)."""
+
+from recast.media.images import denoise_frame, list_images, read_image, write_image
+from recast.media.video import VideoInfo, VideoWriter, cut, extract_frames, iter_frames, probe
+
+__all__ = [
+    "VideoInfo",
+    "VideoWriter",
+    "cut",
+    "denoise_frame",
+    "extract_frames",
+    "iter_frames",
+    "list_images",
+    "probe",
+    "read_image",
+    "write_image",
+]
