@@ -84,7 +84,7 @@ def smoothing(tmp: Path) -> None:
         window = 4
         speed_w = np.array([np.linalg.norm(centre[min(i + window, len(centre) - 1)] - centre[max(i - window, 0)])
                             / (min(i + window, len(centre) - 1) - max(i - window, 0)) for i in range(len(step))])
-        still = speed_w < 0.004 * size
+        still = speed_w < 0.0015 * size
         fast = speed_w >= np.quantile(speed_w, 0.9)
         raw_motion = np.linalg.norm(np.diff(raw, axis=0), axis=2).mean(axis=1)
         smooth_motion = np.linalg.norm(np.diff(smooth, axis=0), axis=2).mean(axis=1)
@@ -95,7 +95,8 @@ def smoothing(tmp: Path) -> None:
             f"{smooth_motion[still].mean():.2f}", f"{100 * reduction:.0f} %", int(fast.sum()),
             f"{step[fast].mean():.1f}", f"{lag[fast].mean():.2f}", f"{100 * lag[fast].mean() / size:.1f} %",
         ])
-    print("\nLandmark smoothing (One-Euro), px per frame; still = head speed < 0.4 % of face width per frame:")
+    print("\nLandmark smoothing (One-Euro), px per frame. still: head speed < 0.15 % of the face width per frame")
+    print("(±4-frame window); fast: the fastest 10 % of frames; lag: smoothed vs raw landmarks on fast frames.")
     print_table(["clip", "frames", "still", "raw motion", "smoothed", "reduction (≥ 50 %)", "fast frames",
                  "head px/frame", "lag px", "lag / face width"], rows)
 

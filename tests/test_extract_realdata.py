@@ -53,3 +53,23 @@ def test_reference_keeps_only_the_main_performer(shared_data: Path, tmp_path: Pa
     centre = np.mean(kept, axis=0)
     # One identity: every kept face is within dlib's same-person distance of the group's mean.
     assert max(float(np.linalg.norm(e - centre)) for e in kept) < 0.6
+
+
+# Clearly visible faces per photo (faces cut off by the frame edge or hidden behind hands not counted).
+MULTI_FACE_MINIMUM = {
+    "deepface_couple.jpg": 2,
+    "deepface_selfie-many-people.jpg": 5,
+    "facerecognition_kit_with_rose.jpg": 2,
+    "facerecognition_obama_and_biden.jpg": 2,
+    "facerecognition_two_people.jpg": 2,
+    "insightface_t1.jpg": 6,
+    "mmpose_wflw_7_Cheering_Cheering_7_16.jpg": 15,
+}
+
+
+def test_multi_face_photos_find_every_clearly_visible_face(shared_data: Path) -> None:
+    analyzer = FrameAnalyzer(AnalyzeOptions(detector="mtcnn", min_face_size=20))
+    found = {p.name: len(analyzer.analyze(read_image(p))) for p in list_images(shared_data / "photos" / "multi_face")}
+    assert set(found) == set(MULTI_FACE_MINIMUM)
+    missing = {name: (found[name], need) for name, need in MULTI_FACE_MINIMUM.items() if found[name] < need}
+    assert not missing, missing

@@ -25,6 +25,7 @@ def extract_command(
     min_face_size: int = typer.Option(40, help="Ignore faces smaller than this (pixels)."),
     max_faces: int = typer.Option(0, help="Faces kept per frame, largest first (0 = all)."),
     rotations: bool = typer.Option(True, help="Retry rotated 90/180/270° when no face is found."),
+    detect_size: int | None = typer.Option(None, help="Detect on frames scaled to this longest side (0 = full)."),
     smooth: bool | None = typer.Option(None, help="Temporal landmark smoothing (default: on for video)."),
     debug: bool = typer.Option(False, help="Write debug frames to OUT_debug/."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the person to keep; others are dropped."),
@@ -45,7 +46,8 @@ def extract_command(
         detector=detector,
         detector_kwargs={"model_path": detector_model} if detector_model else {},
         face_type=parse_face_type(face_type), size=size, image_format=image_format, jpeg_quality=jpeg_quality,
-        min_face_size=min_face_size, max_faces=max_faces, try_rotations=rotations, smooth=smooth, debug=debug,
+        min_face_size=min_face_size, max_faces=max_faces, try_rotations=rotations, detect_size=detect_size,
+        smooth=smooth, debug=debug,
         reference=list(reference), reference_threshold=reference_threshold, embed=embed, fps=fps, force=force,
         frames_list=frames, workers=workers,
     )

@@ -14,6 +14,11 @@ from recast.extract.detectors import create_detector
 from recast.extract.detectors.base import Detection
 from recast.extract.landmarks import DlibEmbedder, DlibLandmarker, to_rgb
 
+#: Longest image side each detector works at by default (0 = full size). dlib's HOG and CNN scan
+#: every position and are fast only on small images; MTCNN builds its own pyramid from
+#: ``min_face_size``, so it sees the full frame.
+DEFAULT_DETECT_SIZE = {"dlib-hog": 640, "dlib-cnn": 640}
+
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
@@ -45,7 +50,7 @@ class AnalyzeOptions:
     min_face_size: int = 40
     max_faces: int = 0
     try_rotations: bool = True
-    detect_size: int = 640
+    detect_size: int | None = None
     embed: bool = False
 
 
@@ -65,7 +70,10 @@ class FrameAnalyzer:
 
     def __init__(self, options: AnalyzeOptions) -> None:
         self.options = options
-        self.detector = create_detector(options.detector, **dict(options.detector_kwargs))
+        kwargs = dict(options.detector_kwargs)
+        if options.detector == "mtcnn":
+            kwargs.setdefault("min_face_size", options.min_face_size)
+        self.detector = create_detector(options.detector, **kwargs)
         self.landmarker = DlibLandmarker()
         self.embedder = DlibEmbedder() if options.embed else None
 
@@ -106,6 +114,8 @@ class FrameAnalyzer:
         """Detect on a copy whose longer side is at most ``detect_size``; boxes in ``image`` pixels."""
         longest = max(image.shape[:2])
         limit = self.options.detect_size
+        if limit is None:
+            limit = DEFAULT_DETECT_SIZE.get(self.options.detector, 0)
         if limit <= 0 or longest <= limit:
             return self.detector.detect(image)
         scale = limit / longest

@@ -7,6 +7,10 @@
 Frames are decoded on the fly and analysed by worker processes (detection and landmarks);
 the main process smooths landmarks over time, aligns, and writes each face atomically. A log
 of finished frames (``.recast-extract.jsonl`` in the output folder) makes a re-run skip them.
+
+Workers are started with ``spawn`` (a forked child can deadlock on locks held by OpenCV's or
+dlib's threads), so a script that calls :func:`extract` with ``workers > 1`` needs the usual
+``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ class ExtractOptions:
         min_face_size: ignore detections smaller than this (source pixels).
         max_faces: keep at most this many faces per frame, largest first (0 = all).
         try_rotations: retry at 90/180/270° when nothing is found.
-        detect_size: detect on a copy scaled so its longer side is at most this (0 = full size).
+        detect_size: detect on a copy scaled so its longer side is at most this (0 = full size,
+            None = the detector's default, see :data:`recast.extract.analyze.DEFAULT_DETECT_SIZE`).
         smooth: temporal landmark smoothing; None = on for video input, off for folders.
         smoothing: One-Euro parameters.
         debug: also write frames with box, landmarks and crop outline to ``<out>_debug/``.
@@ -74,7 +79,7 @@ class ExtractOptions:
     min_face_size: int = 40
     max_faces: int = 0
     try_rotations: bool = True
-    detect_size: int = 640
+    detect_size: int | None = None
     smooth: bool | None = None
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     debug: bool = False
@@ -261,7 +266,6 @@ def _analyze_all(
             yield frame, analyzer.analyze(frame.image)
         return
     window: deque[tuple[_Frame, Future]] = deque()
-    # "spawn": a forked child can deadlock on locks held by OpenCV's or dlib's threads in this process.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,)) as pool:
         for frame in frames:

@@ -6,12 +6,12 @@ the same area as DeepFaceLab's ``whole_face`` and models trained on either line 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from recast.errors import OptionError
 
 
-class FaceType(str, Enum):
+class FaceType(StrEnum):
     """Aligned-crop coverage, ordered from the tightest (``half``) to the widest (``head``)."""
 
     HALF = "half"

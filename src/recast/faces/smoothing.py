@@ -24,7 +24,7 @@ class SmoothingConfig:
         derivative_cutoff: cut-off frequency used to smooth the speed estimate, Hz.
     """
 
-    min_cutoff: float = 0.8
+    min_cutoff: float = 0.5
     beta: float = 3.0
     derivative_cutoff: float = 1.0
 
@@ -60,7 +60,9 @@ class LandmarkSmoother:
             self._speed = np.zeros(len(points))
             return points.copy()
         scale = max(float(np.ptp(points[:, 0]) + np.ptp(points[:, 1])) / 2.0, 1.0)
-        raw_speed = np.linalg.norm(points - self._value, axis=1) / (self.dt * scale)
+        # One speed for the whole face: detector jitter is independent from point to point and
+        # averages out, so a still face keeps a low cut-off while a moving head raises it for all.
+        raw_speed = np.full(len(points), np.linalg.norm(points - self._value, axis=1).mean() / (self.dt * scale))
         cfg = self.config
         self._speed = self._speed + _alpha(cfg.derivative_cutoff, self.dt) * (raw_speed - self._speed)
         cutoff = cfg.min_cutoff + cfg.beta * self._speed
