@@ -16,6 +16,7 @@ import pytest
 from skimage import data
 from typer.testing import CliRunner
 
+from media_factory import tone, write_av_clip
 from recast.cli.main import app
 from recast.errors import InputError, OptionError
 from recast.media import (
@@ -48,11 +49,7 @@ def _source_frames() -> list[np.ndarray]:
 
 def _source_audio(seconds: float) -> np.ndarray:
     """(2, n) float32: a quiet 440 Hz tone with a loud 1 kHz burst at BURST..BURST+0.2 s."""
-    t = np.arange(round(seconds * RATE)) / RATE
-    wave = 0.05 * np.sin(2 * np.pi * 440 * t)
-    burst = (t >= BURST) & (t < BURST + 0.2)
-    wave[burst] = 0.6 * np.sin(2 * np.pi * 1000 * t[burst])
-    return np.stack([wave, wave]).astype(np.float32)
+    return tone(seconds, RATE, BURST)
 
 
 @pytest.fixture(scope="session")
@@ -64,26 +61,7 @@ def source_frames() -> list[np.ndarray]:
 def clip(tmp_path_factory: pytest.TempPathFactory, source_frames: list[np.ndarray]) -> Path:
     """A 1.6 s 176x144 25 fps H.264 + AAC (44.1 kHz stereo) MP4 written with PyAV directly."""
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        video.options = {"crf": "16"}
-        audio = container.add_stream("aac", rate=RATE, layout="stereo")
-        samples = _source_audio(FRAMES / FPS)
-        step = RATE // FPS
-        for i, image in enumerate(source_frames):
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for packet in video.encode(frame):
-                container.mux(packet)
-            chunk = av.AudioFrame.from_ndarray(samples[:, i * step:(i + 1) * step].copy(), format="fltp",
-                                               layout="stereo")
-            chunk.rate, chunk.pts, chunk.time_base = RATE, i * step, Fraction(1, RATE)
-            for packet in audio.encode(chunk):
-                container.mux(packet)
-        for stream in (video, audio):
-            for packet in stream.encode(None):
-                container.mux(packet)
+    write_av_clip(path, source_frames, FPS, _source_audio(FRAMES / FPS), RATE)
     return path
 
 

@@ -10,15 +10,21 @@ import sys
 
 import typer
 
-from recast.cli import extract, media, workspace
+from recast.cli import evaluate, extract, faceset, media, merge, pipeline, provenance, train, workspace
 from recast.errors import RecastError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face replacement in video.")
 
 # One line per stage module (each adds its commands).
 workspace.register(app)
+pipeline.register(app)
 extract.register(app)
 media.register(app)
+merge.register(app)
+faceset.register(app)
+train.register(app)
+provenance.register(app)
+evaluate.register(app)
 
 
 def main() -> None:

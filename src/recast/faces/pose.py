@@ -64,8 +64,10 @@ def estimate_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[f
     """
     image_points = np.asarray(landmarks, dtype=np.float64)[POSE_POINTS]
     model_points = FACE_MODEL_3D[POSE_POINTS]
+    # SQPnP finds the global optimum; the iterative solver sometimes settles in a wrong minimum
+    # (roll near 90°) on real faces.
     ok, rvec, _tvec = cv2.solvePnP(
-        model_points, image_points, camera_matrix(image_size), np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE
+        model_points, image_points, camera_matrix(image_size), np.zeros(4), flags=cv2.SOLVEPNP_SQPNP
     )
     if not ok:
         return 0.0, 0.0, 0.0

@@ -1,0 +1,69 @@
+"""``recast eval``: measure a swap result against its destination video (identity, pose, expression, …)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from recast.cli.progress import console, progress_bar
+from recast.eval import evaluate, write_report
+from recast.eval.report import check_report_dir
+
+
+def eval_command(
+    result: Path = typer.Option(..., "--result", help="The swapped video (or folder of frames)."),
+    dst: Path = typer.Option(..., "--dst", help="The destination video it was made from."),
+    src_faces: Path = typer.Option(..., "--src-faces", help="Aligned src faceset (folder or .rfs)."),
+    dst_faces: Path | None = typer.Option(None, "--dst-faces", help="Aligned dst faceset (default: dst video faces)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Report folder (default: RESULT_eval/ beside it)."),
+    every: int = typer.Option(1, "--every", help="Evaluate every N-th frame."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing report in that folder."),
+) -> None:
+    """Score a swap: identity transfer, pose/expression preservation, jitter, background PSNR."""
+    out = out if out is not None else result.with_name(result.stem + "_eval")
+    check_report_dir(out, overwrite=force)
+    with progress_bar("evaluating") as update:
+        report = evaluate(result, dst, src_faces, dst_faces, every=every, on_progress=update)
+    json_path, png_path = write_report(report, out, overwrite=force)
+    summary = report.summary()
+    table = Table(title=f"swap quality ({summary['frames_with_face']} of {summary['frames_evaluated']} "
+                        f"evaluated frames with a face)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, value in _rows(summary):
+        table.add_row(label, value)
+    console.print(table)
+    if report.length_mismatch:
+        console.print(f"[yellow]warning[/]: the videos differ in length ({report.frame_counts[0]} vs "
+                      f"{report.frame_counts[1]} frames); only the common frames were compared")
+    console.print(f"[green]done[/]: {json_path}, {png_path}")
+
+
+def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
+    def num(key: str, fmt: str = "{:.3f}", scale: float = 1.0) -> str:
+        value = summary[key]
+        return "n/a" if value is None else fmt.format(float(value) * scale)
+
+    identical = summary["background_identical_frames"]
+    psnr = num("background_psnr_db_mean", "{:.2f} dB")
+    if identical:
+        psnr += f" ({identical} frames identical: ∞)"
+    return [
+        ("identity retrieval (closer to src)", num("identity_retrieval", "{:.1f} %", 100.0)),
+        ("distance to src / dst centroid", f"{num('src_distance')} / {num('dst_distance')}"),
+        ("pose error (mean |Δ| pitch, yaw, roll)", num("pose_error_deg", "{:.2f}°")),
+        ("  pitch / yaw / roll", " / ".join(num(k, "{:.2f}°") for k in
+                                            ("pitch_error_deg", "yaw_error_deg", "roll_error_deg"))),
+        ("expression error (eyes+mouth, ÷ inter-ocular)", num("expression_error", "{:.4f}")),
+        ("jitter result / dst (px per frame)",
+         f"{num('jitter_result_px', '{:.2f}')} / {num('jitter_dst_px', '{:.2f}')}"),
+        ("jitter ratio result / dst", num("jitter_ratio", "{:.2f}")),
+        ("background PSNR outside the face", psnr),
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval`` to the app."""
+    app.command("eval")(eval_command)

@@ -1,0 +1,205 @@
+"""``recast sort`` and ``recast faceset …``: curate folders of aligned faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from recast.cli.progress import console, progress_bar
+from recast.errors import OptionError
+from recast.faces.facetype import parse_face_type
+from recast.faceset.sort import SORT_METHODS
+
+faceset_app = typer.Typer(no_args_is_help=True, help="Curate facesets: cluster, dedupe, pack, resize, metadata, "
+                          "debug, info.")
+metadata_app = typer.Typer(no_args_is_help=True, help="Export or import the metadata of a faceset.")
+
+_METHODS_HELP = ", ".join(SORT_METHODS)
+
+
+def sort_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    by: str | None = typer.Option(None, "--by", help=f"Sort method ('list' describes them): {_METHODS_HELP}."),
+    restore_names: bool = typer.Option(False, "--restore", help="Undo every sort: put back the original names."),
+    target: int = typer.Option(2000, help="best / best-fast: number of faces to keep."),
+    reference: list[Path] = typer.Option([], help="face: photo(s) or aligned faces of the person."),
+    max_distance: float | None = typer.Option(None, help="face: move faces farther than this to the trash."),
+    workers: int = typer.Option(2, help="Processes computing per-face scores."),
+) -> None:
+    """Sort aligned faces by a DeepFaceLab method (renames to 00000_<name>…; rejects → FOLDER_trash/)."""
+    from recast.faceset.sort import restore, sort_faceset
+
+    if restore_names:
+        result = restore(folder)
+        console.print(f"[green]restored[/] {result.restored} original names in {folder}")
+        for label, names in (("missing", result.missing), ("left in place (name taken)", result.conflicts)):
+            if names:
+                console.print(f"[yellow]{label}[/]: {len(names)} ({', '.join(names[:5])}…)")
+        return
+    if by == "list":
+        for name, method in SORT_METHODS.items():
+            console.print(f"[bold]{name}[/]: {method.summary}")
+        return
+    if by is None:
+        raise OptionError(f"give --by METHOD ({', '.join(SORT_METHODS)}) or --restore")
+    with progress_bar(f"sort by {by}") as update:
+        result = sort_faceset(folder, by, workers=workers, on_progress=update, target=target,
+                              references=list(reference), max_distance=max_distance)
+    trash = f", {len(result.trashed)} moved to {folder.name}_trash/" if result.trashed else ""
+    console.print(f"[green]sorted[/] {len(result.kept)} faces by {by}{trash} (undo: recast sort {folder} --restore)")
+
+
+@faceset_app.command("cluster")
+def cluster_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    threshold: float = typer.Option(0.6, help="Identity distance (dlib scale) that splits groups."),
+    min_group: int = typer.Option(2, help="Smaller groups go to unsorted/."),
+    dry_run: bool = typer.Option(False, help="Only print the groups."),
+    workers: int = typer.Option(2, help="Processes computing embeddings."),
+) -> None:
+    """Group faces by identity into sub-folders person_01 (largest), person_02, … (undo: sort --restore)."""
+    from recast.faceset.identity import cluster_faceset
+
+    with progress_bar("embedding") as update:
+        result = cluster_faceset(folder, threshold, min_group, move=not dry_run, workers=workers, on_progress=update)
+    for group in sorted(result.groups):
+        console.print(f"{group}: {len(result.groups[group])} faces")
+
+
+@faceset_app.command("dedupe")
+def dedupe_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    max_bits: int = typer.Option(4, help="Max differing bits of the 64-bit difference hash."),
+    max_diff: float = typer.Option(0.03, help="Max mean difference of 32x32 grey thumbnails (0-1)."),
+    dry_run: bool = typer.Option(False, help="Only print the duplicates."),
+    workers: int = typer.Option(2, help="Processes."),
+) -> None:
+    """Move near-duplicate faces to FOLDER_trash/ (the one from the largest source face stays; undo: sort --restore)."""
+    from recast.faceset.dedupe import dedupe_faceset
+
+    with progress_bar("hashing") as update:
+        result = dedupe_faceset(folder, max_bits, max_diff, workers, dry_run, on_progress=update)
+    verb = "would move" if dry_run else "moved"
+    console.print(f"[green]{len(result.groups)} duplicate groups[/], {verb} {result.moved} faces to the trash")
+
+
+@faceset_app.command("pack")
+def pack_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    keep_loose: bool = typer.Option(False, help="Leave the loose files (else they move to _packed_backup/)."),
+) -> None:
+    """Pack all faces into FOLDER/faceset.rfs (one file; training reads it directly)."""
+    from recast.faceset.pack import pack_faceset
+
+    with progress_bar("packing") as update:
+        path = pack_faceset(folder, keep_loose, on_progress=update)
+    console.print(f"[green]packed[/] → {path}")
+
+
+@faceset_app.command("unpack")
+def unpack_command(folder: Path = typer.Argument(..., help="Folder holding faceset.rfs, or the .rfs file.")) -> None:
+    """Write the faces of a pack back as files (refuses to overwrite); the pack moves to _packed_backup/."""
+    from recast.faceset.pack import unpack_faceset
+
+    with progress_bar("unpacking") as update:
+        written = unpack_faceset(folder, on_progress=update)
+    console.print(f"[green]unpacked[/] {len(written)} faces")
+
+
+@faceset_app.command("resize")
+def resize_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    size: int = typer.Option(..., help="New side in pixels."),
+    face_type: str | None = typer.Option(None, help="New face type (default: keep)."),
+    frames: Path | None = typer.Option(None, help="Folder with the source frames (default: FOLDER's parent)."),
+    in_place: bool = typer.Option(False, help="Replace the faces (originals copied to FOLDER_backup first)."),
+    output: Path | None = typer.Option(None, help="Output folder (default FOLDER_<size>)."),
+) -> None:
+    """Re-crop every face at a new size / face type, from the source frame when available."""
+    from recast.faceset.resize import resize_faceset
+
+    kind = parse_face_type(face_type) if face_type else None
+    with progress_bar("resizing") as update:
+        result = resize_faceset(folder, size, kind, frames, in_place, output, on_progress=update)
+    backup = f" (originals in {result.backup})" if result.backup else ""
+    console.print(f"[green]resized[/] {len(result.written)} faces → {result.output}: {result.from_frames} "
+                  f"from source frames, {result.from_aligned} from the aligned images{backup}")
+
+
+@metadata_app.command("export")
+def metadata_export_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    file: Path | None = typer.Option(None, help="Output JSON (default FOLDER/metadata.json)."),
+) -> None:
+    """Save the metadata of every face to one JSON file."""
+    from recast.faceset.metafile import export_metadata
+
+    path, count, skipped = export_metadata(folder, file)
+    note = f"; {len(skipped)} without metadata" if skipped else ""
+    console.print(f"[green]exported[/] {count} faces → {path}{note}")
+
+
+@metadata_app.command("import")
+def metadata_import_command(
+    folder: Path = typer.Argument(..., help="Folder of (edited) aligned faces."),
+    file: Path | None = typer.Option(None, help="JSON written by export (default FOLDER/metadata.json)."),
+) -> None:
+    """Put exported metadata back into edited images (rescaled to their new size)."""
+    from recast.faceset.metafile import import_metadata
+
+    result = import_metadata(folder, file)
+    console.print(f"[green]imported[/] {len(result.updated)} faces ({len(result.rescaled)} rescaled)")
+    if result.missing_images:
+        console.print(f"[yellow]{len(result.missing_images)} exported faces have no image now[/]")
+    if result.not_in_file:
+        console.print(f"[yellow]{len(result.not_in_file)} images have no exported metadata[/]: "
+                      + ", ".join(result.not_in_file[:5]))
+
+
+@faceset_app.command("debug")
+def debug_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces."),
+    output: Path | None = typer.Option(None, help="Output folder (default FOLDER_debug)."),
+) -> None:
+    """Write copies with landmarks, mask outline and pose drawn on them."""
+    from recast.faceset.debug import debug_faceset
+
+    with progress_bar("drawing") as update:
+        path = debug_faceset(folder, output, on_progress=update)
+    console.print(f"[green]debug images[/] → {path}")
+
+
+@faceset_app.command("info")
+def info_command(
+    folder: Path = typer.Argument(..., help="Folder of aligned faces (or with faceset.rfs)."),
+    plot: Path | None = typer.Option(None, help="Also save a yaw/pitch plot as PNG."),
+) -> None:
+    """Counts, face types, sizes, yaw/pitch histograms and files without metadata."""
+    from recast.faceset.info import faceset_info, plot_info
+
+    info = faceset_info(folder)
+    console.print(f"[bold]{folder}[/]{' (packed)' if info.packed else ''}: {info.faces} faces from "
+                  f"{info.source_frames} source frames")
+    console.print("face types: " + ", ".join(f"{t} {n}" for t, n in info.face_types.most_common()))
+    console.print("sizes: " + ", ".join(f"{s} {n}" for s, n in info.sizes.most_common()))
+    console.print(f"with embedding: {info.with_embedding}, with XSeg mask: {info.with_xseg}")
+    for which in ("yaw", "pitch"):
+        console.print(f"{which} (degrees):")
+        peak = max((c for _, _, c in info.histogram(which)), default=0) or 1
+        for start, end, count in info.histogram(which):
+            console.print(f"  {start:+4d}..{end:+4d} {count:6d} {'#' * round(40 * count / peak)}")
+    if info.without_metadata:
+        console.print(f"[yellow]{len(info.without_metadata)} files without metadata[/]: "
+                      + ", ".join(info.without_metadata[:10]))
+    if plot is not None:
+        console.print(f"plot → {plot_info(info, plot)}")
+
+
+faceset_app.add_typer(metadata_app, name="metadata")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sort`` (top level) and the ``faceset`` command group."""
+    app.command("sort")(sort_command)
+    app.add_typer(faceset_app, name="faceset")

@@ -1,0 +1,126 @@
+"""``recast video``, ``recast run`` and ``recast demo``: encoding and the one-command pipeline."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from recast.cli.progress import console, progress_bar
+from recast.errors import InputError
+
+
+def video_command(
+    merged: Path = typer.Argument(..., help="Folder of merged frames (00001.png …)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Result video: .mp4, .mov (ProRes), .mkv, .avi."),
+    audio_from: Path | None = typer.Option(None, help="Copy the audio of this file (the destination video)."),
+    mask: Path | None = typer.Option(None, help="Mask frames folder; also writes <output>_mask.<ext>."),
+    fps: float | None = typer.Option(None, help="Frame rate (default: that of --audio-from, else 25)."),
+    crf: int = typer.Option(18, help="H.264 quality, 0–51 (lower is better)."),
+    lossless: bool = typer.Option(False, help="Lossless H.264 (.mp4) or FFV1 (.mkv)."),
+    visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into a corner."),
+    force: bool = typer.Option(False, help="Replace an existing output."),
+) -> None:
+    """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar)."""
+    from recast.pipeline.encode import EncodeOptions, encode_video
+
+    options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, crf=crf, lossless=lossless,
+                            visible_label=visible_label, overwrite=force)
+    with progress_bar("encoding") as update:
+        summary = encode_video(merged, output, options, update)
+    audio = "with audio" if summary.has_audio else "no audio"
+    if audio_from is not None and not summary.has_audio:
+        console.print(f"[yellow]note[/]: {audio_from} has no audio track; the result is silent")
+    console.print(f"[green]done[/]: {summary.frames} frames at {summary.fps:g} fps, {audio} → {summary.output}"
+                  + (f" (+ {summary.mask_output})" if summary.mask_output else "")
+                  + f"; provenance: {summary.sidecar}")
+
+
+def _train_reporter() -> object:
+    last = [0.0]
+
+    def report(event: object) -> None:
+        kind = getattr(event, "kind", "")
+        now = time.monotonic()
+        if kind == "iteration" and now - last[0] < 10:
+            return
+        last[0] = now
+        losses = " ".join(f"{k} {v:.4f}" for k, v in getattr(event, "losses", {}).items())
+        message = getattr(event, "message", "")
+        console.print(f"  train {kind}: iteration {getattr(event, 'iteration', 0)}"
+                      f" {getattr(event, 'ms_per_iter', 0.0):.0f} ms/iter {losses} {message}".rstrip())
+
+    return report
+
+
+def run_command(
+    src: Path = typer.Option(..., "--src", help="Video of the person whose face is put in."),
+    dst: Path = typer.Option(..., "--dst", help="Video whose face is replaced (its audio is kept)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Result video."),
+    minutes: float = typer.Option(10.0, help="Training time budget."),
+    iterations: int | None = typer.Option(None, help="Stop training at this iteration instead."),
+    model: str = typer.Option("cpu", help="Training preset: cpu, quick96, saehd, amp."),
+    workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
+    reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
+    force: bool = typer.Option(False, help="Replace an existing result."),
+) -> None:
+    """Swap faces in one command: workspace → extract both → train → merge → labelled video."""
+    from recast.pipeline.run import RunOptions
+
+    options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
+                         iterations=iterations, device=device, reference=list(reference),
+                         visible_label=visible_label, overwrite=force)
+    _run_and_report(options)
+
+
+def _run_and_report(options: object) -> None:
+    from recast.pipeline.run import run
+
+    current = {"update": None}
+
+    def on_stage(name: str) -> None:
+        console.print(f"[bold cyan]▶ {name}[/]")
+
+    def on_progress(done: int, total: int | None) -> None:
+        if current["update"] is not None:
+            current["update"](done, total)
+
+    with progress_bar("working") as update:
+        current["update"] = update
+        summary = run(options, on_stage=on_stage, on_progress=on_progress, on_train_event=_train_reporter())
+    console.print(
+        f"[green]done[/]: src {summary.src_extract.faces} faces, dst {summary.dst_extract.faces} faces, "
+        f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "
+        f"({summary.merge.frames_passed_through} without a face passed through)"
+    )
+    console.print(f"result: [bold]{summary.encode.output.resolve()}[/]")
+    console.print(f"provenance: {summary.encode.sidecar}  (check with: recast verify {summary.encode.output})")
+
+
+def demo_command(
+    workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
+    minutes: float = typer.Option(3.0, help="Training time budget."),
+    force: bool = typer.Option(False, help="Replace an existing demo result."),
+) -> None:
+    """Run the whole pipeline on built-in sample clips (public-domain portraits) and print the result."""
+    from recast.pipeline.demo import write_sample_videos
+    from recast.pipeline.run import RunOptions
+
+    if workspace.exists() and not workspace.is_dir():
+        raise InputError(workspace, "exists and is not a folder")
+    src, dst = write_sample_videos(workspace / "samples")
+    console.print(f"sample clips: {src} (Grace Hopper) and {dst} (NASA astronaut portrait)")
+    output = workspace / "result.mp4"
+    options = RunOptions(src=src, dst=dst, output=output, workspace=workspace / "work", minutes=minutes,
+                         overwrite=force or output.exists())
+    _run_and_report(options)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``video``, ``run`` and ``demo`` to the app."""
+    app.command("video")(video_command)
+    app.command("run")(run_command)
+    app.command("demo")(demo_command)

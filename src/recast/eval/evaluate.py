@@ -1,0 +1,373 @@
+"""Swap evaluation: stream a result video beside its destination and measure every frame.
+
+>>> from recast.eval import evaluate
+>>> report = evaluate("result.mp4", "data_dst.mp4", "workspace/data_src/aligned", every=2)
+>>> report.summary()["identity_retrieval"], report.summary()["pose_error_deg"]
+
+For each evaluated frame the destination face is found (dlib HOG, the largest face) and its 68
+landmarks are taken; the result frame is landmarked inside the *same* detector box (the swap
+keeps the face where it was), which also keeps a badly swapped face measurable. Then:
+
+* identity: the result face's dlib embedding distance to the src and dst identity centroids;
+  the frame counts as retrieved when it is closer to src;
+* pose error: |Δpitch|, |Δyaw|, |Δroll| (degrees) between the two faces' head poses
+  (:func:`recast.faces.pose.estimate_pose`: the generic 3-D face fitted with SQPnP);
+* expression error: eye/mouth landmark distance after a similarity fit on stable points,
+  over the inter-ocular distance (see :func:`recast.eval.metrics.expression_error`);
+* jitter: mean landmark motion since the previous evaluated frame, for the result and for the
+  destination, and the result's motion minus the destination's (``excess``);
+* background: PSNR of result vs destination outside the dilated face hull (``inf`` = untouched;
+  JSON has no infinity, so the report writes ``null`` with ``background_identical: true``).
+
+With ``every`` > 1 the motion is measured between evaluated frames (``every`` frames apart).
+
+Both inputs are decoded frame by frame (a video file or a folder of frames); nothing holds a
+whole video in memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recast.errors import InputError, OptionError
+from recast.eval.identity import CENTROID_SAMPLE, faceset_centroid
+from recast.eval.metrics import (
+    background_psnr,
+    excess_motion,
+    expression_error,
+    identity_distance,
+    landmark_motion,
+    pose_error,
+)
+from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
+from recast.extract.landmarks import DlibEmbedder, to_rgb
+
+ProgressCallback = Callable[[int, int | None], None]
+
+#: Without a dst faceset, the dst centroid is the mean embedding of this many dst-video faces
+#: (spread over the evaluated frames): one person in one video needs few.
+DST_VIDEO_SAMPLE = 50
+
+
+@dataclass
+class FrameMetrics:
+    """Metrics of one evaluated frame; ``None`` where a face was missing (or for the first frame's motion).
+
+    Attributes:
+        index: frame number, from 1.
+        dst_face: whether a face was found in the destination frame.
+        face_box: the destination face's detector box ``(left, top, right, bottom)``.
+        src_distance / dst_distance: result embedding distance to the src / dst centroid.
+        pose_error: ``(|Δpitch|, |Δyaw|, |Δroll|)`` degrees.
+        expression / eyes / mouth: normalised landmark errors (inter-ocular units).
+        motion_result / motion_dst: mean landmark motion since the previous evaluated frame (px).
+        motion_excess: mean length of (result motion − destination motion) per landmark (px).
+        background_psnr: dB outside the face region; ``math.inf`` when identical.
+    """
+
+    index: int
+    dst_face: bool = False
+    face_box: tuple[float, float, float, float] | None = None
+    src_distance: float | None = None
+    dst_distance: float | None = None
+    pose_error: tuple[float, float, float] | None = None
+    expression: float | None = None
+    eyes: float | None = None
+    mouth: float | None = None
+    motion_result: float | None = None
+    motion_dst: float | None = None
+    motion_excess: float | None = None
+    background_psnr: float | None = None
+
+    @property
+    def closer_to_src(self) -> bool | None:
+        """True when the result face is closer to the src identity than to the dst one."""
+        if self.src_distance is None or self.dst_distance is None:
+            return None
+        return self.src_distance < self.dst_distance
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-safe dict; an infinite PSNR is written as ``null`` with ``background_identical: true``."""
+        psnr = self.background_psnr
+        identical = psnr is not None and math.isinf(psnr)
+        return {
+            "index": self.index,
+            "dst_face": self.dst_face,
+            "face_box": None if self.face_box is None else [round(float(v), 2) for v in self.face_box],
+            "src_distance": _round(self.src_distance),
+            "dst_distance": _round(self.dst_distance),
+            "closer_to_src": self.closer_to_src,
+            "pose_error_deg": None if self.pose_error is None else [_round(v) for v in self.pose_error],
+            "expression_error": _round(self.expression),
+            "eyes_error": _round(self.eyes),
+            "mouth_error": _round(self.mouth),
+            "motion_result_px": _round(self.motion_result),
+            "motion_dst_px": _round(self.motion_dst),
+            "motion_excess_px": _round(self.motion_excess),
+            "background_psnr_db": None if identical else _round(psnr),
+            "background_identical": identical,
+        }
+
+
+@dataclass
+class EvalReport:
+    """What :func:`evaluate` measured: inputs, settings, per-frame metrics and timings.
+
+    ``frames`` holds one :class:`FrameMetrics` per evaluated frame (every ``every``-th, from 1).
+    ``frame_counts`` are the two inputs' frame counts as probed; ``length_mismatch`` is True when
+    one input ended before the other (only the common frames are compared). ``dst_centroid_from``
+    is ``"faceset"`` (``dst_faces`` given) or ``"video"``.
+    """
+
+    result: Path
+    dst: Path
+    src_faces: Path
+    dst_faces: Path | None
+    every: int
+    frames: list[FrameMetrics] = field(default_factory=list)
+    frames_decoded: int = 0
+    frame_counts: tuple[int | None, int | None] = (None, None)
+    length_mismatch: bool = False
+    src_faces_used: int = 0
+    dst_faces_used: int = 0
+    dst_centroid_from: str = "video"
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, object]:
+        """Headline numbers (JSON-safe; see :func:`summarise`)."""
+        return summarise(self.frames)
+
+    def to_json(self) -> dict[str, object]:
+        """The whole report as a JSON-safe dict (``summary`` + ``frames``)."""
+        return {
+            "format": "recast.eval",
+            "version": 1,
+            "inputs": {
+                "result": str(self.result), "dst": str(self.dst), "src_faces": str(self.src_faces),
+                "dst_faces": None if self.dst_faces is None else str(self.dst_faces),
+            },
+            "settings": {"every": self.every, "faceset_sample": CENTROID_SAMPLE, "dst_video_sample": DST_VIDEO_SAMPLE},
+            "identity": {
+                "src_faces_used": self.src_faces_used, "dst_faces_used": self.dst_faces_used,
+                "dst_centroid_from": self.dst_centroid_from,
+            },
+            "frames_decoded": self.frames_decoded,
+            "frame_counts": {"result": self.frame_counts[0], "dst": self.frame_counts[1]},
+            "length_mismatch": self.length_mismatch,
+            "seconds": round(self.seconds, 3),
+            "summary": self.summary(),
+            "frames": [frame.to_json() for frame in self.frames],
+        }
+
+
+def evaluate(
+    result: str | Path,
+    dst: str | Path,
+    src_faces: str | Path,
+    dst_faces: str | Path | None = None,
+    every: int = 1,
+    on_progress: ProgressCallback | None = None,
+    *,
+    mask_margin: float = 0.2,
+) -> EvalReport:
+    """Measure a swap result against its destination video; see the module docstring.
+
+    Args:
+        result: the swapped video (or folder of frames), same size and timing as ``dst``.
+        dst: the destination video (or folder of frames).
+        src_faces: aligned src faceset (folder or ``.rfs``): its identity centroid.
+        dst_faces: aligned dst faceset for the dst centroid; None = the dst video's own faces.
+        every: evaluate every N-th frame (1 = all).
+        on_progress: ``on_progress(frames_decoded, total_or_None)``.
+        mask_margin: face-region dilation for the background PSNR, × face width.
+
+    Raises:
+        InputError: unreadable inputs, frame sizes that differ, no face in any dst frame.
+        OptionError: ``every`` < 1.
+    """
+    if every < 1:
+        raise OptionError(f"--every must be at least 1, got {every}")
+    started = time.perf_counter()
+    report = EvalReport(Path(result), Path(dst), Path(src_faces), None if dst_faces is None else Path(dst_faces),
+                        every)
+    result_frames, result_total = open_frames(report.result)
+    dst_frames, dst_total = open_frames(report.dst)
+    report.frame_counts = (result_total, dst_total)
+    known = [t for t in (result_total, dst_total) if t]
+    total = min(known) if known else None
+    analyzer, embedder = shared_models()
+    src_centroid, report.src_faces_used = faceset_centroid(report.src_faces, embedder)
+    dst_embeddings: list[np.ndarray] = []
+    if report.dst_faces is not None:
+        dst_centroid, report.dst_faces_used = faceset_centroid(report.dst_faces, embedder)
+        report.dst_centroid_from = "faceset"
+    expected = math.ceil(total / every) if total else DST_VIDEO_SAMPLE
+    dst_stride = max(1, math.ceil(expected / DST_VIDEO_SAMPLE))
+
+    result_embeddings: dict[int, np.ndarray] = {}
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+    decoded = 0
+    for (index, result_frame), (_dst_index, dst_frame) in _zip_frames(result_frames, dst_frames, report):
+        decoded = index
+        if (index - 1) % every == 0:
+            frame, faces = _measure(analyzer, embedder, index, result_frame, dst_frame, previous, mask_margin)
+            report.frames.append(frame)
+            previous = None
+            if faces is not None:
+                dst_face, result_landmarks, result_embedding = faces
+                previous = (dst_face.landmarks, result_landmarks)
+                result_embeddings[len(report.frames) - 1] = result_embedding
+                if report.dst_faces is None and (len(result_embeddings) - 1) % dst_stride == 0:
+                    dst_embeddings.append(embedder.embed(to_rgb(dst_frame), dst_face.landmarks))
+        if on_progress is not None:
+            on_progress(index, total)
+    report.frames_decoded = decoded
+    if not result_embeddings:
+        raise InputError(report.dst, "no face found in any evaluated frame")
+    if report.dst_faces is None:
+        dst_centroid = np.mean(np.asarray(dst_embeddings, dtype=np.float64), axis=0)
+        report.dst_faces_used = len(dst_embeddings)
+    for position, embedding in result_embeddings.items():
+        report.frames[position].src_distance = identity_distance(embedding, src_centroid)
+        report.frames[position].dst_distance = identity_distance(embedding, dst_centroid)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@functools.lru_cache(maxsize=1)
+def shared_models() -> tuple[FrameAnalyzer, DlibEmbedder]:
+    """dlib HOG detector + 68 landmarks, and the embedder: loaded once per process (~3 s, ~250 MB).
+
+    The analyzer does not embed (only the result face and a sample of dst faces need it).
+    """
+    return FrameAnalyzer(AnalyzeOptions(detector="dlib-hog")), DlibEmbedder()
+
+
+def _measure(
+    analyzer: FrameAnalyzer, embedder: DlibEmbedder, index: int, result_frame: np.ndarray, dst_frame: np.ndarray,
+    previous: tuple[np.ndarray, np.ndarray] | None, mask_margin: float,
+) -> tuple[FrameMetrics, tuple[FoundFace, np.ndarray, np.ndarray] | None]:
+    """Metrics of one frame pair, plus (dst face, result landmarks, result embedding) when a face was found."""
+    frame = FrameMetrics(index)
+    found = analyzer.analyze(dst_frame)
+    if not found:
+        return frame, None
+    dst_face = found[0]
+    result_landmarks = result_face_landmarks(analyzer, result_frame, dst_face)
+    result_embedding = embedder.embed(to_rgb(result_frame), result_landmarks)
+    height, width = dst_frame.shape[:2]
+    frame.dst_face = True
+    frame.face_box = tuple(float(v) for v in dst_face.rect)
+    frame.pose_error = pose_error(dst_face.landmarks, result_landmarks, (width, height))
+    errors = expression_error(dst_face.landmarks, result_landmarks)
+    frame.expression, frame.eyes, frame.mouth = errors["expression"], errors["eyes"], errors["mouth"]
+    frame.background_psnr = background_psnr(result_frame, dst_frame, dst_face.landmarks, mask_margin)
+    if previous is not None:
+        dst_before, result_before = previous
+        frame.motion_dst = landmark_motion(dst_before, dst_face.landmarks)
+        frame.motion_result = landmark_motion(result_before, result_landmarks)
+        frame.motion_excess = excess_motion(dst_before, dst_face.landmarks, result_before, result_landmarks)
+    return frame, (dst_face, result_landmarks, result_embedding)
+
+
+def result_face_landmarks(analyzer: FrameAnalyzer, result_frame: np.ndarray, dst_face: FoundFace) -> np.ndarray:
+    """``(68, 2)`` landmarks of the result face that replaces ``dst_face``.
+
+    Normally the landmarker runs inside the destination face's box. A face the detector found
+    only in a rotated frame is searched again in the result frame (nearest to the dst face).
+    """
+    if dst_face.rotation == 0:
+        return analyzer.landmarker.landmarks(to_rgb(result_frame), dst_face.rect)
+    centre = dst_face.landmarks.mean(axis=0)
+    candidates = [face.landmarks for face in analyzer.analyze(result_frame)]
+    if not candidates:
+        return dst_face.landmarks
+    return min(candidates, key=lambda points: float(np.linalg.norm(points.mean(axis=0) - centre)))
+
+
+def open_frames(path: Path) -> tuple[Iterator[tuple[int, np.ndarray]], int | None]:
+    """``(index from 1, BGR frame)`` of a video file or a folder of frames, and the frame count if known."""
+    from recast.media.images import list_images, read_image
+    from recast.media.video import iter_frames, probe
+
+    if path.is_dir():
+        paths = list_images(path)
+        if not paths:
+            raise InputError(path, "holds no images (expected frames such as 00001.png)")
+        return ((i, read_image(p)) for i, p in enumerate(paths, start=1)), len(paths)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    return iter_frames(path), probe(path).frame_count
+
+
+def _zip_frames(
+    result: Iterator[tuple[int, np.ndarray]], dst: Iterator[tuple[int, np.ndarray]], report: EvalReport,
+) -> Iterator[tuple[tuple[int, np.ndarray], tuple[int, np.ndarray]]]:
+    """Pairs of frames until either input ends; checks sizes, flags a length mismatch on the report."""
+    while True:
+        result_item, dst_item = next(result, None), next(dst, None)
+        if result_item is None or dst_item is None:
+            report.length_mismatch = (result_item is None) != (dst_item is None)
+            return
+        result_frame, dst_frame = result_item[1], dst_item[1]
+        if result_frame.shape != dst_frame.shape:
+            raise InputError(report.result, f"frame size {result_frame.shape[1]}x{result_frame.shape[0]} differs "
+                                            f"from the destination's {dst_frame.shape[1]}x{dst_frame.shape[0]}")
+        yield result_item, dst_item
+
+
+def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
+    """Headline numbers over the evaluated frames (means over frames where a value exists).
+
+    ``identity_retrieval`` is the share of frames with a face whose result is closer to the src
+    centroid than to the dst centroid. ``jitter_ratio`` = mean result motion / mean destination
+    motion (1 = the swap moves like the original). ``background_psnr_db_*`` cover frames whose
+    background changed; ``background_identical_frames`` counts those where it did not (PSNR ∞).
+    """
+    faces = [f for f in frames if f.dst_face]
+    closer = [f.closer_to_src for f in faces if f.closer_to_src is not None]
+    poses = np.array([f.pose_error for f in faces if f.pose_error is not None]).reshape(-1, 3)
+    psnr = [f.background_psnr for f in faces if f.background_psnr is not None]
+    finite = [p for p in psnr if not math.isinf(p)]
+    motion_result = _mean([f.motion_result for f in faces])
+    motion_dst = _mean([f.motion_dst for f in faces])
+    ratio = None
+    if motion_result is not None and motion_dst is not None and motion_dst > 0:
+        ratio = motion_result / motion_dst
+    return {
+        "frames_evaluated": len(frames),
+        "frames_with_face": len(faces),
+        "identity_retrieval": _round(float(np.mean(closer))) if closer else None,
+        "src_distance": _round(_mean([f.src_distance for f in faces])),
+        "dst_distance": _round(_mean([f.dst_distance for f in faces])),
+        "pose_error_deg": _round(float(poses.mean())) if len(poses) else None,
+        "pitch_error_deg": _round(float(poses[:, 0].mean())) if len(poses) else None,
+        "yaw_error_deg": _round(float(poses[:, 1].mean())) if len(poses) else None,
+        "roll_error_deg": _round(float(poses[:, 2].mean())) if len(poses) else None,
+        "expression_error": _round(_mean([f.expression for f in faces])),
+        "eyes_error": _round(_mean([f.eyes for f in faces])),
+        "mouth_error": _round(_mean([f.mouth for f in faces])),
+        "jitter_result_px": _round(motion_result),
+        "jitter_dst_px": _round(motion_dst),
+        "jitter_ratio": _round(ratio),
+        "jitter_excess_px": _round(_mean([f.motion_excess for f in faces])),
+        "background_psnr_db_mean": _round(float(np.mean(finite))) if finite else None,
+        "background_psnr_db_min": _round(min(finite)) if finite else None,
+        "background_identical_frames": len(psnr) - len(finite),
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _round(value: float | None, digits: int = 5) -> float | None:
+    return None if value is None else round(float(value), digits)

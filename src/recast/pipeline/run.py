@@ -1,0 +1,138 @@
+"""``recast run``: two videos in, a labelled face-swap video out — every stage in one call.
+
+Creates (or resumes) a workspace, extracts the faces of both videos, trains the default model
+for a time budget, merges, and encodes the result with the destination's audio. Each stage
+resumes where an interrupted run stopped: extraction skips finished frames, training continues
+the saved model, merging skips written frames.
+
+>>> summary = run(RunOptions(src="alice.mp4", dst="bob.mp4", output="result.mp4", minutes=30))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recast.errors import InputError, OptionError
+from recast.extract.stage import ExtractOptions, ExtractSummary, extract
+from recast.faces.facetype import parse_face_type
+from recast.merge.settings import MergeSettings
+from recast.merge.stage import MergeSummary, merge
+from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video
+from recast.workspace import Workspace, init_workspace
+
+StageCallback = Callable[[str], None]
+ProgressCallback = Callable[[int, int | None], None]
+
+
+@dataclass
+class RunOptions:
+    """Options of :func:`run`.
+
+    Attributes:
+        src: video of the person whose face is put in.
+        dst: video whose face is replaced (its audio is kept).
+        output: the result video (``.mp4``, ``.mov``, ``.mkv`` or ``.avi``).
+        workspace: working folder; default ``<output stem>_workspace`` beside the output.
+        model: training preset (``cpu`` is sized for a laptop CPU).
+        minutes: training time budget for this run.
+        iterations: stop training at this iteration instead (whichever comes first).
+        device: ``cpu`` or ``cuda``.
+        extract_size: aligned face size.
+        reference: photos of the destination person, when the destination shows several people.
+        merge_settings: merger settings (default: overlay, landmark mask, rct colour transfer).
+        visible_label: burn a visible "SYNTHETIC" label into the result too.
+        overwrite: replace an existing result video.
+        seed: training seed.
+    """
+
+    src: Path
+    dst: Path
+    output: Path
+    workspace: Path | None = None
+    model: str = "cpu"
+    minutes: float = 10.0
+    iterations: int | None = None
+    device: str = "cpu"
+    extract_size: int = 256
+    reference: list[Path] = field(default_factory=list)
+    merge_settings: MergeSettings = field(default_factory=MergeSettings)
+    visible_label: bool = False
+    overwrite: bool = False
+    seed: int = 0
+
+
+@dataclass
+class RunSummary:
+    """What each stage of :func:`run` did."""
+
+    workspace: Workspace
+    src_extract: ExtractSummary
+    dst_extract: ExtractSummary
+    iterations: int
+    train_status: str
+    merge: MergeSummary
+    encode: EncodeSummary
+
+
+def run(
+    options: RunOptions, on_stage: StageCallback | None = None, on_progress: ProgressCallback | None = None,
+    on_train_event: Callable[[object], None] | None = None,
+) -> RunSummary:
+    """Run every stage; ``on_stage`` is told each stage's name as it starts."""
+    from recast.train.models.registry import MODELS
+    from recast.train.options import TrainOptions
+    from recast.train.trainer import train
+
+    src, dst, output = Path(options.src), Path(options.dst), Path(options.output)
+    for video in (src, dst):
+        if not video.is_file():
+            raise InputError(video, "no such video file")
+    if output.exists() and not options.overwrite:
+        raise InputError(output, "already exists; pass --force to replace it")
+    if options.model not in MODELS:
+        raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
+    workspace = init_workspace(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
+
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name)
+
+    stage("extract src")
+    common = {"size": options.extract_size, "face_type": face_type}
+    src_summary = extract(src, workspace.src_aligned, ExtractOptions(**common, max_faces=1), on_progress)
+    if src_summary.faces == 0:
+        raise InputError(src, "no face found in any frame")
+    stage("extract dst")
+    dst_summary = extract(dst, workspace.dst_aligned, ExtractOptions(**common, reference=list(options.reference)),
+                          on_progress)
+    if dst_summary.faces == 0:
+        raise InputError(dst, "no face found in any frame")
+    stage("train")
+    model_dir = workspace.model_dir(options.model)
+    result = train(TrainOptions(
+        src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=options.model,
+        minutes=options.minutes, iterations=options.iterations, device=options.device, seed=options.seed,
+        on_event=on_train_event,
+    ))
+    stage("merge")
+    merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
+                          workspace.merged_mask, device=options.device, on_progress=on_progress)
+    stage("encode")
+    encode_summary = encode_video(
+        workspace.merged, output,
+        EncodeOptions(
+            audio_from=dst, mask_dir=workspace.merged_mask, visible_label=options.visible_label,
+            overwrite=options.overwrite,
+            provenance={
+                "inputs": {"src": src, "dst": dst, "model_weights": model_dir},
+                "model": {"name": options.model, "iterations": result.iteration},
+                "settings": options.merge_settings.to_dict(),
+            },
+        ),
+        on_progress,
+    )
+    return RunSummary(workspace, src_summary, dst_summary, result.iteration, result.status, merge_summary,
+                      encode_summary)

@@ -1,0 +1,210 @@
+"""Check a file for recast's three "synthetic media" labels: container tag, sidecar, watermark.
+
+:func:`verify` works on a video file, a single image, or a folder of frames, and never needs the
+original: the watermark is found frame by frame, blind.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recast.errors import InputError, OptionError
+from recast.media.images import IMAGE_EXTENSIONS, list_images, read_image
+from recast.media.video import iter_frames, probe
+from recast.provenance.label import (
+    PROVENANCE_LABEL,
+    has_label_tag,
+    read_sidecar,
+    sha256_path,
+    sidecar_path,
+)
+from recast.provenance.watermark import SCORE_THRESHOLD, detect_watermark
+
+MIN_FOUND_FRACTION = 0.2
+"""Share of sampled frames that must carry the watermark for it to count as present."""
+
+
+@dataclass(frozen=True)
+class HashCheck:
+    """One recorded input (or the result itself) compared with the file now at its path.
+
+    ``status``: ``"ok"`` (same sha256), ``"mismatch"`` (the file changed), ``"missing"`` (nothing
+    at the recorded path any more, so it cannot be checked).
+    """
+
+    role: str
+    path: str
+    status: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :func:`verify` found.
+
+    Attributes:
+        path: the file or folder checked.
+        kind: ``"video"``, ``"image"`` or ``"frames"`` (a folder of images).
+        container_tag: the container carries the label tag; None where there is no container
+            tag to check (images, frame folders).
+        sidecar: path of the provenance sidecar, or None when there is none.
+        sidecar_ok: the sidecar is a valid recast record carrying the label.
+        sidecar_problem: why the sidecar could not be used, or None.
+        result_hash: ``"ok"`` (the result is byte-identical to what was labelled), ``"changed"``
+            (re-encoded or edited since), or None (no sidecar / no hash recorded).
+        input_checks: each recorded input compared with the file now at its path.
+        frames_checked: how many frames were sampled for the watermark.
+        frames_marked: how many of them carry it.
+        scores: per sampled frame watermark score (see :mod:`recast.provenance.watermark`).
+        watermark: ``frames_marked >= max(1, MIN_FOUND_FRACTION * frames_checked)``.
+    """
+
+    path: Path
+    kind: str
+    container_tag: bool | None
+    sidecar: Path | None
+    sidecar_ok: bool
+    sidecar_problem: str | None
+    result_hash: str | None
+    input_checks: list[HashCheck] = field(default_factory=list)
+    frames_checked: int = 0
+    frames_marked: int = 0
+    scores: list[float] = field(default_factory=list)
+    watermark: bool = False
+
+    @property
+    def labelled(self) -> bool:
+        """Any of the three labels says this is synthetic media made with recast."""
+        return bool(self.container_tag) or self.sidecar_ok or self.watermark
+
+    @property
+    def verdict(self) -> str:
+        """One line: which labels were found, or that none was."""
+        if not self.labelled:
+            return "no recast label found"
+        found = []
+        if self.container_tag:
+            found.append("container tag")
+        if self.sidecar_ok:
+            found.append("sidecar")
+        if self.watermark:
+            found.append(f"watermark in {self.frames_marked}/{self.frames_checked} frames")
+        return f"{PROVENANCE_LABEL}: " + ", ".join(found)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of the report (paths as strings), with ``labelled`` and ``verdict``."""
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "labelled": self.labelled,
+            "verdict": self.verdict,
+            "container_tag": self.container_tag,
+            "sidecar": None if self.sidecar is None else str(self.sidecar),
+            "sidecar_ok": self.sidecar_ok,
+            "sidecar_problem": self.sidecar_problem,
+            "result_hash": self.result_hash,
+            "input_checks": [vars(c) for c in self.input_checks],
+            "watermark": self.watermark,
+            "frames_checked": self.frames_checked,
+            "frames_marked": self.frames_marked,
+            "median_score": float(np.median(self.scores)) if self.scores else None,
+            "score_threshold": SCORE_THRESHOLD,
+        }
+
+
+def verify(path: str | Path, sample_frames: int = 50) -> VerifyReport:
+    """Look for recast's labels on a video file, an image file, or a folder of frames.
+
+    Args:
+        path: the result to check.
+        sample_frames: how many frames, spread evenly over the whole result, to test for the
+            watermark (all of them when there are fewer).
+
+    Raises:
+        InputError: ``path`` is missing or is not a readable video, image or image folder.
+        OptionError: ``sample_frames`` < 1.
+    """
+    if sample_frames < 1:
+        raise OptionError(f"--frames must be at least 1, got {sample_frames}")
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    container_tag: bool | None = None
+    if path.is_dir():
+        kind = "frames"
+        frames = _folder_frames(path, sample_frames)
+    elif path.suffix.lower() in IMAGE_EXTENSIONS:
+        kind = "image"
+        frames = [read_image(path)]
+    else:
+        kind = "video"
+        info = probe(path)
+        container_tag = has_label_tag(info.metadata)
+        frames = _video_frames(path, info.frame_count, info.duration, sample_frames)
+    results = [detect_watermark(frame) for frame in frames]
+    marked = sum(r.found for r in results)
+    sidecar, sidecar_ok, problem, result_hash, checks = _check_sidecar(path)
+    return VerifyReport(
+        path=path,
+        kind=kind,
+        container_tag=container_tag,
+        sidecar=sidecar,
+        sidecar_ok=sidecar_ok,
+        sidecar_problem=problem,
+        result_hash=result_hash,
+        input_checks=checks,
+        frames_checked=len(results),
+        frames_marked=marked,
+        scores=[round(r.score, 3) for r in results],
+        watermark=marked >= max(1, math.ceil(MIN_FOUND_FRACTION * len(results))),
+    )
+
+
+def _folder_frames(folder: Path, count: int) -> list[np.ndarray]:
+    files = list_images(folder)
+    if not files:
+        raise InputError(folder, "folder holds no images to check")
+    picks = np.unique(np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int))
+    return [read_image(files[i]) for i in picks]
+
+
+def _video_frames(path: Path, frame_count: int, duration: float, count: int) -> list[np.ndarray]:
+    """About ``count`` frames spread evenly over the video (every frame when it has fewer)."""
+    if frame_count <= count or duration <= 0:
+        frames = [frame for _, frame in iter_frames(path)]
+        if len(frames) > count:
+            picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+            frames = [frames[i] for i in np.unique(picks)]
+        return frames
+    return [frame for _, frame in iter_frames(path, fps=count / duration)][:count]
+
+
+def _check_sidecar(result: Path) -> tuple[Path | None, bool, str | None, str | None, list[HashCheck]]:
+    """(sidecar path, usable, problem, result hash status, input checks) for ``result``."""
+    side = sidecar_path(result)
+    if not side.exists():
+        return None, False, None, None, []
+    try:
+        record = read_sidecar(side)
+    except InputError as error:
+        return side, False, str(error), None, []
+    ok = record.get("label") == PROVENANCE_LABEL and record.get("synthetic") is True
+    problem = None if ok else "sidecar does not carry the synthetic-media label"
+    recorded = record.get("result", {}).get("sha256") if isinstance(record.get("result"), dict) else None
+    result_hash = None if recorded is None else ("ok" if sha256_path(result) == recorded else "changed")
+    checks = []
+    for role, entry in record.get("inputs", {}).items():
+        if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
+            checks.append(HashCheck(str(role), "", "missing"))
+            continue
+        source = Path(str(entry["path"]))
+        if not source.exists():
+            checks.append(HashCheck(str(role), str(source), "missing"))
+            continue
+        same = sha256_path(source) == entry["sha256"]
+        checks.append(HashCheck(str(role), str(source), "ok" if same else "mismatch"))
+    return side, ok, problem, result_hash, checks

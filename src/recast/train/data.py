@@ -1,0 +1,204 @@
+"""Lazy, deterministic, multi-process training batches of (src, dst) face pairs.
+
+* :class:`FaceReader` opens a faceset (folder or pack, via :func:`recast.faceset.source.open_faceset`)
+  or wraps an in-memory sequence of :class:`recast.faces.aligned.AlignedFace`; faces are decoded only
+  when a sample needs them, never all held in RAM.
+* :class:`BatchPlan` decides, for every iteration, which faces form the global batch and the seed of
+  each sample's augmentation, from (seed, iteration) alone. So a resumed run sees the same batches as
+  an uninterrupted one, and data-parallel ranks take disjoint slices of the same global batch.
+* :class:`PairDataset` turns one plan entry into augmented arrays; a torch ``DataLoader`` with
+  worker processes runs it (see :func:`make_loader`).
+
+Batches are dicts of float32 tensors: ``{src,dst}_{warped,target}`` (N, 3, R, R) BGR in [0, 1] and
+``{src,dst}_{mask,em}`` (N, 1, R, R).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from recast.errors import OptionError
+from recast.faces.aligned import AlignedFace
+from recast.faces.facetype import FaceType
+from recast.faceset.source import open_faceset
+from recast.train.color_transfer import get_color_transfer
+from recast.train.samples import SampleSpec, crop_face, make_sample
+
+FaceSource = str | Path | Sequence[AlignedFace]
+YAW_BINS = 128
+YAW_RANGE = 1.2
+
+
+class FaceReader:
+    """Lazy access to one faceset; safe to pickle into DataLoader workers (reopens there)."""
+
+    def __init__(self, source: FaceSource) -> None:
+        self.source = source
+        self._faces: Any = None
+        self._length = len(self._open())
+
+    def _open(self) -> Any:
+        if self._faces is None:
+            self._faces = open_faceset(self.source) if isinstance(self.source, (str, Path)) else self.source
+        return self._faces
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if isinstance(self.source, (str, Path)):
+            state["_faces"] = None
+        return state
+
+    def __len__(self) -> int:
+        return self._length
+
+    def face(self, index: int) -> AlignedFace:
+        return self._open()[index]
+
+    def face_type(self, index: int) -> FaceType:
+        faces = self._open()
+        return faces.meta(index).face_type if hasattr(faces, "meta") else faces[index].meta.face_type
+
+    def yaws(self) -> np.ndarray:
+        """Yaw (radians) of every face, from metadata only."""
+        faces = self._open()
+        metas = (faces.meta(i) if hasattr(faces, "meta") else faces[i].meta for i in range(len(self)))
+        return np.array([float(m.pose[1]) for m in metas], dtype=np.float64)
+
+
+def yaw_bins(yaws: np.ndarray) -> list[np.ndarray]:
+    """Face indices grouped into 128 yaw bins over ±1.2 rad (ends absorb the rest); empty bins dropped."""
+    edges = np.linspace(-YAW_RANGE, YAW_RANGE, YAW_BINS + 1)[1:-1]
+    which = np.digitize(yaws, edges)
+    return [np.flatnonzero(which == b) for b in range(YAW_BINS) if np.any(which == b)]
+
+
+class _Picker:
+    """Deterministic face indices for sample positions: shuffled epochs, or uniform over yaw bins."""
+
+    def __init__(self, count: int, seed: int, stream: int, bins: list[np.ndarray] | None) -> None:
+        self.count, self.seed, self.stream, self.bins = count, seed, stream, bins
+        self._epoch, self._perm = -1, np.arange(count)
+
+    def pick(self, position: int, rng: np.random.Generator) -> int:
+        if self.bins:
+            members = self.bins[int(rng.integers(len(self.bins)))]
+            return int(members[int(rng.integers(len(members)))])
+        epoch = position // self.count
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = np.random.default_rng([self.seed, self.stream, epoch]).permutation(self.count)
+        return int(self._perm[position % self.count])
+
+
+class BatchPlan(torch.utils.data.Sampler):
+    """Infinite sequence of per-iteration keys ``(src_i, dst_i, ct_i, sample_seed)`` for one rank.
+
+    Iteration k's global batch holds ``global_batch`` keys; rank r takes slice r of ``world`` equal
+    slices. ``start_iteration`` resumes the stream.
+    """
+
+    def __init__(self, n_src: int, n_dst: int, global_batch: int, seed: int, start_iteration: int = 0,
+                 rank: int = 0, world: int = 1, src_bins: list[np.ndarray] | None = None,
+                 dst_bins: list[np.ndarray] | None = None) -> None:
+        if global_batch % world:
+            raise OptionError(f"batch_size {global_batch} must be divisible by the number of processes ({world})")
+        self.global_batch, self.seed, self.rank, self.world = global_batch, seed, rank, world
+        self.start_iteration = start_iteration
+        self.src = _Picker(n_src, seed, 1, src_bins)
+        self.dst = _Picker(n_dst, seed, 2, dst_bins)
+        self.ct = _Picker(n_dst, seed, 3, None)
+
+    def keys(self, iteration: int) -> list[tuple[int, int, int, int]]:
+        rng = np.random.default_rng([self.seed, 7, iteration])
+        keys = []
+        for j in range(self.global_batch):
+            pos = iteration * self.global_batch + j
+            keys.append((self.src.pick(pos, rng), self.dst.pick(pos, rng), self.ct.pick(pos, rng),
+                         int(rng.integers(2**62))))
+        local = self.global_batch // self.world
+        return keys[self.rank * local:(self.rank + 1) * local]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
+        iteration = self.start_iteration
+        while True:
+            yield self.keys(iteration)
+            iteration += 1
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """Sample specs for the src and dst sides plus the colour-transfer mode (src toward dst)."""
+
+    src: SampleSpec
+    dst: SampleSpec
+    ct_mode: str = "none"
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Map-style dataset indexed by plan keys; returns one augmented (src, dst) pair as CHW arrays."""
+
+    def __init__(self, src: FaceReader, dst: FaceReader, spec: PairSpec) -> None:
+        self.src, self.dst, self.spec = src, dst, spec
+        self.color_transfer = get_color_transfer(spec.ct_mode)
+
+    def __len__(self) -> int:
+        return max(len(self.src), len(self.dst))
+
+    def _sample(self, reader: FaceReader, index: int, spec: SampleSpec, rng: np.random.Generator,
+                reference: np.ndarray | None) -> dict[str, np.ndarray]:
+        face = reader.face(index)
+        s = make_sample(face.image, face.meta.landmarks, face.meta.xseg_mask, face.meta.face_type, spec, rng,
+                        self.color_transfer, reference)
+        return {"warped": s.warped.transpose(2, 0, 1), "target": s.target.transpose(2, 0, 1),
+                "mask": s.mask[None], "em": s.em[None]}
+
+    def __getitem__(self, key: tuple[int, int, int, int]) -> dict[str, np.ndarray]:  # type: ignore[override]
+        src_i, dst_i, ct_i, seed = key
+        rng = np.random.default_rng(seed)
+        reference = None
+        if self.color_transfer is not None:
+            ref_face = self.dst.face(ct_i)
+            reference = crop_face(ref_face.image, ref_face.meta.landmarks, ref_face.meta.face_type,
+                                  self.spec.src.resolution, self.spec.src.face_type)
+        out = {f"src_{k}": v for k, v in self._sample(self.src, src_i, self.spec.src, rng, reference).items()}
+        out.update({f"dst_{k}": v for k, v in self._sample(self.dst, dst_i, self.spec.dst, rng, None).items()})
+        return out
+
+
+def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Stack a list of samples into (N, C, R, R) float32 tensors."""
+    return {k: torch.from_numpy(np.ascontiguousarray(np.stack([it[k] for it in items]))) for k in items[0]}
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def default_workers() -> int:
+    """Data worker processes: 1 on machines with ≤ 4 cores (the model needs them), else up to 6."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 4 else min(6, cores // 2)
+
+
+def make_loader(dataset: PairDataset, plan: BatchPlan, workers: int) -> torch.utils.data.DataLoader:
+    """DataLoader over ``plan`` with ``workers`` processes (0 = in the training process).
+
+    Workers are *spawned*, not forked: forking a process whose OpenCV / OpenMP thread pools are
+    running can deadlock the child. (So scripts that call ``train`` need the usual
+    ``if __name__ == "__main__":`` guard.)
+    """
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=plan, num_workers=workers, collate_fn=collate,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=_worker_init if workers > 0 else None,
+        multiprocessing_context="spawn" if workers > 0 else None,
+    )

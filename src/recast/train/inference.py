@@ -1,0 +1,83 @@
+"""Inference for the merger: load a trained model folder and swap aligned dst faces.
+
+Example:
+    >>> swapper = FaceSwapper.load("workspace/model/saehd", device="cpu")
+    >>> faces = crops.astype(np.float32) / 255          # (N, R, R, 3) BGR at swapper.resolution
+    >>> pred, src_mask, dst_mask = swapper.swap(faces)  # morph= for AMP models
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recast.errors import InputError
+from recast.faces.facetype import FaceType, parse_face_type
+from recast.train import checkpoint as ckpt
+from recast.train.models.base import FaceSwapModel
+from recast.train.models.registry import model_from_saved
+
+
+class FaceSwapper:
+    """A trained model ready to swap faces.
+
+    Attributes: ``resolution`` (int), ``face_type`` (FaceType), ``has_learned_mask``, ``is_amp``,
+    ``iteration`` (training iterations of the loaded weights), ``model`` (the torch module).
+    """
+
+    def __init__(self, model: FaceSwapModel, device: str = "cpu", iteration: int = 0,
+                 channels_last: bool = True) -> None:
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=memory_format).eval()
+        self.resolution = model.resolution
+        self.face_type: FaceType = parse_face_type(model.config.face_type)  # type: ignore[attr-defined]
+        self.has_learned_mask = model.has_learned_mask
+        self.is_amp = model.is_amp
+        self.iteration = iteration
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: str = "cpu", channels_last: bool = True) -> FaceSwapper:
+        """Load config.json and the committed checkpoint's weights (safetensors only).
+
+        ``channels_last`` (default on) runs the convolutions in NHWC layout: measured 5–35 % faster
+        for inference on a 2-core CPU (cpu preset 641 → 479 ms, quick96 2695 → 2537 ms, liae-ud 128
+        4744 → 3478 ms per 8 faces), unlike training, where it gave no reliable gain.
+        """
+        model_dir = Path(model_dir)
+        name, config = ckpt.read_model_config(model_dir)
+        checkpoint = ckpt.load_checkpoint(model_dir, with_optimizer=False)
+        if checkpoint is None:
+            raise InputError(model_dir, "has no saved weights yet (train it first)")
+        model = model_from_saved(name, config)
+        weights = {k[len("model."):]: v for k, v in checkpoint.weights.items() if k.startswith("model.")}
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as error:
+            raise InputError(checkpoint.path, f"weights do not match config.json: {error}") from None
+        return cls(model, device, int(checkpoint.state.get("iteration", 0)), channels_last)
+
+    @torch.inference_mode()
+    def swap(self, faces: np.ndarray, morph: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Swap a batch of aligned dst faces.
+
+        Args:
+            faces: (N, R, R, 3) float32 BGR in [0, 1], R = ``resolution``, aligned as ``face_type``.
+            morph: AMP only: 0 = dst identity … 1 = full src identity (ignored by other models).
+
+        Returns:
+            (pred_face (N, R, R, 3) float32 BGR, pred_src_mask (N, R, R), pred_dst_mask (N, R, R)),
+            masks float32 in [0, 1]; all ones when the model has no learned mask.
+        """
+        faces = np.asarray(faces, dtype=np.float32)
+        r = self.resolution
+        if faces.ndim != 4 or faces.shape[1:] != (r, r, 3):
+            raise ValueError(f"faces must be (N, {r}, {r}, 3) float32 BGR, got {faces.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(faces)).to(self.device).permute(0, 3, 1, 2)
+        x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        face, src_mask, dst_mask = self.model.swap(x, morph=morph)
+        return (face.float().permute(0, 2, 3, 1).cpu().numpy(), src_mask[:, 0].float().cpu().numpy(),
+                dst_mask[:, 0].float().cpu().numpy())

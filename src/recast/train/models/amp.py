@@ -1,0 +1,148 @@
+"""AMP ("amplifier / morphable"): one encoder, two inters (src, dst), one shared decoder.
+
+Data flow (NCHW, BGR in [0, 1]):
+
+* encoder: Down e + Res, Down 2e, 4e, 8e, Down 8e + Res → R/32 grid → flatten → pixel-norm →
+  Dense → ae_dims code (the dense layer lives inside the encoder);
+* inter_src and inter_dst: Dense ae → (R/32)²·inter_dims, reshaped to a grid (no upscale);
+* decoder: four Up+Res stages (8d, 8d, 4d, 2d), 4-head shuffled output → R; mask Ups 8m, 8m, 4m, 2m, m.
+
+Training mixes codes per sample: src code = inter_src(enc(src))·B + inter_dst(enc(src))·(1−B), with
+B a random channel mask holding exactly ``int(inter_dims·morph_factor)`` ones; dst code =
+inter_dst(enc(dst)). At inference, ``swap(dst, morph=v)`` takes the first ``int(inter_dims·v)``
+channels from inter_src(enc(dst)) and the rest from inter_dst(enc(dst)).
+
+Design decision, on purpose: **the inters train** (``train_inters=True`` by default). DeepFaceLab's
+AMP leaves both inters at their random initialisation (its optimiser only sees encoder and decoder,
+after two commits that first enabled and then removed inter training), which makes the inters a
+fixed random projection and leaves the src/dst split to the encoder and decoder alone. Training
+them lets each inter specialise in its identity, which is what the morph slider is meant to blend,
+costs nothing extra in the backward pass that the encoder needs anyway, and makes reconstruction
+loss fall faster in our tests. ``train_inters=False`` reproduces DeepFaceLab's behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from recast.errors import OptionError
+from recast.faces.facetype import parse_face_type
+from recast.train.models.base import FaceSwapModel, ModelConfig, TrainOutputs
+from recast.train.models.blocks import Decoder, Downscale, ResidualBlock, glorot_init, pixel_norm
+
+
+@dataclass
+class AMPConfig(ModelConfig):
+    """Architecture of an AMP model; every field is fixed once the model exists.
+
+    resolution: 64–640, multiple of 32. face_type: full / whole / head (any type is accepted).
+    ae_dims: encoder code width. inter_dims: channels of the inter grid (the morphable channels).
+    e_dims, d_dims, d_mask_dims: base channels (d_mask_dims 0 = no learned mask).
+    train_inters: train the two inters (True) or keep them frozen at init like DeepFaceLab (False).
+    """
+
+    resolution: int = 224
+    face_type: str = "whole"
+    ae_dims: int = 256
+    inter_dims: int = 1024
+    e_dims: int = 64
+    d_dims: int = 64
+    d_mask_dims: int = 22
+    train_inters: bool = True
+
+    def validate(self) -> None:
+        self.face_type = parse_face_type(self.face_type).value
+        if not 64 <= self.resolution <= 640 or self.resolution % 32:
+            raise OptionError(f"resolution {self.resolution}: must be 64–640 and a multiple of 32 for AMP")
+        if not 4 <= self.ae_dims <= 1024 or not 4 <= self.inter_dims <= 2048:
+            raise OptionError("ae_dims must be 4–1024 and inter_dims 4–2048")
+        for name in ("e_dims", "d_dims", "d_mask_dims"):
+            value = getattr(self, name)
+            if not 0 <= value <= 256 or value % 2 or (value == 0 and name != "d_mask_dims"):
+                raise OptionError(f"{name} {value}: must be an even number in 2–256")
+
+
+class AMPEncoder(nn.Module):
+    """(N, 3, R, R) → (N, ae_dims): five Downscales with two residual blocks, pixel-norm, Dense."""
+
+    def __init__(self, resolution: int, e_dims: int, ae_dims: int) -> None:
+        super().__init__()
+        e = e_dims
+        self.body = nn.Sequential(
+            Downscale(3, e), ResidualBlock(e), Downscale(e, 2 * e), Downscale(2 * e, 4 * e),
+            Downscale(4 * e, 8 * e), Downscale(8 * e, 8 * e), ResidualBlock(8 * e),
+        )
+        lowest = resolution // 32
+        self.dense = nn.Linear(8 * e * lowest * lowest, ae_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(pixel_norm(torch.flatten(self.body(x), 1)))
+
+
+class AMPInter(nn.Module):
+    """(N, ae_dims) → (N, inter_dims, R/32, R/32): one linear Dense and a reshape."""
+
+    def __init__(self, ae_dims: int, inter_dims: int, lowest: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(ae_dims, inter_dims * lowest * lowest)
+        self.shape = (inter_dims, lowest, lowest)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(x).view(-1, *self.shape)
+
+
+class AMP(FaceSwapModel):
+    """AMP model; see the module docstring (including why the inters train)."""
+
+    family = "amp"
+    is_amp = True
+    inter_prefixes = ("inter_src.", "inter_dst.")
+
+    def __init__(self, config: AMPConfig) -> None:
+        config.validate()
+        super().__init__(config)
+        lowest = config.resolution // 32
+        self.encoder = AMPEncoder(config.resolution, config.e_dims, config.ae_dims)
+        self.inter_src = AMPInter(config.ae_dims, config.inter_dims, lowest)
+        self.inter_dst = AMPInter(config.ae_dims, config.inter_dims, lowest)
+        self.decoder = Decoder(config.inter_dims, config.d_dims, config.d_mask_dims, deep=True, double=True,
+                               use_cos=False)
+        glorot_init(self)
+        if not config.train_inters:
+            for param in [*self.inter_src.parameters(), *self.inter_dst.parameters()]:
+                param.requires_grad_(False)
+
+    def _morph_mask(self, n: int, morph_factor: float, device: torch.device) -> torch.Tensor:
+        """(n, C, 1, 1) float mask with exactly int(C·morph_factor) ones per sample, random positions."""
+        channels = self.config.inter_dims  # type: ignore[attr-defined]
+        keep = int(channels * morph_factor)
+        ranks = torch.rand(n, channels, device=device).argsort(dim=1).argsort(dim=1)
+        return (ranks < keep).to(torch.float32).view(n, channels, 1, 1)
+
+    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, with_swap: bool = False,
+                morph_factor: float = 0.5) -> TrainOutputs:
+        """Reconstruct src (morph-mixed code) and dst; the swap (morph 1.0) when ``with_swap``."""
+        n = warped_src.shape[0]
+        enc = self.encoder(torch.cat([warped_src, warped_dst]))
+        src_enc, dst_enc = enc[:n], enc[n:]
+        mix = self._morph_mask(n, morph_factor, enc.device).to(enc.dtype)
+        inter_src_src = self.inter_src(src_enc)
+        src_code = inter_src_src * mix + self.inter_dst(src_enc) * (1 - mix)
+        dst_code = self.inter_dst(dst_enc)
+        img, mask = self.decoder(torch.cat([src_code, dst_code]))
+        swap: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+        if with_swap:
+            swap = self.decoder(self.inter_src(dst_enc).detach())
+        return TrainOutputs(img[:n], mask[:n], img[n:], mask[n:], *swap)
+
+    def swap(self, dst: torch.Tensor, morph: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """dst faces → (swapped face, swap mask, dst mask); the first int(C·morph) channels come from src."""
+        enc = self.encoder(dst)
+        dst_code = self.inter_dst(enc)
+        keep = int(self.config.inter_dims * min(max(morph, 0.0), 1.0))  # type: ignore[attr-defined]
+        code = torch.cat([self.inter_src(enc)[:, :keep], dst_code[:, keep:]], dim=1)
+        face, swap_mask = self.decoder(code)
+        return face, swap_mask, self.decoder.forward_mask(dst_code)

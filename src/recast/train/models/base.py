@@ -1,0 +1,99 @@
+"""What every recast face-swap model offers the trainer and the merger.
+
+A model is an ``nn.Module`` built only from a config dataclass of JSON primitives. It maps a batch of
+warped src and dst faces (N, 3, R, R) BGR float in [0, 1] to the reconstructions, learned masks and
+(optionally) the src→dst swap, and it can swap dst faces at inference time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from recast.errors import OptionError
+
+
+@dataclass
+class TrainOutputs:
+    """Predictions for one training batch; images (N, 3, R, R) and masks (N, 1, R, R) in [0, 1].
+
+    ``pred_src_dst`` / ``pred_src_dstm`` (the swap) are None unless requested. ``src_code`` and
+    ``dst_code`` are the inter codes (for the true-face discriminator), None where not meaningful.
+    """
+
+    pred_src_src: torch.Tensor
+    pred_src_srcm: torch.Tensor
+    pred_dst_dst: torch.Tensor
+    pred_dst_dstm: torch.Tensor
+    pred_src_dst: torch.Tensor | None = None
+    pred_src_dstm: torch.Tensor | None = None
+    src_code: torch.Tensor | None = None
+    dst_code: torch.Tensor | None = None
+
+
+@dataclass
+class ModelConfig:
+    """Base for model configs: JSON round trip with unknown-key and type checks."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise OptionError(f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise OptionError for values out of range (subclasses extend)."""
+
+
+class FaceSwapModel(nn.Module):
+    """Interface shared by SAEHD-style and AMP models.
+
+    Subclasses set ``family`` and implement :meth:`forward` and :meth:`swap`.
+    ``encoder_prefixes`` name the parameters that ``--freeze encoder`` freezes;
+    ``inter_prefixes`` the ones re-initialised when pretraining is switched off.
+    """
+
+    family: ClassVar[str] = ""
+    encoder_prefixes: ClassVar[tuple[str, ...]] = ("encoder.",)
+    inter_prefixes: ClassVar[tuple[str, ...]] = ()
+    is_amp: ClassVar[bool] = False
+    supports_true_face: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def resolution(self) -> int:
+        return int(self.config.resolution)  # type: ignore[attr-defined]
+
+    @property
+    def has_learned_mask(self) -> bool:
+        return int(self.config.d_mask_dims) > 0  # type: ignore[attr-defined]
+
+    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, with_swap: bool = False,
+                morph_factor: float = 0.5) -> TrainOutputs:
+        raise NotImplementedError
+
+    def swap(self, dst: torch.Tensor, morph: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """dst faces (N, 3, R, R) → (swapped face (N,3,R,R), src-decoder mask, dst-decoder mask (N,1,R,R))."""
+        raise NotImplementedError
+
+    def reset_inters(self) -> None:
+        """Re-initialise the inter layers (used when pretraining is switched off)."""
+        from recast.train.models.blocks import glorot_init
+
+        for name, module in self.named_children():
+            if any(prefix.startswith(name + ".") for prefix in self.inter_prefixes):
+                glorot_init(module)

@@ -1,0 +1,85 @@
+"""Preview images written while training: a sample grid and a loss curve (PNG, written atomically).
+
+Grid columns, one row per sample: src, src reconstruction, dst, dst reconstruction, src→dst swap,
+learned masks (src-decoder mask on dst, dst mask). All images are BGR uint8.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from recast.atomic import atomic_write_bytes, atomic_write_text
+from recast.train.models.base import FaceSwapModel
+
+COLUMNS = ("src", "src recon", "dst", "dst recon", "swap", "swap mask", "dst mask")
+
+
+def _to_image(t: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) float in [0, 1] → (N, H, W, 3) uint8 BGR (1-channel masks repeated)."""
+    arr = t.detach().float().clamp(0, 1).cpu().numpy().transpose(0, 2, 3, 1)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return (arr * 255 + 0.5).astype(np.uint8)
+
+
+@torch.no_grad()
+def preview_grid(model: FaceSwapModel, src: torch.Tensor, dst: torch.Tensor, rows: int = 4) -> np.ndarray:
+    """Grid image (rows·R, 7·R, 3) uint8 BGR from target faces ``src``, ``dst`` (N, 3, R, R)."""
+    was_training = model.training
+    model.eval()
+    src, dst = src[:rows], dst[:rows]
+    n = min(len(src), len(dst))
+    src, dst = src[:n], dst[:n]
+    out = model(src, dst)
+    face, swap_mask, dst_mask = model.swap(dst)
+    model.train(was_training)
+    columns = [src, out.pred_src_src, dst, out.pred_dst_dst, face, swap_mask, dst_mask]
+    images = [_to_image(c) for c in columns]
+    return np.vstack([np.hstack([col[i] for col in images]) for i in range(n)])
+
+
+def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_px: int = 400) -> bytes:
+    """PNG bytes of the src/dst loss curves (log scale; raw and smoothed) using matplotlib's Agg."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    iters = np.asarray(history.get("iteration", []), dtype=np.float64)
+    for key, colour in (("src", "tab:orange"), ("dst", "tab:blue")):
+        values = np.asarray(history.get(key, []), dtype=np.float64)
+        if len(values) == 0:
+            continue
+        ax.plot(iters, values, color=colour, alpha=0.25, linewidth=0.8)
+        window = max(1, len(values) // 50)
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(iters[window - 1:], smooth, color=colour, label=key, linewidth=1.6)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    if len(iters) and np.all(np.asarray(history.get("src", [1])) > 0):
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_previews(folder: Path, iteration: int, grid: np.ndarray, history: dict[str, list[float]]) -> None:
+    """Write preview.png, history/<iteration>.png, loss.png and loss_history.json into ``folder``."""
+    ok, encoded = cv2.imencode(".png", grid)
+    if ok:
+        data = encoded.tobytes()
+        atomic_write_bytes(folder / "preview.png", data)
+        atomic_write_bytes(folder / "history" / f"{iteration:09d}.png", data)
+    atomic_write_bytes(folder / "loss.png", loss_curve_png(history))
+    atomic_write_text(folder / "loss_history.json", json.dumps(history))

@@ -1,0 +1,191 @@
+"""One training iteration: generator losses and update, then the discriminator updates.
+
+:class:`TrainStep` owns the model, the optional discriminators and their optimisers; calling it with a
+batch (see :mod:`recast.train.data`) returns the iteration's losses as floats. Loss weights follow
+DeepFaceLab (see :mod:`recast.train.losses`); deliberate differences are noted where they happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from recast.train import losses as L
+from recast.train.distributed import DistInfo, average_gradients, average_scalars
+from recast.train.models.base import FaceSwapModel, TrainOutputs
+from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+from recast.train.optim import LrDropout, clip_grad_norm, create_optimizer, lr_cos_factor
+from recast.train.options import TrainSettings
+
+
+@dataclass
+class Part:
+    """A trainable module with its optimiser, lr-dropout helper and trainable parameters."""
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    dropout: LrDropout
+    params: list[nn.Parameter] = field(default_factory=list)
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+def make_part(module: nn.Module, settings: TrainSettings, device: torch.device, seed: int) -> Part:
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = create_optimizer(settings.optimizer, params, settings.lr, device)
+    keep = settings.effective().lr_dropout
+    return Part(module, optimizer, LrDropout(params, keep, seed), params)
+
+
+def make_gan_discriminator(model: FaceSwapModel, settings: TrainSettings) -> UNetPatchDiscriminator:
+    patch = settings.gan_patch_size or max(4, model.resolution // 8)
+    return UNetPatchDiscriminator(patch, settings.gan_dims)
+
+
+def make_code_discriminator(model: FaceSwapModel, device: torch.device) -> CodeDiscriminator:
+    with torch.no_grad():
+        probe = torch.zeros(1, 3, model.resolution, model.resolution, device=device)
+        code = model(probe, probe).src_code
+    assert code is not None
+    return CodeDiscriminator(code.shape[1], code.shape[-1])
+
+
+class TrainStep:
+    """Runs iterations for ``model`` (and ``gan`` / ``code`` discriminator parts when enabled)."""
+
+    def __init__(self, model: Part, settings: TrainSettings, dist_info: DistInfo, device: torch.device,
+                 gan: Part | None = None, code: Part | None = None, mixed_precision: bool = False) -> None:
+        self.model_part, self.gan, self.code = model, gan, code
+        self.model: FaceSwapModel = model.module  # type: ignore[assignment]
+        self.settings = settings
+        self.dist, self.device = dist_info, device
+        self.base_lr = settings.lr
+        self.forward: nn.Module = self.model
+        self.autocast_dtype = None
+        if mixed_precision and device.type == "cuda":
+            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _update(self, part: Part, step: int) -> None:
+        s = self.settings.effective()
+        average_gradients(part.params, self.dist)
+        clip_grad_norm(part.params, s.clip_grad)
+        factor = lr_cos_factor(step, s.lr_cos_period) if s.lr_dropout < 1 else 1.0
+        for group in part.optimizer.param_groups:
+            group["lr"] = self.base_lr * factor
+        part.dropout.remember()
+        part.optimizer.step()
+        part.dropout.apply(step)
+
+    def __call__(self, batch: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
+        s = self.settings.effective()
+        res = self.model.resolution
+        b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        need_swap = s.face_style_power > 0 or s.bg_style_power > 0
+        self.model.train()
+        with self._autocast():
+            out = self.forward(b["src_warped"], b["dst_warped"], with_swap=need_swap, morph_factor=s.morph_factor)
+        out = TrainOutputs(*[None if t is None else t.float() for t in (
+            out.pred_src_src, out.pred_src_srcm, out.pred_dst_dst, out.pred_dst_dstm, out.pred_src_dst,
+            out.pred_src_dstm, out.src_code, out.dst_code)])
+        target_src, target_dst = b["src_target"], b["dst_target"]
+        if s.blur_out_mask:
+            target_src = L.blur_out_mask(target_src, b["src_mask"], res)
+            target_dst = L.blur_out_mask(target_dst, b["dst_mask"], res)
+        em_weight = 300.0 if (s.eyes_mouth_prio or self.model.is_amp) else 0.0
+        common = {"resolution": res, "masked": s.masked_training or self.model.is_amp,
+                  "eyes_mouth_weight": em_weight, "learn_mask": self.model.has_learned_mask,
+                  "both_kernels": self.model.is_amp, "mask_blur_clip": s.mask_blur_clip}
+        src_loss, src_lm = L.reconstruction_loss(target_src, out.pred_src_src, b["src_mask"], out.pred_src_srcm,
+                                                 b["src_em"], **common)
+        dst_loss, dst_lm = L.reconstruction_loss(target_dst, out.pred_dst_dst, b["dst_mask"], out.pred_dst_dstm,
+                                                 b["dst_em"], **common)
+        logs = {"src": float(src_loss.detach().mean()), "dst": float(dst_loss.detach().mean())}
+        total = src_loss.mean() + dst_loss.mean()
+        if self.model.is_amp:
+            bg = 1 - dst_lm
+            total = total + 0.1 * L.per_sample_mse(out.pred_dst_dst * bg, target_dst * bg).mean()
+            total = total + 1e-6 * L.total_variation_mse(out.pred_dst_dst * bg).mean()
+        if s.face_style_power > 0 and out.pred_src_dst is not None:
+            fake = out.pred_src_dst * out.pred_src_dstm.detach()
+            real = (out.pred_dst_dst * out.pred_dst_dstm).detach()
+            term = 100 * s.face_style_power * L.style_loss(fake, real, res // 8).mean()
+            total, logs["face_style"] = total + term, float(term.detach())
+        if s.bg_style_power > 0 and out.pred_src_dst is not None:
+            # DeepFaceLab overwrites this mask with the src target mask (a quirk); we use the swap's own masks.
+            m = L.mask_blur((out.pred_src_dstm * out.pred_dst_dstm).detach(), res)
+            fake, real = out.pred_src_dst * (1 - m), target_dst * (1 - m)
+            weight = 10 * s.bg_style_power / 100
+            term = weight * (L.dssim(fake, real, int(res / 11.6)) + L.per_sample_mse(fake, real)).mean()
+            total, logs["bg_style"] = total + term, float(term.detach())
+        if self.code is not None and s.true_face_power > 0 and out.src_code is not None:
+            term = s.true_face_power * L.bce_logits(self.code.module(out.src_code), 1.0).mean()
+            total, logs["true_face"] = total + term, float(term.detach())
+        gan_pairs = self._gan_pairs(out, target_src, target_dst, src_lm, dst_lm, s)
+        if gan_pairs:
+            term = sum(L.bce_logits(logit, 1.0).mean() for _, fake in gan_pairs for logit in self.gan.module(fake))
+            total = total + s.gan_power * term
+            logs["gan_g"] = float(term.detach())
+            if s.masked_training:
+                bg = 1 - src_lm
+                total = total + 1e-6 * L.total_variation_mse(out.pred_src_src).mean()
+                total = total + 0.02 * L.per_sample_mse(out.pred_src_src * bg, target_src * bg).mean()
+        part = self.model_part
+        part.zero_grad()
+        total.backward()
+        self._freeze_inter_ab(s)
+        self._update(part, iteration)
+        if gan_pairs:
+            logs["gan_d"] = self._discriminator_step(self.gan, [
+                (real.detach(), fake.detach()) for real, fake in gan_pairs], iteration)
+        if self.code is not None and s.true_face_power > 0 and out.src_code is not None:
+            logs["code_d"] = self._code_step(out.src_code.detach(), out.dst_code.detach(), iteration)
+        logs["total"] = float(total.detach())
+        return average_scalars(logs, self.dist, self.device)
+
+    def _freeze_inter_ab(self, s: TrainSettings) -> None:
+        """DeepFaceLab trains LIAE's inter_AB only while random warp is on."""
+        if not s.random_warp and getattr(self.model, "layout", "") == "liae":
+            for p in self.model.inter_AB.parameters():
+                p.grad = None
+
+    def _gan_pairs(self, out: TrainOutputs, target_src: torch.Tensor, target_dst: torch.Tensor,
+                   src_lm: torch.Tensor, dst_lm: torch.Tensor, s: TrainSettings,
+                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(real, fake) pairs for the patch GAN: src (SAEHD), src and dst (AMP); masked when training masked."""
+        if self.gan is None or s.gan_power <= 0:
+            return []
+        src_m = src_lm if s.masked_training else torch.ones_like(src_lm)
+        pairs = [(target_src * src_m, out.pred_src_src * src_m)]
+        if self.model.is_amp:
+            dst_m = dst_lm if s.masked_training else torch.ones_like(dst_lm)
+            pairs.append((target_dst * dst_m, out.pred_dst_dst * dst_m))
+        return pairs
+
+    def _discriminator_step(self, part: Part, pairs: list[tuple[torch.Tensor, torch.Tensor]], step: int) -> float:
+        part.zero_grad()
+        loss = torch.zeros((), device=self.device)
+        for real, fake in pairs:
+            for real_logit, fake_logit in zip(part.module(real), part.module(fake), strict=True):
+                loss = loss + 0.5 * (L.bce_logits(real_logit, 1.0).mean() + L.bce_logits(fake_logit, 0.0).mean())
+        loss = loss / len(pairs)
+        loss.backward()
+        self._update(part, step)
+        return float(loss.detach())
+
+    def _code_step(self, src_code: torch.Tensor, dst_code: torch.Tensor, step: int) -> float:
+        part = self.code
+        assert part is not None
+        part.zero_grad()
+        loss = 0.5 * (L.bce_logits(part.module(dst_code), 1.0).mean() + L.bce_logits(part.module(src_code), 0.0).mean())
+        loss.backward()
+        self._update(part, step)
+        return float(loss.detach())

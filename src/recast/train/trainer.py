@@ -1,0 +1,357 @@
+"""The training loop: build or resume a model, stream batches, step, save, preview, stop safely.
+
+``train(TrainOptions(...)) -> TrainResult`` is the library entry point; :class:`Trainer` exposes
+the same loop in parts. Progress goes to ``TrainOptions.on_event`` (the library never prints).
+
+Safety: checkpoints are crash-safe (see :mod:`recast.train.checkpoint`); a new model is saved at
+iteration 0, so a good save always exists; a non-finite loss, or one above ``explosion_factor`` × its
+recent median, stops training and restores the last save. Ctrl-C saves and returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recast.errors import OptionError
+from recast.train import checkpoint as ckpt
+from recast.train import distributed
+from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, default_workers, make_loader, yaw_bins
+from recast.train.models.base import FaceSwapModel
+from recast.train.models.registry import create_model, get_entry, model_from_saved
+from recast.train.optim import load_optimizer_tensors, optimizer_tensors
+from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
+from recast.train.previews import write_previews
+from recast.train.samples import SampleSpec
+from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan_discriminator, make_part
+
+FREEZE_GROUPS = ("encoder",)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of a run. status: 'done', 'interrupted' (Ctrl-C) or 'diverged' (restored to last save)."""
+
+    model_dir: Path
+    iteration: int
+    status: str
+    message: str = ""
+    losses: dict[str, float] = field(default_factory=dict)
+    ms_per_iter: float = 0.0
+    data_wait_share: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _empty_history() -> dict[str, list[float]]:
+    return {"iteration": [], "src": [], "dst": []}
+
+
+def _check_fixed(saved: dict[str, Any], asked: dict[str, Any], name: str) -> None:
+    for key, value in asked.items():
+        if key not in saved:
+            raise OptionError(f"{key!r} is not an option of model {name!r}")
+        if str(saved[key]) != str(value) and saved[key] != value:
+            raise OptionError(f"{key} is fixed when a model is created (this model has {saved[key]!r}, asked "
+                              f"{value!r}); use a new --model-dir to change it")
+
+
+class Trainer:
+    """Sets up model, optimisers and data from :class:`TrainOptions`; :meth:`run` trains."""
+
+    def __init__(self, options: TrainOptions) -> None:
+        self.options = options
+        self.dist = distributed.setup(options.device)
+        self.device = torch.device(options.device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.model_dir = Path(options.model_dir)
+        self._emit = options.on_event or (lambda event: None)
+        self._setup_model()
+        self._setup_data()
+        if self._is_new:  # only once model and data are known to fit together
+            if self.dist.is_main:
+                ckpt.write_model_config(self.model_dir, self.name, dataclasses.asdict(self.model.config))
+            self.save()
+
+    # ----------------------------------------------------------------------------------- setup
+    def _setup_model(self) -> None:
+        o = self.options
+        exists = (self.model_dir / ckpt.CONFIG_FILE).is_file()
+        checkpoint = None
+        torch.manual_seed(o.seed)
+        if exists:
+            name, saved_config = ckpt.read_model_config(self.model_dir)
+            if o.model and o.model.lower() != name:
+                raise OptionError(f"{self.model_dir} holds a {name!r} model, not {o.model!r}")
+            _check_fixed(saved_config, o.model_config, name)
+            if o.load_weights:
+                raise OptionError("--load-weights only applies when creating a new model")
+            model = model_from_saved(name, saved_config)
+            checkpoint = ckpt.load_checkpoint(self.model_dir)
+        else:
+            name = (o.model or "saehd").lower()
+            model = create_model(name, **o.model_config)
+        self.name = name
+        state = checkpoint.state if checkpoint else {}
+        self.seed = int(state.get("seed", o.seed))
+        saved_settings = dict(state.get("settings", {}))
+        self.settings = resolve_settings(get_entry(name).train_defaults, saved_settings, o.settings)
+        self.iteration = int(state.get("iteration", 0))
+        self.history = checkpoint.history if checkpoint and checkpoint.history else _empty_history()
+        self.elapsed = float(state.get("elapsed_seconds", 0.0))
+        reset_optimizer = checkpoint is None or state.get("optimizer") != self.settings.optimizer
+        if checkpoint is not None:
+            model.load_state_dict(_strip(checkpoint.weights, "model."))
+            if saved_settings.get("pretrain") and not self.settings.pretrain:
+                self.iteration, self.history, reset_optimizer = 0, _empty_history(), True
+                model.reset_inters()
+                self._emit(ProgressEvent("info", 0, message="pretraining switched off: iteration reset to 0, "
+                                                            "inter layers re-initialised"))
+        if o.load_weights:
+            copied = self._copy_weights(model, Path(o.load_weights))
+            self._emit(ProgressEvent("info", 0, message=f"copied {copied} weight tensors from {o.load_weights}"))
+        self._freeze(model, o.freeze)
+        model.to(self.device)
+        distributed.broadcast_module(model, self.dist)
+        self.model: FaceSwapModel = model
+        self.parts = {"model": make_part(model, self.settings, self.device, self.seed)}
+        eff = self.settings.effective()
+        if eff.gan_power > 0:
+            gan_cfg = [eff.gan_patch_size or max(4, model.resolution // 8), eff.gan_dims]
+            self.parts["gan_d"] = self._make_aux(make_gan_discriminator(model, self.settings), "gan_d",
+                                                 checkpoint if state.get("gan") == gan_cfg else None)
+        if eff.true_face_power > 0 and model.supports_true_face:
+            self.parts["code_d"] = self._make_aux(make_code_discriminator(model, self.device), "code_d", checkpoint)
+        if checkpoint is not None and not reset_optimizer:
+            names_ok = all(self._load_optimizer(key, part, checkpoint.optimizer) for key, part in self.parts.items())
+            if not names_ok:
+                self._emit(ProgressEvent("info", self.iteration, message="optimizer state did not fit; reset"))
+        elif checkpoint is not None:
+            self._emit(ProgressEvent("info", self.iteration, message="optimizer state reset"))
+        self.step = TrainStep(self.parts["model"], self.settings, self.dist, self.device,
+                              gan=self.parts.get("gan_d"), code=self.parts.get("code_d"),
+                              mixed_precision=o.mixed_precision)
+        if o.compile:
+            self.step.forward = torch.compile(model)
+        self._is_new = not exists
+
+    def _make_aux(self, module: torch.nn.Module, key: str, checkpoint: ckpt.Checkpoint | None) -> Part:
+        if checkpoint is not None:
+            weights = _strip(checkpoint.weights, key + ".")
+            if weights:
+                module.load_state_dict(weights)
+        module.to(self.device)
+        distributed.broadcast_module(module, self.dist)
+        return make_part(module, self.settings, self.device, self.seed + len(key))
+
+    def _load_optimizer(self, key: str, part: Part, tensors: dict[str, torch.Tensor]) -> bool:
+        names = {id(p): n for n, p in part.module.named_parameters()}
+        return load_optimizer_tensors(part.optimizer, tensors, names, key)
+
+    @staticmethod
+    def _copy_weights(model: FaceSwapModel, other_dir: Path) -> int:
+        other = ckpt.load_checkpoint(other_dir, with_optimizer=False)
+        if other is None:
+            raise OptionError(f"--load-weights {other_dir}: that model has no saved weights")
+        source = _strip(other.weights, "model.")
+        own = model.state_dict()
+        matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+        if not matched:
+            raise OptionError(f"--load-weights {other_dir}: no weights match this model's layers and shapes")
+        model.load_state_dict(matched, strict=False)
+        return len(matched)
+
+    @staticmethod
+    def _freeze(model: FaceSwapModel, groups: tuple[str, ...] | list[str]) -> None:
+        for group in groups:
+            if group not in FREEZE_GROUPS:
+                raise OptionError(f"--freeze {group!r}: choose one of {', '.join(FREEZE_GROUPS)}")
+            for pname, param in model.named_parameters():
+                if any(pname.startswith(prefix) for prefix in model.encoder_prefixes):
+                    param.requires_grad_(False)
+
+    def _setup_data(self) -> None:
+        o, eff, model = self.options, self.settings.effective(), self.model
+        src, dst = FaceReader(o.src), FaceReader(o.dst)
+        face_type = _model_face_type(model)
+        for label, reader in (("src", src), ("dst", dst)):
+            have = reader.face_type(0)
+            if not have.covers(face_type):
+                raise OptionError(f"{label} faces are {have.value} faces; this model needs {face_type.value} "
+                                  "or wider (re-extract with a wider face type)")
+        em = eff.eyes_mouth_prio or model.is_amp
+        common = {"resolution": model.resolution, "face_type": face_type, "random_warp": eff.random_warp,
+                  "scale": eff.random_scale, "eyes_mouth": em}
+        spec = PairSpec(SampleSpec(random_flip=eff.random_flip_src, hsv_power=eff.random_hsv_power, **common),
+                        SampleSpec(random_flip=eff.random_flip_dst, **common), eff.ct_mode)
+        bins = (yaw_bins(src.yaws()), yaw_bins(dst.yaws())) if eff.uniform_yaw else (None, None)
+        plan = BatchPlan(len(src), len(dst), self.settings.batch_size, self.seed, self.iteration,
+                         self.dist.rank, self.dist.world, *bins)
+        workers = default_workers() if o.workers is None else o.workers
+        self.loader = make_loader(PairDataset(src, dst, spec), plan, workers)
+
+    # ------------------------------------------------------------------------------ save/restore
+    def _weights(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for key, part in self.parts.items():
+            out.update({f"{key}.{k}": v for k, v in part.module.state_dict().items()})
+        return out
+
+    def _optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for key, part in self.parts.items():
+            names = {id(p): n for n, p in part.module.named_parameters()}
+            out.update(optimizer_tensors(part.optimizer, names, key))
+        return out
+
+    def save(self) -> None:
+        """Write a checkpoint (rank 0 only) and wait for it on every rank."""
+        if self.dist.is_main:
+            eff = self.settings.effective()
+            state = {"model": self.name, "settings": dataclasses.asdict(self.settings), "seed": self.seed,
+                     "optimizer": self.settings.optimizer, "elapsed_seconds": round(self.elapsed, 3),
+                     "gan": [eff.gan_patch_size or max(4, self.model.resolution // 8), eff.gan_dims]}
+            ckpt.save_checkpoint(self.model_dir, self.iteration, self._weights(), self._optimizer_tensors(),
+                                 state, self.history)
+            self._emit(ProgressEvent("save", self.iteration, message=str(self.model_dir)))
+        distributed.barrier(self.dist)
+
+    def restore_last_save(self) -> int:
+        """Reload weights, optimiser state and history from the committed checkpoint; returns its iteration."""
+        distributed.barrier(self.dist)
+        checkpoint = ckpt.load_checkpoint(self.model_dir)
+        assert checkpoint is not None
+        for key, part in self.parts.items():
+            weights = _strip(checkpoint.weights, key + ".")
+            if weights:
+                part.module.load_state_dict(weights)
+            part.optimizer.state.clear()
+            self._load_optimizer(key, part, checkpoint.optimizer)
+        self.iteration = int(checkpoint.state["iteration"])
+        self.history = checkpoint.history or _empty_history()
+        return self.iteration
+
+    # ------------------------------------------------------------------------------------- loop
+    def _diverged(self, logs: dict[str, float]) -> str:
+        if not all(np.isfinite(v) for v in logs.values()):
+            return "loss became NaN or infinite"
+        factor = self.options.explosion_factor
+        recent = [s + d for s, d in zip(self.history["src"][-200:], self.history["dst"][-200:], strict=True)]
+        if factor > 0 and len(recent) >= 50:
+            median = statistics.median(recent)
+            if logs["src"] + logs["dst"] > factor * median:
+                return f"loss exploded ({logs['src'] + logs['dst']:.4g} > {factor:g} × recent median {median:.4g})"
+        return ""
+
+    def _preview_every(self) -> int:
+        if self.options.preview_every is not None:
+            return self.options.preview_every
+        return 10 * max(1, self.model.resolution // 64) if self.device.type == "cuda" else 100
+
+    def run(self) -> TrainResult:
+        """Train until the iteration/minute limit, Ctrl-C or divergence; always leaves a good save."""
+        o = self.options
+        start = last_save = last_backup = time.monotonic()
+        step_times: deque[float] = deque(maxlen=50)
+        wait_total = step_total = 0.0
+        done = 0
+        status, message, logs = "done", "", {}
+        preview_every = self._preview_every()
+        batches = iter(self.loader)
+        try:
+            while o.iterations is None or done < o.iterations:
+                t0 = time.perf_counter()
+                batch = next(batches)
+                t1 = time.perf_counter()
+                torch.manual_seed(self.seed * 1_000_003 + self.iteration)
+                logs = self.step(batch, self.iteration)
+                t2 = time.perf_counter()
+                wait_total += t1 - t0
+                step_total += t2 - t0
+                step_times.append(t2 - t0)
+                reason = self._diverged(logs)
+                if reason:
+                    restored = self.restore_last_save()
+                    status, message = "diverged", f"{reason} at iteration {self.iteration + 1}; restored the save " \
+                                                  f"from iteration {restored}"
+                    self._emit(ProgressEvent("diverged", restored, losses=logs, message=message))
+                    break
+                self.iteration += 1
+                done += 1
+                self.elapsed += t2 - t0
+                self.history["iteration"].append(self.iteration)
+                self.history["src"].append(round(logs["src"], 6))
+                self.history["dst"].append(round(logs["dst"], 6))
+                ms = 1000 * statistics.fmean(step_times)
+                self._emit(ProgressEvent("iteration", self.iteration, ms, logs))
+                if preview_every and self.iteration % preview_every == 0 and self.dist.is_main:
+                    self.write_preview(batch)
+                now = time.monotonic()
+                if o.autobackup_hours > 0 and now - last_backup >= o.autobackup_hours * 3600:
+                    self.save()
+                    last_save = last_backup = now
+                    if self.dist.is_main:
+                        ckpt.backup(self.model_dir, o.backup_count)
+                        self._emit(ProgressEvent("backup", self.iteration))
+                elif o.autosave_minutes > 0 and now - last_save >= o.autosave_minutes * 60:
+                    self.save()
+                    last_save = now
+                if o.minutes is not None and now - start >= o.minutes * 60:
+                    break
+        except KeyboardInterrupt:
+            status, message = "interrupted", "stopped by Ctrl-C; saved"
+        if status != "diverged":
+            self.save()
+        ms_per_iter = 1000 * step_total / max(done, 1)
+        result = TrainResult(self.model_dir, self.iteration, status, message, logs, ms_per_iter,
+                             wait_total / step_total if step_total else 0.0, self.history)
+        self._emit(ProgressEvent("done", self.iteration, ms_per_iter, logs, message))
+        return result
+
+    def write_preview(self, batch: dict[str, torch.Tensor]) -> None:
+        """Preview grid from the batch's target faces, loss curve and history JSON (rank 0)."""
+        from recast.train.previews import preview_grid
+
+        grid = preview_grid(self.model, batch["src_target"].to(self.device), batch["dst_target"].to(self.device))
+        write_previews(self.model_dir / "previews", self.iteration, grid, self.history)
+        self._emit(ProgressEvent("preview", self.iteration))
+
+    def close(self) -> None:
+        """Stop data workers and leave the process group."""
+        self.loader = None  # type: ignore[assignment]
+        distributed.teardown(self.dist)
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _model_face_type(model: FaceSwapModel) -> Any:
+    from recast.faces.facetype import parse_face_type
+
+    return parse_face_type(model.config.face_type)  # type: ignore[attr-defined]
+
+
+def train(options: TrainOptions) -> TrainResult:
+    """Train (or resume) the model in ``options.model_dir``; see :class:`TrainOptions`."""
+    with Trainer(options) as trainer:
+        return trainer.run()
+
+
+__all__ = ["TrainResult", "TrainSettings", "Trainer", "train"]

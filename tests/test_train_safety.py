@@ -1,0 +1,106 @@
+"""Weights safety (no unpickling) and crash safety of checkpoints (kill -9 during saves)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recast.errors import InputError
+from recast.faces.facetype import FaceType
+from recast.train import TrainOptions, train
+from recast.train.checkpoint import backup, load_checkpoint, load_weights_file
+from recast.train.inference import FaceSwapper
+from recast.train.synthetic import write_synthetic_faceset
+
+TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
+
+
+@pytest.fixture(scope="module")
+def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("faces")
+    return (write_synthetic_faceset(root / "src", 6, identity=0, size=64, face_type=FaceType.FULL),
+            write_synthetic_faceset(root / "dst", 6, identity=1, size=64, face_type=FaceType.FULL))
+
+
+def _model(facesets: tuple[Path, Path], model_dir: Path, iterations: int = 1) -> Path:
+    train(TrainOptions(facesets[0], facesets[1], model_dir, model="saehd", model_config=TINY,
+                       settings={"batch_size": 2}, iterations=iterations, workers=0, preview_every=0))
+    return model_dir
+
+
+def test_pickle_payload_weights_refused_without_running(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir = _model(facesets, tmp_path / "m")
+    marker = tmp_path / "pwned"
+    # A protocol-0 pickle that would call os.system("touch <marker>") if anything unpickled it.
+    payload = f"cos\nsystem\n(S'touch {marker}'\ntR.".encode()
+    state = json.loads((model_dir / "state.json").read_text())
+    weights = model_dir / state["checkpoint"] / "weights.safetensors"
+    weights.write_bytes(payload)
+    with pytest.raises(InputError, match="never unpickles"):
+        FaceSwapper.load(model_dir)
+    with pytest.raises(InputError):
+        load_weights_file(weights)
+    # A torch.save() zip (pickle inside) is refused the same way.
+    torch_file = tmp_path / "torch.safetensors"
+    torch.save({"w": torch.zeros(2)}, torch_file)
+    with pytest.raises(InputError):
+        load_weights_file(torch_file)
+    assert not marker.exists()
+
+
+def test_backups_rotate(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir = _model(facesets, tmp_path / "m")
+    for _ in range(3):
+        backup(model_dir, count=2)
+    names = sorted(p.name for p in (model_dir / "backups").iterdir())
+    assert names == ["01", "02"]
+    assert FaceSwapper.load(model_dir / "backups" / "02").resolution == 64
+
+
+_CHILD = """
+import sys
+from recast.train import TrainOptions, train
+if __name__ == "__main__":
+    train(TrainOptions(sys.argv[1], sys.argv[2], sys.argv[3], model="saehd", model_config={tiny!r},
+                       settings={{"batch_size": 2}}, iterations=100000, workers=0, preview_every=0,
+                       autosave_minutes=1e-9, threads=1))
+"""
+
+
+def test_kill_9_during_saves_always_leaves_a_loadable_model(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    """A trainer that saves after every iteration is SIGKILLed at random moments; the model always loads."""
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.format(tiny=TINY))
+    model_dir = tmp_path / "m"
+    rng = np.random.default_rng(0)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    iterations = []
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, str(script), str(facesets[0]), str(facesets[1]), str(model_dir)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        start_iteration = iterations[-1] if iterations else -1
+        while time.monotonic() < deadline:  # wait until this run has committed a new save, then a bit more
+            state_file = model_dir / "state.json"
+            if state_file.is_file() and json.loads(state_file.read_text())["iteration"] > start_iteration:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        time.sleep(float(rng.uniform(0.0, 0.5)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        swapper = FaceSwapper.load(model_dir)
+        checkpoint = load_checkpoint(model_dir)
+        assert checkpoint is not None and checkpoint.state["iteration"] == swapper.iteration
+        iterations.append(swapper.iteration)
+        assert all(torch.isfinite(t).all() for t in checkpoint.weights.values())
+    assert iterations == sorted(iterations) and iterations[-1] > 0
