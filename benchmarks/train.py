@@ -116,8 +116,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="split one step by operator class")
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--presets", nargs="*", default=None, help=f"subset of: {', '.join(PRESETS)}")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     labels = args.presets or (QUICK if args.quick else list(PRESETS))
     batches = [4] if args.quick else [4, 8]
     iterations = args.iterations or (2 if args.quick else 3)

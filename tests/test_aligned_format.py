@@ -135,3 +135,42 @@ def test_oversized_and_truncated_files(tmp_path: Path) -> None:
         read_meta(tmp_path / "text.jpg")
     with pytest.raises(InputError, match="no such file"):
         read_face(tmp_path / "missing.jpg")
+
+
+@pytest.mark.parametrize("kind", ["pickle", "oversized", "wrong_types"])
+def test_cli_refuses_hostile_faces_in_one_line(tmp_path: Path, kind: str) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "aligned"
+    folder.mkdir()
+    image, meta = synthetic_face()
+    write_face(folder / "00001_0.jpg", image, meta)
+    marker = tmp_path / "pwned"
+    if kind == "pickle":
+        payload = pickle.dumps(_Touch(str(marker)))
+        data = _jpeg_with_app15(MAGIC + b"\x00\x01" + payload)
+    elif kind == "oversized":
+        segment = MAGIC + b"\x00\x02" + b"x" * 65000
+        one = _jpeg_with_app15(segment)
+        data = one[:2] + b"".join(one[2 : 6 + len(segment)] for _ in range(20)) + one[2:]
+    else:
+        data = _with_json(json.dumps(dict(meta.to_json(), landmarks="rm -rf /")).encode())
+    (folder / "00002_0.jpg").write_bytes(data)
+    before = sorted(p.name for p in folder.iterdir())
+    result = subprocess.run([sys.executable, "-m", "recast.cli", "sort", str(folder), "--by", "yaw"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "00002_0.jpg" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not marker.exists()
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+class _Touch:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from recast.faces.facetype import FaceType
 from recast.train import TrainOptions, train
@@ -17,6 +19,16 @@ from recast.train.synthetic import write_synthetic_faceset
 TINY = {"resolution": 64, "archi": "liae-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
 SETTINGS = {"batch_size": 8, "optimizer": "adam", "lr": 2e-3}
 ITERATIONS = 20
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits badly on a loaded 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 _CHILD = """
 import sys
@@ -29,7 +41,6 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.slow
 def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     src = write_synthetic_faceset(tmp_path / "src", 8, identity=0, size=64, face_type=FaceType.FULL)
     dst = write_synthetic_faceset(tmp_path / "dst", 8, identity=1, size=64, face_type=FaceType.FULL)

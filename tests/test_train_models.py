@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -20,6 +21,15 @@ TINY = {"resolution": 64, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims"
 ARCHIS = ["df", "liae", "df-ud", "liae-ud", "df-udtc", "liae-udt"] + [
     pytest.param(a, marks=pytest.mark.slow) for a in ("df-u", "liae-d", "df-t", "liae-c")
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits badly on a loaded 2-core box."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _batch(res: int, n: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
