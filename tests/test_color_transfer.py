@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
+from recast.color import COLOR_TRANSFERS, idt, lct, mix, mkl, rct, sot, transfer_color
 from recast.errors import OptionError
-from recast.merge.color import COLOR_TRANSFERS, idt, lct, mix, mkl, rct, sot, transfer_color
 
 
 def _image(name: str, size: int = 96) -> np.ndarray:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from recast.color import SAMPLE_TRANSFERS, transfer_sample
 from recast.faces.facetype import FaceType
 from recast.faceset.source import open_faceset
 from recast.train import losses as L
-from recast.train.color_transfer import COLOR_TRANSFERS, get_color_transfer
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, collate, yaw_bins
 from recast.train.optim import (
     OPTIMIZERS,
@@ -70,12 +70,12 @@ def test_grid_warp_is_near_identity_at_borders() -> None:
     assert mx.shape == (64, 64) and abs(mx[0, 0]) < 8 and abs(mx[:, 32] - 32).max() < 16
 
 
-@pytest.mark.parametrize("name", sorted(COLOR_TRANSFERS))
+@pytest.mark.parametrize("name", sorted(SAMPLE_TRANSFERS))
 def test_color_transfer_moves_colours_toward_reference(name: str) -> None:
     rng = np.random.default_rng(0)
     target = np.clip(rng.normal(0.3, 0.05, (32, 32, 3)), 0, 1).astype(np.float32)
     reference = np.clip(rng.normal([0.7, 0.5, 0.2], 0.1, (32, 32, 3)), 0, 1).astype(np.float32)
-    out = get_color_transfer(name)(target, reference, rng)
+    out = transfer_sample(name, target, reference, rng)
     assert out.shape == target.shape and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
     before = np.abs(target.mean((0, 1)) - reference.mean((0, 1))).sum()
     after = np.abs(out.mean((0, 1)) - reference.mean((0, 1))).sum()

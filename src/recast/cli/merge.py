@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from recast.cli.progress import console, progress_bar
-from recast.merge.color import COLOR_TRANSFERS
+from recast.color import COLOR_TRANSFERS
 from recast.merge.maskops import MASK_MODES
 from recast.merge.settings import MODES, MergeSession, MergeSettings, load_session
 from recast.merge.stage import merge

@@ -1,6 +1,6 @@
 """Merging: put a trained model's faces back into the destination frames.
 
-* :mod:`recast.merge.color`: colour transfer (rct, lct, mkl, idt, sot, mix).
+* :mod:`recast.color`: colour transfer (rct, lct, mkl, idt, sot, mix).
 * :mod:`recast.merge.maskops`: mask modes, erode/dilate and feathering.
 * :mod:`recast.merge.effects`: histogram matching, sharpen/blur, motion blur, degradation.
 * :mod:`recast.merge.blend`: the per-face pipeline (crop, predict, mask, colour, warp back, blend).

@@ -22,11 +22,11 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from recast.color import transfer_color
 from recast.faces.alignment import invert_affine, transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.masks import hull_mask
 from recast.merge import effects
-from recast.merge.color import transfer_color
 from recast.merge.maskops import MASK_FLOOR, binarize_for_clone, dfl_pixels, erode_blur, select_mask
 from recast.merge.settings import MergeSettings
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from recast.atomic import atomic_write_text
+from recast.color import COLOR_TRANSFERS
 from recast.errors import InputError, OptionError
-from recast.merge.color import COLOR_TRANSFERS
 from recast.merge.effects import SHARPEN_MODES
 from recast.merge.maskops import MASK_MODES
 

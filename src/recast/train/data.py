@@ -15,6 +15,7 @@ Batches are dicts of float32 tensors: ``{src,dst}_{warped,target}`` (N, 3, R, R)
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ import cv2
 import numpy as np
 import torch
 
+from recast.color import transfer_sample
 from recast.errors import OptionError
 from recast.faces.aligned import AlignedFace
 from recast.faces.facetype import FaceType
 from recast.faceset.source import open_faceset
-from recast.train.color_transfer import get_color_transfer
 from recast.train.samples import SampleSpec, crop_face, make_sample
 
 FaceSource = str | Path | Sequence[AlignedFace]
@@ -147,7 +148,7 @@ class PairDataset(torch.utils.data.Dataset):
 
     def __init__(self, src: FaceReader, dst: FaceReader, spec: PairSpec) -> None:
         self.src, self.dst, self.spec = src, dst, spec
-        self.color_transfer = get_color_transfer(spec.ct_mode)
+        self.color_transfer = None if spec.ct_mode in ("", "none") else functools.partial(transfer_sample, spec.ct_mode)
 
     def __len__(self) -> int:
         return max(len(self.src), len(self.dst))

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recast.color import SAMPLE_TRANSFERS
 from recast.errors import InputError, OptionError
-from recast.train.color_transfer import COLOR_TRANSFERS
 from recast.train.optim import OPTIMIZERS
 
 
@@ -72,7 +72,7 @@ class TrainSettings:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (0 < self.lr < 1, "lr must be in (0, 1)"),
             (0 < self.lr_dropout <= 1, "lr_dropout (keep probability) must be in (0, 1]"),
-            (self.ct_mode in ("none", *COLOR_TRANSFERS), f"ct_mode must be none or {', '.join(COLOR_TRANSFERS)}"),
+            (self.ct_mode in ("none", *SAMPLE_TRANSFERS), f"ct_mode must be none or {', '.join(SAMPLE_TRANSFERS)}"),
             (0 <= self.random_hsv_power <= 0.3, "random_hsv_power must be 0–0.3"),
             (0 <= self.gan_power <= 10, "gan_power must be 0–10"),
             (0 <= self.true_face_power <= 1, "true_face_power must be 0–1"),

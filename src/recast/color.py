@@ -359,3 +359,19 @@ def _smooth_displacement(displacement: np.ndarray) -> np.ndarray:
     sigma_space = max(displacement.shape[0], displacement.shape[1]) / 16.0
     diameter = int(2 * round(sigma_space) + 1)
     return cv2.bilateralFilter(displacement, diameter, 0.1, sigma_space)
+
+
+#: Whole-image transfers used to recolour training samples (``ct_mode``), by name.
+SAMPLE_TRANSFERS: dict[str, Callable[..., np.ndarray]] = {"rct": rct, "lct": lct, "mkl": mkl, "idt": idt, "sot": sot}
+
+
+def transfer_sample(name: str, target: np.ndarray, reference: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Recolour a training sample toward ``reference`` with a :data:`SAMPLE_TRANSFERS` method.
+
+    ``rng`` seeds the random methods (idt, sot) so augmentation stays reproducible. Both images are
+    ``(H, W, 3)`` float32 BGR in [0, 1] (sizes may differ); returns the recoloured ``target``.
+    """
+    function = SAMPLE_TRANSFERS[name]
+    if function in (idt, sot):
+        return function(target, reference, seed=int(rng.integers(2**31)))
+    return function(target, reference)
