@@ -16,9 +16,7 @@ moment leaves ``state.json`` pointing at a complete checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from recast.atomic import atomic_path, atomic_write_text
+from recast.atomic import atomic_path, atomic_write_text, fsync_dir
 from recast.errors import InputError
 
 FORMAT = "recast.model"
@@ -51,15 +49,6 @@ class Checkpoint:
     optimizer: dict[str, torch.Tensor]
     history: dict[str, list[float]]
     path: Path
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -125,7 +114,7 @@ def save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Te
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    _fsync_dir(root)
+    fsync_dir(root)
     record = {**state, "format": FORMAT, "version": FORMAT_VERSION, "iteration": iteration,
               "checkpoint": f"{CHECKPOINTS}/{name}"}
     atomic_write_text(Path(model_dir) / STATE_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -178,5 +167,5 @@ def backup(model_dir: Path, count: int) -> Path | None:
         if src.exists():
             src.rename(root / f"{index + 1:02d}")
     tmp.rename(root / "01")
-    _fsync_dir(root)
+    fsync_dir(root)
     return root / "01"
