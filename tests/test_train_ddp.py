@@ -6,28 +6,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from recast.faces.facetype import FaceType
 from recast.train import TrainOptions, train
 from recast.train.synthetic import write_synthetic_faceset
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"resolution": 64, "archi": "liae-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
 SETTINGS = {"batch_size": 8, "optimizer": "adam", "lr": 2e-3}
 ITERATIONS = 20
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits badly on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 _CHILD = """

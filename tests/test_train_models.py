@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,21 +14,14 @@ from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscr
 from recast.train.options import resolve_settings
 from recast.train.step import TrainStep, make_part
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"resolution": 64, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 # Every layout and every variant letter runs in the default suite (df-udtc, liae-udt cover u, d, t, c);
 # single-letter variants are marked slow to keep the suite short on a 2-core CPU.
 ARCHIS = ["df", "liae", "df-ud", "liae-ud", "df-udtc", "liae-udt"] + [
     pytest.param(a, marks=pytest.mark.slow) for a in ("df-u", "liae-d", "df-t", "liae-c")
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits badly on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _batch(res: int, n: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:

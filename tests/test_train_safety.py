@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,9 @@ from recast.train.checkpoint import backup, load_checkpoint, load_weights_file
 from recast.train.inference import FaceSwapper
 from recast.train.synthetic import write_synthetic_faceset
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits badly on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,10 @@ from recast.train import Trainer, TrainOptions, train
 from recast.train.inference import FaceSwapper
 from recast.train.synthetic import write_synthetic_faceset
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 FAST = {"batch_size": 4, "optimizer": "adam", "lr": 3e-3}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from 2 threads, and OpenMP spin-waits badly on a loaded 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
