@@ -41,7 +41,8 @@ class RunOptions:
         device: ``cpu`` or ``cuda``.
         extract_size: aligned face size.
         reference: photos of the destination person, when the destination shows several people.
-        merge_settings: merger settings (default: overlay, landmark mask, rct colour transfer).
+        merge_settings: merger settings (default: overlay, rct colour transfer, the model's learned
+            masks of both faces, eroded 15 and feathered 60 — a soft edge that hides the seam).
         visible_label: burn a visible "SYNTHETIC" label into the result too.
         overwrite: replace an existing result video.
         seed: training seed.
@@ -57,7 +58,8 @@ class RunOptions:
     device: str = "cpu"
     extract_size: int = 256
     reference: list[Path] = field(default_factory=list)
-    merge_settings: MergeSettings = field(default_factory=MergeSettings)
+    merge_settings: MergeSettings = field(default_factory=lambda: MergeSettings(
+        mask_mode="learned-prd*learned-dst", erode=15, blur=60))
     visible_label: bool = False
     overwrite: bool = False
     seed: int = 0
