@@ -26,11 +26,12 @@ import cv2
 import numpy as np
 from skimage import data
 
+from recast import color
 from recast.faces.aligned import write_face
 from recast.faces.alignment import MEAN_FACE_68, transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
-from recast.merge import blend, color, maskops
+from recast.merge import blend, maskops
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import PNG_WRITE_PARAMS, merge
 
