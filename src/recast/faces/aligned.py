@@ -85,7 +85,7 @@ def write_face(path: str | Path, image: np.ndarray, meta: FaceMeta, jpeg_quality
 def read_face(path: str | Path) -> AlignedFace:
     """Read an aligned face (image and metadata); raises :class:`MetadataError` or :class:`InputError`."""
     data = _read_bytes(path)
-    meta = _parse(data, path)
+    meta = meta_from_bytes(data, path)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(path, "the image data is corrupt")
@@ -94,12 +94,12 @@ def read_face(path: str | Path) -> AlignedFace:
 
 def read_meta(path: str | Path) -> FaceMeta:
     """Read only the metadata of an aligned face (no pixel decoding)."""
-    return _parse(_read_bytes(path), path)
+    return meta_from_bytes(_read_bytes(path), path)
 
 
 def decode_face(data: bytes, name: str | Path) -> AlignedFace:
     """Decode an aligned face held in memory (e.g. from a packed faceset); ``name`` is for errors."""
-    meta = _parse(data, name)
+    meta = meta_from_bytes(data, name)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(name, "the image data is corrupt")
@@ -129,7 +129,8 @@ def _read_bytes(path: str | Path) -> bytes:
         raise InputError(path, f"cannot read: {error.strerror}") from None
 
 
-def _parse(data: bytes, path: str | Path) -> FaceMeta:
+def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
+    """Metadata of an aligned-face file held in memory (no pixel decoding); ``path`` names it in errors."""
     try:
         text = metadata_text(data)
     except ValueError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import re
 import struct
@@ -15,8 +14,7 @@ from typing import Any, TypeVar
 import cv2
 
 from recast.errors import InputError, MetadataError
-from recast.faces.aligned import is_face_file, metadata_text
-from recast.faces.metadata import FaceMeta
+from recast.faces.aligned import is_face_file
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
@@ -84,26 +82,6 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             return None
         pos += 2 + length
     return None
-
-
-def meta_from_bytes(data: bytes, name: str | Path) -> FaceMeta:
-    """Metadata of an aligned-face file held in memory, without decoding pixels; ``name`` is for errors.
-
-    Raises:
-        MetadataError: no recast metadata, a pickle payload, or invalid JSON / fields.
-    """
-    try:
-        text = metadata_text(data)
-    except ValueError as error:
-        raise MetadataError(name, f"not an aligned face: {error}") from None
-    if text is None:
-        raise MetadataError(name, "no recast face metadata (not an aligned face, or extracted by another tool)")
-    if text[:1] == b"\x80":
-        raise MetadataError(name, "metadata is a pickle payload; refused (recast never unpickles)")
-    try:
-        return FaceMeta.from_json(json.loads(text.decode("utf-8")))
-    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:
-        raise MetadataError(name, f"invalid metadata: {error}") from None
 
 
 @dataclass

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from recast.atomic import atomic_path, atomic_write_bytes
 from recast.errors import InputError
-from recast.faces.aligned import AlignedFace, decode_face, metadata_text
+from recast.faces.aligned import AlignedFace, decode_face, meta_from_bytes, metadata_text
 from recast.faces.metadata import FaceMeta
-from recast.faceset.files import PACK_NAME, ProgressCallback, list_faces, meta_from_bytes
+from recast.faceset.files import PACK_NAME, ProgressCallback, list_faces
 
 BACKUP_DIR = "_packed_backup"
 MAGIC = b"RECASTFS"

@@ -38,13 +38,13 @@ import cv2
 import numpy as np
 
 from recast.errors import InputError, OptionError
+from recast.faces.aligned import meta_from_bytes
 from recast.faces.metadata import FaceMeta
 from recast.faceset import chains, features
 from recast.faceset.files import (
     ProgressCallback,
     image_size,
     map_faces,
-    meta_from_bytes,
     natural_key,
     require_faces,
     trash_moves,
