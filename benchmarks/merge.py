@@ -2,16 +2,21 @@
 
     python benchmarks/merge.py                      # pipeline only (an image-function "model")
     python benchmarks/merge.py --model-dir M        # with a trained model (FaceSwapper)
-    python benchmarks/merge.py --untrained saehd:128    # an untrained 128 px SAEHD (inference cost)
+    python benchmarks/merge.py --untrained saehd:128 cpu:128   # untrained 128 px models (inference cost)
     python benchmarks/merge.py --frames 96 --profile
+    python benchmarks/merge.py --quick              # make bench: 24 frames, saehd:128 and cpu:128
 
-Destination: ``--frames`` PNG frames of a photo face moving and turning across a 1280×720
-background, one face per frame, with aligned-face metadata as extraction writes it. Each
-configuration merges all frames with ``workers=2`` (the whole stage: read PNG, crop, model,
-colour transfer, mask, blend, write PNG frame + mask) and prints frames/s. Without
-``--model-dir`` / ``--untrained`` the model is a colour inversion of the crop at 128 px, so the
-numbers measure the merger itself; with a model they include inference. ``--profile`` adds a per-step breakdown of
-one face on one thread. Target: ≥ 15 frames/s on 2 cores for overlay + rct + erode/blur.
+Destination: ``--frames`` frames of a photo face moving and turning across a 1280×720
+background, one face per frame, with aligned-face metadata as extraction writes it, both as PNG
+files (DeepFaceLab's workflow) and as an H.264 video (what ``recast run`` merges from). Each
+configuration merges all frames with ``workers=2`` (the whole stage: read/decode, crop, model,
+colour transfer, mask, blend, write PNG frame + mask) and prints frames/s. The first "model" is
+always a colour inversion of the crop at 128 px, so its numbers measure the merger itself;
+``--model-dir`` / ``--untrained`` models include inference, and a first table shows
+the model's forward pass alone (batch 8, both cores) in float32 and, where the CPU computes it
+natively, bfloat16: ms per face, GFLOP/s, and how far the bf16 output is from the fp32 one in
+8-bit levels. ``--profile`` adds a per-step breakdown of one face on one thread.
+Target: ≥ 15 frames/s on 2 cores for overlay + rct + erode/blur with a 128 px model.
 """
 
 from __future__ import annotations
@@ -31,14 +36,19 @@ from recast.faces.aligned import write_face
 from recast.faces.alignment import MEAN_FACE_68, transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
+from recast.media.images import FAST_PNG_PARAMS
+from recast.media.video import VideoWriter
 from recast.merge import blend, maskops
 from recast.merge.settings import MergeSettings
-from recast.merge.stage import PNG_WRITE_PARAMS, merge
+from recast.merge.stage import merge
+from recast.provenance.label import mark_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import print_table
 
 SIZE = (1280, 720)
+MODEL_CONFIGS = ("overlay rct erode20 blur40", "seamless rct blur20")
+"""Configurations timed with a real model (the target one, and seamless reported separately)."""
 CONFIGS = {
     "overlay rct erode20 blur40": MergeSettings(mode="overlay", mask_mode="dst", color="rct", erode=20, blur=40),
     "overlay none": MergeSettings(mode="overlay", mask_mode="dst", color="none"),
@@ -54,9 +64,11 @@ class InvertModel:
     has_learned_mask = True
     is_amp = False
 
-    def swap(self, faces: np.ndarray, morph: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        masks = np.ones(faces.shape[:3], np.float32)
-        return 1.0 - faces, masks, masks
+    def swap(
+        self, faces: np.ndarray, morph: float = 1.0, masks: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ones = np.ones(faces.shape[:3], np.float32)
+        return 1.0 - faces, ones, ones
 
 
 def _landmarks(index: int) -> np.ndarray:
@@ -66,9 +78,12 @@ def _landmarks(index: int) -> np.ndarray:
     return (MEAN_FACE_68 - 0.5) @ rotation.T * 150.0 + centre  # ~320 px whole-face crop
 
 
-def build_destination(root: Path, count: int) -> tuple[Path, Path]:
-    """Write ``count`` 720p frames and their aligned faces under ``root``; returns the two folders."""
-    frames, aligned = root / "frames", root / "aligned"
+def build_destination(root: Path, count: int) -> tuple[Path, Path, Path]:
+    """Write ``count`` 720p frames (PNG files and an H.264 video) and their aligned faces under ``root``.
+
+    Returns ``(frames folder, video file, aligned folder)``.
+    """
+    frames, aligned, video = root / "frames", root / "aligned", root / "dst.mp4"
     frames.mkdir()
     aligned.mkdir()
     background = cv2.resize(data.coffee()[..., ::-1], SIZE)
@@ -89,19 +104,60 @@ def build_destination(root: Path, count: int) -> tuple[Path, Path]:
             source_filename=name, source_size=SIZE, image_to_face_mat=mat,
         )
         write_face(aligned / f"{index:05d}_0.jpg", cv2.warpAffine(frame, mat, (256, 256)), meta)
-    return frames, aligned
+    with VideoWriter(video, 25) as writer:
+        for path in sorted(frames.iterdir()):
+            writer.write(cv2.imread(str(path)))
+    return frames, video, aligned
 
 
-def run_configs(model: object, frames: Path, aligned: Path, root: Path, count: int) -> None:
+def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Path, root: Path, count: int) -> None:
+    """Merge every frame for each model × configuration × destination source; print frames/s."""
     rows = []
-    for name, settings in CONFIGS.items():
-        out = root / f"out_{len(rows)}"
-        started = time.perf_counter()
-        summary = merge(model, frames, aligned, out, settings, workers=2)
-        seconds = time.perf_counter() - started
-        assert summary.faces_merged == count, summary
-        rows.append([name, count, f"{seconds:.2f}", f"{count / seconds:.1f}"])
-    print_table(["config", "frames", "seconds", "frames/s"], rows)
+    for label, model in models.items():
+        names = list(CONFIGS) if isinstance(model, InvertModel) else MODEL_CONFIGS
+        for name in names:
+            for source, frames in sources.items():
+                out = root / f"out_{len(rows)}"
+                started = time.perf_counter()
+                summary = merge(model, frames, aligned, out, CONFIGS[name], workers=2)
+                seconds = time.perf_counter() - started
+                assert summary.faces_merged == count, summary
+                rows.append([label, name, source, count, f"{seconds:.2f}", f"{count / seconds:.1f}"])
+    print_table(["model", "config", "destination", "frames", "seconds", "frames/s"], rows)
+
+
+def forward_table(model_dirs: dict[str, Path], device: str) -> None:
+    """Model forward alone, batch 8 of 8-bit faces: fp32 vs bf16 speed and output difference."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from recast.train.inference import FaceSwapper
+    from recast.train.precision import native_bf16
+
+    precisions = ["fp32"] + (["bf16"] if native_bf16(torch.device(device)) else [])
+    rows = []
+    for label, model_dir in model_dirs.items():
+        reference = None
+        for precision in precisions:
+            swapper = FaceSwapper.load(model_dir, device=device, precision=precision)
+            r = swapper.resolution
+            faces = np.random.default_rng(0).integers(0, 256, (8, r, r, 3)).astype(np.float32) / 255
+            with FlopCounterMode(display=False) as counter:
+                swapper.swap(faces[:1])
+            swapper.swap(faces)
+            started = time.perf_counter()
+            repeats = 3
+            for _ in range(repeats):
+                output = swapper.swap(faces)[0]
+            ms = (time.perf_counter() - started) / repeats / 8 * 1000
+            gflop = counter.get_total_flops() / 1e9
+            if reference is None:
+                reference, diff = output, "-"
+            else:
+                levels = np.abs(output - reference) * 255
+                diff = f"{levels.mean():.2f} / {np.percentile(levels, 99.9):.1f}"
+            rows.append([label, precision, f"{gflop:.2f}", f"{ms:.1f}", f"{gflop / ms * 1000:.0f}", diff])
+    print_table(["model", "precision", "GFLOP/face", "ms/face", "GFLOP/s", "vs fp32: mean / p99.9 levels"], rows)
 
 
 def profile(frames: Path) -> None:
@@ -114,7 +170,8 @@ def profile(frames: Path) -> None:
     crop = blend.crop_face(frame, points, 128, FaceType.WHOLE)
     prediction = blend.predict(model, [crop])[0]
     mask = maskops.select_mask("full", (320, 320))
-    png = cv2.imencode(".png", frame, PNG_WRITE_PARAMS)[1]
+    png = cv2.imencode(".png", frame, FAST_PNG_PARAMS)[1]
+    mask_frame = (blend.merge_frame(frame, [(crop, prediction, None)], settings)[1] * 255).astype(np.uint8)
     steps = {
         "read png frame": lambda: cv2.imread(str(frames / "00001.png")),
         "crop face (warp 128)": lambda: blend.crop_face(frame, points, 128, FaceType.WHOLE),
@@ -123,7 +180,9 @@ def profile(frames: Path) -> None:
         "composite_face (all)": lambda: blend.composite_face(frame, crop, prediction, settings),
         "merge_frame (+copy)": lambda: blend.merge_frame(frame, [(crop, prediction, None)], settings),
         "seamless composite_face": lambda: blend.composite_face(frame, crop, prediction, seamless),
-        "encode png frame (stage)": lambda: cv2.imencode(".png", frame, PNG_WRITE_PARAMS),
+        "watermark (mark_frame)": lambda: mark_frame(frame),
+        "encode png frame (stage)": lambda: cv2.imencode(".png", frame, FAST_PNG_PARAMS),
+        "encode png mask (stage)": lambda: cv2.imencode(".png", mask_frame, FAST_PNG_PARAMS),
         "decode png frame": lambda: cv2.imdecode(png, cv2.IMREAD_COLOR),
     }
     rows = []
@@ -154,29 +213,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--model-dir", type=Path, default=None)
-    parser.add_argument("--untrained", default=None, metavar="NAME[:RES]",
-                        help="build, save and load an untrained registry model, e.g. saehd:128 or cpu")
+    parser.add_argument("--untrained", nargs="+", default=[], metavar="NAME[:RES]",
+                        help="build, save and load untrained registry models, e.g. saehd:128 cpu:128")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", help="merge inference precision: auto, fp32, bf16")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="24 frames with untrained saehd:128 and cpu:128 models (make bench)")
     parser.add_argument("--cv-threads", type=int, default=1,
                         help="OpenCV's own threads (the stage already runs 2 frames in parallel)")
     args = parser.parse_args()
+    if args.quick:
+        args.frames, args.untrained = 24, args.untrained or ["saehd:128", "cpu:128"]
     cv2.setNumThreads(args.cv_threads)
     with tempfile.TemporaryDirectory(prefix="recast_bench_merge_") as tmp:
         root = Path(tmp)
-        frames, aligned = build_destination(root, args.frames)
-        model_dir = args.model_dir
-        if args.untrained is not None:
-            model_dir = save_untrained(root / "model", args.untrained)
-        if model_dir is not None:
+        frames, video, aligned = build_destination(root, args.frames)
+        model_dirs = {spec: save_untrained(root / f"model_{i}", spec) for i, spec in enumerate(args.untrained)}
+        if args.model_dir is not None:
+            model_dirs[str(args.model_dir)] = args.model_dir
+        models: dict[str, object] = {"invert 128 (merger only)": InvertModel()}
+        if model_dirs:
             from recast.train.inference import FaceSwapper
 
-            model = FaceSwapper.load(model_dir, device=args.device)
-            print(f"model {args.untrained or model_dir}: {model.resolution} px, {model.face_type.value}")
-        else:
-            model = InvertModel()
-            print("model: colour inversion at 128 px (merger cost only)")
-        run_configs(model, frames, aligned, root, args.frames)
+            forward_table(model_dirs, args.device)
+            for label, model_dir in model_dirs.items():
+                swapper = FaceSwapper.load(model_dir, device=args.device, precision=args.precision)
+                dtype = "fp32" if swapper.dtype is None else str(swapper.dtype).removeprefix("torch.")
+                models[f"{label} {dtype}"] = swapper
+        sources = {"png frames": frames, "h264 video": video}
+        run_configs(models, sources, aligned, root, args.frames)
         if args.profile:
             profile(frames)
 

@@ -4,7 +4,7 @@
     python benchmarks/run_all.py --only eval merge
     python benchmarks/run_all.py --full            # each script's default (long) settings
 
-Runs ``benchmarks/<name>.py`` for extract, faceset, train, merge, eval and watermark, each that
+Runs ``benchmarks/<name>.py`` for extract, faceset, train, train_memory, merge, eval and watermark, each that
 exists, in its own process with a time budget (its output is echoed as it comes; a script over
 budget is stopped and whatever tables it printed are kept). Quick settings: ``--quick`` where the
 script's argparse offers it, else lighter arguments from :data:`LIGHT` (only flags the script
@@ -39,15 +39,15 @@ from measure import SHARED_DATA, print_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SCRIPTS = ("extract", "faceset", "train", "merge", "eval", "watermark")
-#: Seconds each script may run with quick settings (sum ≈ 14 min, typical total ≈ 10 min on 2 busy
+SCRIPTS = ("extract", "faceset", "train", "train_memory", "merge", "eval", "watermark")
+#: Seconds each script may run with quick settings (sum ≈ 15 min, typical total ≈ 10 min on 2 busy
 #: cores; ``--max-minutes`` caps the total); ``--full`` multiplies them by 4.
-BUDGET_S = {"extract": 330, "faceset": 90, "train": 200, "merge": 75, "eval": 75, "watermark": 90}
+BUDGET_S = {"extract": 330, "faceset": 90, "train": 200, "train_memory": 60, "merge": 75, "eval": 75,
+            "watermark": 90}
 #: Lighter arguments for scripts without ``--quick`` (a flag is used only if the script declares it).
 LIGHT = {
     "extract": ["--only", "speed"],
     "faceset": ["--n", "1500"],
-    "merge": ["--frames", "24"],
     "watermark": ["--frames", "12"],
 }
 #: Scripts that cannot run without ../shared/data.

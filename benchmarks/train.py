@@ -9,6 +9,10 @@ Each case trains on synthetic faces through the real data pipeline (worker proce
 training step (losses, backward, optimiser). FLOPs of one step (forward + backward, counted by
 torch.utils.flop_counter) divided by the measured step time give the achieved GFLOP/s; the peak is a
 2048³ fp32 matmul timed in the same run, because machines (and their load) differ.
+
+Steps run in the trainer's default precision (``--precision auto``: bf16 autocast where the CPU
+computes bf16 natively, else fp32). A bf16 step can pass the fp32 GEMM peak, so where bf16 is
+used the table also gives the share of a same-run bf16 2048³ matmul.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from recast.train.distributed import DistInfo
 from recast.train.models.registry import create_model, get_entry
 from recast.train.options import resolve_settings
 from recast.train.samples import SampleSpec
-from recast.train.step import TrainStep, make_part
+from recast.train.step import TrainStep, make_part, training_dtype
 from recast.train.synthetic import write_synthetic_faceset
 
 PRESETS = {  # label: (registry name, config overrides)
@@ -41,9 +45,9 @@ PRESETS = {  # label: (registry name, config overrides)
 QUICK = ["cpu", "quick96", "saehd df-ud 128"]
 
 
-def gemm_peak(size: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of a size³ matmul."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def gemm_peak(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best GFLOP/s of a size³ matmul in ``dtype``."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(repeats):
@@ -77,13 +81,13 @@ def profile_split(step: TrainStep, batch: dict[str, torch.Tensor]) -> dict[str, 
 
 
 def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int, workers: int,
-          profile: bool) -> dict[str, object]:
+          profile: bool, precision: str) -> dict[str, object]:
     name, overrides = PRESETS[label]
     torch.manual_seed(0)
     model = create_model(name, **overrides)
     settings = resolve_settings(get_entry(name).train_defaults, {"batch_size": batch_size})
     device = torch.device("cpu")
-    step = TrainStep(make_part(model, settings, device, 0), settings, DistInfo(), device)
+    step = TrainStep(make_part(model, settings, device, 0), settings, DistInfo(), device, precision=precision)
     face_type = FaceType(model.config.face_type)
     spec = SampleSpec(model.resolution, face_type, random_flip=settings.random_flip_src)
     dataset = PairDataset(FaceReader(faces[0]), FaceReader(faces[1]), PairSpec(spec, spec, settings.ct_mode))
@@ -118,6 +122,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--presets", nargs="*", default=None, help=f"subset of: {', '.join(PRESETS)}")
+    parser.add_argument("--precision", default="auto", help="auto (the trainer's default), bf16 or fp32")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,16 +133,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         faces = (write_synthetic_faceset(Path(tmp) / "src", 16, 0, size=256),
                  write_synthetic_faceset(Path(tmp) / "dst", 16, 1, size=256))
+        dtype = training_dtype(args.precision, torch.device("cpu"))
+        name = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
         peak = gemm_peak()
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {workers} data workers; "
-              f"fp32 GEMM 2048³ at start: {peak:.1f} GFLOP/s")
+        bf16_peak = gemm_peak(dtype=torch.bfloat16) if dtype == torch.bfloat16 else None
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {workers} data workers, steps in "
+              f"{name}; fp32 GEMM 2048³ at start: {peak:.1f} GFLOP/s"
+              + (f"; bf16 GEMM 2048³: {bf16_peak:.1f} GFLOP/s" if bf16_peak else ""))
         print(f"{'preset':<20}{'batch':>6}{'params M':>10}{'GFLOP/step':>12}{'ms/iter':>10}{'GFLOP/s':>9}"
-              f"{'of peak':>9}{'data wait':>11}")
+              f"{'of peak':>9}{'data wait':>11}" + (f"{'of bf16 peak':>14}" if bf16_peak else ""))
         for label in labels:
             for batch_size in batches:
-                r = bench(label, batch_size, faces, iterations, workers, args.profile)
+                r = bench(label, batch_size, faces, iterations, workers, args.profile, args.precision)
                 print(f"{r['label']:<20}{r['batch']:>6}{r['params_m']:>10.1f}{r['gflop_step']:>12.1f}"
-                      f"{r['ms']:>10.0f}{r['gflops']:>9.1f}{r['gflops'] / peak:>9.0%}{r['wait']:>11.0%}", flush=True)
+                      f"{r['ms']:>10.0f}{r['gflops']:>9.1f}{r['gflops'] / peak:>9.0%}{r['wait']:>11.0%}"
+                      + (f"{r['gflops'] / bf16_peak:>14.0%}" if bf16_peak else ""), flush=True)
                 if r["split"]:
                     print("    time split: " + ", ".join(f"{k} {v:.0%}" for k, v in r["split"].items()))
         end_peak = gemm_peak()

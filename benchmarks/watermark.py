@@ -15,7 +15,6 @@ the *unmarked* frames (plain and after CRF 28) that are wrongly reported: it mus
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
 from collections.abc import Callable
@@ -28,28 +27,10 @@ import skimage.data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import SHARED_DATA, print_table
+from recast.media.video import h264_roundtrip
 from recast.provenance.watermark import SCORE_THRESHOLD, detect_watermark, embed_watermark
 
 VIDEOS = SHARED_DATA / "videos"
-
-
-def reencode(frames: list[np.ndarray], crf: int, scale: float = 1.0) -> list[np.ndarray]:
-    """libx264 (preset medium, yuv420p) at ``crf`` after an INTER_AREA resize by ``scale``; decoded."""
-    h, w = frames[0].shape[:2]
-    size = (round(w * scale / 2) * 2, round(h * scale / 2) * 2)
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        for frame in frames:
-            if scale != 1.0:
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        out.mux(stream.encode())
-    buffer.seek(0)
-    with av.open(buffer) as decoded:
-        return [f.to_ndarray(format="bgr24") for f in decoded.decode(video=0)]
 
 
 def half(frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -66,11 +47,11 @@ def jpeg(frames: list[np.ndarray], quality: int = 50) -> list[np.ndarray]:
 
 ATTACKS: dict[str, Callable[[list[np.ndarray]], list[np.ndarray]]] = {
     "as is": lambda f: f,
-    "crf23": lambda f: reencode(f, 23),
-    "crf28": lambda f: reencode(f, 28),
-    "crf35": lambda f: reencode(f, 35),
+    "crf23": lambda f: h264_roundtrip(f, 23),
+    "crf28": lambda f: h264_roundtrip(f, 28),
+    "crf35": lambda f: h264_roundtrip(f, 35),
     "half": half,
-    "half+crf28": lambda f: reencode(f, 28, 0.5),
+    "half+crf28": lambda f: h264_roundtrip(f, 28, 0.5),
     "jpeg50": jpeg,
 }
 
@@ -131,7 +112,7 @@ def speed(frames: list[np.ndarray]) -> list[object]:
 def robustness(name: str, frames: list[np.ndarray]) -> list[object]:
     marked = [embed_watermark(f) for f in frames]
     psnrs = [psnr(a, b) for a, b in zip(frames, marked, strict=True)]
-    false = [detect_watermark(f).found for f in [*frames, *reencode(frames, 28)]]
+    false = [detect_watermark(f).found for f in [*frames, *h264_roundtrip(frames, 28)]]
     row: list[object] = [name, f"{min(psnrs):.1f}/{np.mean(psnrs):.1f}", f"{np.mean(false):.0%}"]
     for attack in ATTACKS.values():
         scores = np.array([detect_watermark(f).score for f in attack(marked)])

@@ -24,6 +24,7 @@ from recast.media import (
     cut,
     denoise_frame,
     extract_frames,
+    h264_roundtrip,
     iter_frames,
     list_images,
     probe,
@@ -372,3 +373,12 @@ def test_probe_real_videos_match_manifest(shared_data: Path) -> None:
         assert info.has_audio, name
     sadtalker = shared_data / "videos" / "person_A__sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"
     assert sum(1 for _ in iter_frames(sadtalker)) == 200
+
+
+def test_h264_roundtrip_keeps_frames_and_halves_size() -> None:
+    frames = [np.full((72, 128, 3), 40 * i, np.uint8) for i in range(5)]
+    same = h264_roundtrip(frames, crf=18)
+    assert len(same) == 5 and same[0].shape == (72, 128, 3)
+    assert all(abs(float(a.mean()) - float(b.mean())) < 3 for a, b in zip(frames, same, strict=True))
+    small = h264_roundtrip(frames, crf=28, scale=0.5)
+    assert len(small) == 5 and small[0].shape == (36, 64, 3)

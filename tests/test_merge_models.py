@@ -31,16 +31,22 @@ class FunctionModel:
         self.has_learned_mask = has_learned_mask
         self.is_amp = False
         self.calls: list[int] = []
+        self.mask_requests: list[bool] = []
         mask = np.zeros((resolution, resolution), np.float32)
         centre, axes = (resolution // 2, int(resolution * 0.55)), (int(resolution * 0.3), int(resolution * 0.36))
         cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
         self.mask = cv2.GaussianBlur(mask, (0, 0), resolution / 64)
 
-    def swap(self, faces: np.ndarray, morph: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def swap(
+        self, faces: np.ndarray, morph: float = 1.0, masks: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         self.calls.append(len(faces))
+        self.mask_requests.append(masks)
         out = np.clip(self.function(np.asarray(faces, np.float32)), 0.0, 1.0).astype(np.float32)
-        masks = np.repeat(self.mask[None], len(faces), axis=0)
-        return out, masks, masks
+        if not masks:  # like FaceSwapper: the mask decoders are skipped
+            return out, None, None
+        learned = np.repeat(self.mask[None], len(faces), axis=0)
+        return out, learned, learned
 
 
 def identity(faces: np.ndarray) -> np.ndarray:

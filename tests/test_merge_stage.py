@@ -159,6 +159,16 @@ def test_session_keyframes_change_settings_over_time(workspace):
         assert cv2.imread(str(workspace / "merged_mask" / name)).max() > 200  # masks in every mode
 
 
+def test_learned_masks_are_computed_only_for_mask_modes_that_use_them(workspace):
+    model = FunctionModel(invert)
+    session = MergeSession(base=MergeSettings(mask_mode="dst"), keyframes={4: {"mask_mode": "learned-prd"}})
+    summary = merge(model, workspace / "frames", workspace / "aligned", workspace / "merged", session)
+    assert summary.faces_merged == 6 and sorted(model.mask_requests) == [False, True]
+    for number in (1, 6):  # the hull mask before the keyframe, the learned ellipse after it
+        mask = cv2.imread(str(workspace / "merged_mask" / f"{number:05d}.png"), cv2.IMREAD_GRAYSCALE)
+        assert mask.max() > 200
+
+
 def test_raw_predict_and_compositing_export(workspace):
     settings = MergeSettings(mode="raw-predict")
     summary = merge(FunctionModel(invert), workspace / "frames", workspace / "aligned", workspace / "raw",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from typer.testing import CliRunner
 
 from recast.cli.main import app
 from recast.errors import InputError, MetadataError, OptionError
-from recast.media.video import VideoWriter, iter_frames
+from recast.media.video import VideoWriter, h264_roundtrip, iter_frames
 from recast.provenance.label import (
     PROVENANCE_LABEL,
     add_visible_label,
@@ -48,25 +46,6 @@ def _clip(n: int = 20) -> list[np.ndarray]:
         frame[80:280, x0:x0 + 200] = moved
         frames.append(frame)
     return frames
-
-
-def _reencode(frames: list[np.ndarray], crf: int, scale: float = 1.0) -> list[np.ndarray]:
-    """Encode with libx264 (default preset) at ``crf`` after resizing by ``scale``; decode back."""
-    h, w = frames[0].shape[:2]
-    size = (round(w * scale / 2) * 2, round(h * scale / 2) * 2)
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for frame in frames:
-            if scale != 1.0:
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        out.mux(stream.encode())
-    buffer.seek(0)
-    with av.open(buffer) as decoded:
-        return [f.to_ndarray(format="bgr24") for f in decoded.decode(video=0)]
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -105,7 +84,7 @@ def test_marked_frames_score_high_and_decode_the_payload(marked):
 
 
 def test_unmarked_frames_are_not_detected(clip):
-    for frames in (clip, _reencode(clip, 28)):
+    for frames in (clip, h264_roundtrip(clip, 28)):
         results = [detect_watermark(f) for f in frames]
         assert not any(r.found for r in results)
         assert max(abs(r.score) for r in results) < 4.0
@@ -117,11 +96,11 @@ def test_flat_and_tiny_frames_are_not_detected():
 
 
 def test_survives_h264_crf28(marked):
-    assert _rate(_reencode(marked, 28)) >= 0.95
+    assert _rate(h264_roundtrip(marked, 28)) >= 0.95
 
 
 def test_survives_half_resolution_then_crf28(marked):
-    half = _reencode(marked, 28, scale=0.5)
+    half = h264_roundtrip(marked, 28, scale=0.5)
     assert half[0].shape == (H // 2, W // 2, 3)
     assert _rate(half) >= 0.95
 

@@ -61,6 +61,7 @@ def test_saehd_variant_shapes_and_loss_falls(archi: str) -> None:
     assert out.pred_src_srcm.shape == (2, 1, 64, 64)
     face, src_mask, dst_mask = model.swap(x)
     assert face.shape == (2, 3, 64, 64) and src_mask.shape == dst_mask.shape == (2, 1, 64, 64)
+    assert torch.equal(model.swap_face(x), face)  # the mask-free path gives the same face
     losses = _train_steps(model, 12, lr=1e-3 if "c" in archi.partition("-")[2] else 3e-3)
     assert min(losses[-3:]) < 0.8 * losses[0], losses
 
@@ -72,6 +73,7 @@ def test_amp_trains_and_morphs() -> None:
     a, _, _ = model.swap(x, morph=0.0)
     b, _, _ = model.swap(x, morph=1.0)
     assert a.shape == (2, 3, 64, 64) and not torch.allclose(a, b)
+    assert torch.equal(model.swap_face(x, morph=0.0), a) and torch.equal(model.swap_face(x, morph=1.0), b)
     before = model.inter_src.dense.weight.detach().clone()
     losses = _train_steps(model, 12, morph_factor=0.5)
     assert losses[-1] < 0.8 * losses[0], losses

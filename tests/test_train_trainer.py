@@ -14,6 +14,7 @@ from recast.errors import OptionError
 from recast.faces.facetype import FaceType
 from recast.train import Trainer, TrainOptions, train
 from recast.train.inference import FaceSwapper
+from recast.train.models.registry import get_entry
 from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -166,3 +167,75 @@ def test_refused_data_leaves_no_model_folder(facesets: tuple[Path, Path], tmp_pa
     with pytest.raises(OptionError):
         Trainer(_options(facesets, tmp_path / "m", model_config={**TINY, "face_type": "head"}))
     assert not (tmp_path / "m" / "config.json").exists()
+
+
+def test_bf16_training_follows_fp32_and_swaps_alike(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    """bf16 autocast (the default where the CPU has bf16) tracks the fp32 loss curve step for step."""
+    runs = {p: train(_options(facesets, tmp_path / p, iterations=6, precision=p)) for p in ("fp32", "bf16")}
+    fp32, bf16 = runs["fp32"].history, runs["bf16"].history
+    for key in ("src", "dst"):
+        assert np.allclose(bf16[key], fp32[key], rtol=0.03), (bf16[key], fp32[key])
+    faces = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    exact = FaceSwapper.load(tmp_path / "fp32", precision="fp32")
+    fast = FaceSwapper.load(tmp_path / "fp32", precision="bf16")
+    assert exact.dtype is None and fast.dtype == torch.bfloat16
+    assert np.abs(exact.swap(faces)[0] - fast.swap(faces)[0]).mean() < 2 / 255
+
+
+def test_unknown_or_unsupported_precision_is_refused(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="unknown precision"):
+        train(_options(facesets, tmp_path / "m", iterations=1, precision="fp8"))
+    with pytest.raises(OptionError, match="fp16"):
+        train(_options(facesets, tmp_path / "m", iterations=1, precision="fp16"))
+    assert not (tmp_path / "m" / "config.json").exists()
+
+
+def test_unwarped_every_third_iteration_refeeds_the_previous_batch(facesets: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    """Quick96's re-feed: iterations 3, 6, … train on the previous batch with warped := target."""
+    trainer = Trainer(_options(facesets, tmp_path / "m", iterations=7,
+                               settings={**FAST, "unwarped_every": 3}))
+    seen: list[dict[str, torch.Tensor]] = []
+    original_step = trainer.step
+
+    def recording_step(batch: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
+        seen.append(batch)
+        return original_step(batch, iteration)
+
+    trainer.step = recording_step  # type: ignore[method-assign]
+    with trainer:
+        trainer.run()
+    assert len(seen) == 7
+    for index, batch in enumerate(seen):
+        refeed = index % 3 == 0 and index > 0
+        assert torch.equal(batch["src_warped"], batch["src_target"]) is refeed, index
+        if refeed:
+            assert torch.equal(batch["src_target"], seen[index - 1]["src_target"])
+    assert get_entry("quick96").train_defaults["unwarped_every"] == 3
+
+
+def _tensorboard_events(folder: Path) -> list:
+    """Every Event record in the TFRecord event files of ``folder`` (length, crc, payload, crc)."""
+    from tensorboardX.proto import event_pb2
+
+    events = []
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            length = int.from_bytes(data[offset : offset + 8], "little")
+            events.append(event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length]))
+            offset += 12 + length + 4
+    return events
+
+
+def test_tensorboard_log_has_losses_and_previews(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("tensorboardX")
+    result = train(_options(facesets, tmp_path / "m", iterations=4, preview_every=2, tensorboard=True))
+    events = _tensorboard_events(tmp_path / "m" / "tensorboard")
+    values = [(e.step, v) for e in events for v in e.summary.value]
+    src_losses = {step: v.simple_value for step, v in values if v.tag == "loss/src"}
+    assert src_losses == pytest.approx(dict(zip(result.history["iteration"], result.history["src"], strict=True)),
+                                       abs=1e-5)
+    assert {step for step, v in values if v.tag == "time/ms_per_iter"} == {1, 2, 3, 4}
+    previews = [(step, v.image) for step, v in values if v.tag == "preview"]
+    assert [step for step, _ in previews] == [2, 4] and previews[0][1].height == 4 * 64

@@ -45,6 +45,7 @@ def merge_command(
     workers: int = typer.Option(2, min=1, help="Threads for reading, blending and writing."),
     batch_size: int = typer.Option(8, min=1, help="Faces per model batch."),
     device: str = typer.Option("cpu", help="Torch device for the model (cpu, cuda, cuda:1, …)."),
+    precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), fp32, bf16, fp16 (CUDA)."),
     force: bool = typer.Option(False, "--force", help="Redo frames already merged (and allow new settings)."),
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
@@ -65,7 +66,8 @@ def merge_command(
     with progress_bar("merging") as update:
         summary = merge(
             model_dir, frames, aligned, out, settings, mask_out, workers=workers, batch_size=batch_size,
-            force=force, export_dir=export, device=device, on_progress=update,
+            force=force, export_dir=export, device=device, precision=precision,
+            on_progress=update,
         )
     done = summary.frames_merged + summary.frames_passed_through
     rate = done / summary.seconds if summary.seconds > 0 else 0.0

@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         autosave_minutes: float = typer.Option(25.0, "--autosave-minutes"),
         autobackup_hours: float = typer.Option(0.0, "--autobackup-hours", help="0 = off"),
         preview_every: int | None = typer.Option(None, "--preview-every", help="iterations between previews"),
+        precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), bf16 or fp32"),
+        tensorboard: bool = typer.Option(False, "--tensorboard", help="also write TensorBoard logs to "
+                                         "MODEL_DIR/tensorboard (pip install 'recast[tensorboard]')"),
         compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile (off: no gain "
                                            "measured on CPU)"),
         resolution: int | None = typer.Option(None, "--resolution", help="[fixed] face size, 64–640"),
@@ -66,6 +69,8 @@ def register(app: typer.Typer) -> None:
         face_style_power: float | None = typer.Option(None, "--face-style-power"),
         bg_style_power: float | None = typer.Option(None, "--bg-style-power"),
         morph_factor: float | None = typer.Option(None, "--morph-factor", help="AMP training morph"),
+        unwarped_every: int | None = typer.Option(None, "--unwarped-every", help="re-train every N-th iteration "
+                                                  "on the previous batch unwarped (Quick96: 3; 0 = never)"),
         pretrain: bool | None = typer.Option(None, "--pretrain/--no-pretrain"),
     ) -> None:
         """Train (or resume) a model on src and dst facesets. Ctrl-C saves and stops."""
@@ -102,7 +107,9 @@ def register(app: typer.Typer) -> None:
             src=src, dst=dst, model_dir=model_dir, model=model, model_config=model_config, settings=settings,
             iterations=iterations, minutes=minutes, device=device, workers=workers, seed=seed, threads=threads,
             load_weights=load_weights, freeze=tuple(freeze), autosave_minutes=autosave_minutes,
-            autobackup_hours=autobackup_hours, preview_every=preview_every, compile=compile_model, on_event=report,
+            autobackup_hours=autobackup_hours, preview_every=preview_every, precision=precision, compile=compile_model,
+            tensorboard=tensorboard,
+            on_event=report,
         ))
         console.print(f"{result.status}: iteration {result.iteration}, {result.ms_per_iter:.0f} ms/iter "
                       f"(data wait {100 * result.data_wait_share:.0f} %) {result.message}")

@@ -1,7 +1,7 @@
 """Media layer: video <-> frames, image files, audio remux (PyAV + OpenCV, no torch)."""
 
 from recast.media.images import denoise_frame, list_images, read_image, write_image
-from recast.media.video import VideoInfo, VideoWriter, cut, extract_frames, iter_frames, probe
+from recast.media.video import VideoInfo, VideoWriter, cut, extract_frames, h264_roundtrip, iter_frames, probe
 
 __all__ = [
     "VideoInfo",
@@ -9,6 +9,7 @@ __all__ = [
     "cut",
     "denoise_frame",
     "extract_frames",
+    "h264_roundtrip",
     "iter_frames",
     "list_images",
     "probe",

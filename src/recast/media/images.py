@@ -19,9 +19,15 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", 
 
 _ENCODE_EXTENSIONS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".webp": ".webp",
                       ".bmp": ".bmp", ".tif": ".tiff", ".tiff": ".tiff"}
-# zlib level 1 with the "up" row filter: measured on 720p frames, 33 ms and 517 KiB per frame versus
-# 89 ms and 512 KiB for OpenCV's default (level 3, adaptive filters).
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+FAST_PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION, 1,
+    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
+    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+]  # fmt: skip
+"""OpenCV PNG settings for frames recast writes (extracted frames, merged frames, masks): zlib level 1,
+"up" row filter, run-length matching. On 720p video frames, one thread: 23 ms to encode, 16 ms to
+decode, 457 KiB — versus 28 ms / 14 ms / 467 KiB with the default strategy, 34 ms / 19 ms / 618 KiB
+with the "sub" filter, and about 3× slower encoding at OpenCV's default level 3 for the same size."""
 _NATURAL_SPLIT = re.compile(r"(\d+)")
 
 
@@ -72,7 +78,7 @@ def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> 
     elif suffix == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, int(jpeg_quality)]
     elif suffix == ".png":
-        params = _PNG_PARAMS
+        params = FAST_PNG_PARAMS
     else:
         params = []
     ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(image), params)

@@ -27,7 +27,14 @@ from recast.faces.alignment import invert_affine, transform_matrix, transform_po
 from recast.faces.facetype import FaceType
 from recast.faces.masks import hull_mask
 from recast.merge import effects
-from recast.merge.maskops import MASK_FLOOR, binarize_for_clone, dfl_pixels, erode_blur, select_mask
+from recast.merge.maskops import (
+    MASK_FLOOR,
+    binarize_for_clone,
+    dfl_pixels,
+    erode_blur,
+    needs_learned_mask,
+    select_mask,
+)
 from recast.merge.settings import MergeSettings
 
 
@@ -39,9 +46,12 @@ class SwapModel(Protocol):
     has_learned_mask: bool
 
     def swap(
-        self, faces: np.ndarray, morph: float = 1.0
+        self, faces: np.ndarray, morph: float = 1.0, masks: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``(N, R, R, 3)`` float32 BGR crops → swapped faces and learned masks ``(N, R, R)``."""
+        """``(N, R, R, 3)`` float32 BGR crops → swapped faces and learned masks ``(N, R, R)``.
+
+        With ``masks=False`` the model may skip its mask branches and return None for both masks.
+        """
         ...
 
 
@@ -214,16 +224,20 @@ def merge_face(
     Returns ``(merged frame (H, W, 3) uint8, mask (H, W) float32)``.
     """
     crop = crop_face(frame, landmarks, model.resolution, model.face_type)
-    prediction = predict(model, [crop], settings.morph)[0]
+    prediction = predict(model, [crop], settings.morph, needs_learned_mask(settings.mask_mode))[0]
     out, mask, _ = merge_frame(frame, [(crop, prediction, motion)], settings)
     return out, mask
 
 
-def predict(model: SwapModel, crops: Sequence[FaceCrop], morph: float = 1.0) -> list[Prediction]:
-    """Run ``model`` on a batch of crops; returns one :class:`Prediction` per crop."""
+def predict(model: SwapModel, crops: Sequence[FaceCrop], morph: float = 1.0, masks: bool = True) -> list[Prediction]:
+    """Run ``model`` on a batch of crops; returns one :class:`Prediction` per crop.
+
+    ``masks=False``: the learned masks are not needed (a ``full`` or ``dst`` mask mode), so the
+    model may skip computing them.
+    """
     if not crops:
         return []
-    faces, prd, dst = model.swap(np.stack([crop.image for crop in crops]), morph=morph)
+    faces, prd, dst = model.swap(np.stack([crop.image for crop in crops]), morph=morph, masks=masks)
     return [
         Prediction(
             np.asarray(faces[i], np.float32),

@@ -21,6 +21,7 @@ import numpy as np
 
 from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.faces.alignment import invert_affine
+from recast.media.images import FAST_PNG_PARAMS
 from recast.merge.blend import FacePatch
 
 EXPORT_FORMAT = "recast.merge-patch"
@@ -30,7 +31,7 @@ def rgba_png(image: np.ndarray, alpha: np.ndarray) -> bytes:
     """PNG bytes of ``image (H, W, 3)`` float32 BGR [0, 1] with ``alpha (H, W)`` float32 [0, 1]."""
     bgra = np.dstack([image, alpha[..., None]])
     encoded = np.clip(bgra * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    ok, data = cv2.imencode(".png", encoded, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, data = cv2.imencode(".png", encoded, FAST_PNG_PARAMS)
     if not ok:
         raise ValueError("could not encode an RGBA PNG")
     return data.tobytes()

@@ -33,22 +33,14 @@ from recast.errors import InputError, OptionError
 from recast.faces.aligned import is_face_file, read_meta
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.metadata import FaceMeta
-from recast.media.images import list_images, read_image
+from recast.media.images import FAST_PNG_PARAMS, list_images, read_image
 from recast.merge.blend import FaceCrop, Prediction, SwapModel, crop_face, face_center, merge_frame, predict
 from recast.merge.export import export_patch
-from recast.merge.maskops import check_mask_mode
+from recast.merge.maskops import check_mask_mode, needs_learned_mask
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
 from recast.provenance.label import mark_frame, write_sidecar
 
 RECORD_NAME = ".recast-merge.json"
-# Merged frames are intermediate files (the video encoder compresses them again), so they are
-# written for speed: zlib level 1 with the "sub" filter and run-length matching encodes a 720p
-# frame about twice as fast as OpenCV's default PNG settings, at the same size.
-PNG_WRITE_PARAMS = [
-    cv2.IMWRITE_PNG_COMPRESSION, 1,
-    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
-    cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
-]  # fmt: skip
 
 
 @dataclass
@@ -106,6 +98,7 @@ def merge(
     force: bool = False,
     export_dir: str | Path | None = None,
     device: str = "cpu",
+    precision: str = "auto",
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> MergeSummary:
     """Merge a trained model's faces into every destination frame.
@@ -127,6 +120,8 @@ def merge(
         export_dir: if set, also write every merged face as RGBA layers + placement JSON there
             (see :mod:`recast.merge.export`).
         device: torch device for the model when ``model_dir`` is a path.
+        precision: ``auto`` (bf16 where the hardware has it), ``fp32``, ``bf16`` or ``fp16``
+            (CUDA); see :mod:`recast.train.inference`.
         on_progress: called with ``(frames done, frames total or None)``.
 
     Raises:
@@ -138,7 +133,7 @@ def merge(
     out_dir = Path(out_dir)
     mask_dir = Path(mask_out_dir) if mask_out_dir is not None else out_dir.with_name(out_dir.name + "_mask")
     _check_folders(Path(frames), Path(aligned), out_dir, mask_dir)
-    model, model_name = _load_model(model_dir, device)
+    model, model_name = _load_model(model_dir, device, precision)
     model_face_type = parse_face_type(model.face_type)
     _check_settings(session, model, model_name)
     by_frame = _read_faces(Path(aligned), model_face_type, model_name)
@@ -247,16 +242,20 @@ def _prepare(job: _Job, model: SwapModel) -> _Job:
 
 
 def _predict_chunk(model: SwapModel, jobs: list[_Job], batch_size: int) -> None:
-    """Run the model on every crop of the chunk, batched, grouped by morph value (caller's thread)."""
-    groups: dict[float, list[tuple[_Job, int]]] = defaultdict(list)
+    """Run the model on every crop of the chunk, batched (caller's thread).
+
+    Crops are grouped by morph value and by whether their mask mode uses the learned masks (the
+    model skips its mask decoders for the others).
+    """
+    groups: dict[tuple[float, bool], list[tuple[_Job, int]]] = defaultdict(list)
     for job in jobs:
         job.predictions = [Prediction(crop.image) for crop in job.crops]
         for index in range(len(job.crops)):
-            groups[job.settings.morph].append((job, index))
-    for morph, items in groups.items():
+            groups[job.settings.morph, needs_learned_mask(job.settings.mask_mode)].append((job, index))
+    for (morph, masks), items in groups.items():
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
-            outputs = predict(model, [job.crops[index] for job, index in batch], morph)
+            outputs = predict(model, [job.crops[index] for job, index in batch], morph, masks)
             for (job, index), output in zip(batch, outputs, strict=True):
                 job.predictions[index] = output
 
@@ -325,7 +324,7 @@ def _is_done(name: str, faces: list[FaceMeta], settings: MergeSettings, out_dir:
     return all((out_dir / n).is_file() and (mask_dir / n).is_file() for n in names)
 
 
-def _load_model(model_dir: str | Path | SwapModel, device: str) -> tuple[SwapModel, str]:
+def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str) -> tuple[SwapModel, str]:
     if not isinstance(model_dir, (str, Path)):
         return model_dir, "the model"
     path = Path(model_dir)
@@ -333,7 +332,7 @@ def _load_model(model_dir: str | Path | SwapModel, device: str) -> tuple[SwapMod
         raise InputError(path, "no such model folder")
     from recast.train.inference import FaceSwapper  # torch is imported only when a model is loaded
 
-    return FaceSwapper.load(path, device=device), str(path)
+    return FaceSwapper.load(path, device=device, precision=precision), str(path)
 
 
 def _check_settings(session: MergeSettings | MergeSession, model: SwapModel, model_name: str) -> None:
@@ -423,7 +422,7 @@ def _check_record(out_dir: Path, mask_dir: Path, session: MergeSettings | MergeS
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(image), PNG_WRITE_PARAMS)
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image), FAST_PNG_PARAMS)
     if not ok:
         raise InputError(path, "could not encode the image as PNG")
     atomic_write_bytes(path, data.tobytes())

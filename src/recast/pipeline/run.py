@@ -39,6 +39,7 @@ class RunOptions:
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
         device: ``cpu`` or ``cuda``.
+        precision: merge inference precision (``auto``: bf16 where the hardware has it; ``fp32``).
         extract_size: aligned face size.
         reference: photos of the destination person, when the destination shows several people.
         merge_settings: merger settings (default: overlay, rct colour transfer, the model's learned
@@ -56,6 +57,7 @@ class RunOptions:
     minutes: float = 10.0
     iterations: int | None = None
     device: str = "cpu"
+    precision: str = "auto"
     extract_size: int = 256
     reference: list[Path] = field(default_factory=list)
     merge_settings: MergeSettings = field(default_factory=lambda: MergeSettings(
@@ -121,7 +123,8 @@ def run(
     ))
     stage("merge")
     merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
-                          workspace.merged_mask, device=options.device, on_progress=on_progress)
+                          workspace.merged_mask, device=options.device, precision=options.precision,
+                          on_progress=on_progress)
     stage("encode")
     encode_summary = encode_video(
         workspace.merged, output,

@@ -36,8 +36,9 @@ class TrainSettings:
     uniform_yaw: sample faces uniformly over yaw. ct_mode: none/rct/lct/mkl/idt/sot (src toward dst).
     gan_power / gan_patch_size (0 = res//8) / gan_dims: patch-GAN on src. true_face_power: code
     discriminator (df only). face_style_power / bg_style_power: style losses (0–100).
-    morph_factor: AMP training morph (0.1–0.5). pretrain: pretraining mode (forces no warp, both
-    flips, uniform yaw, no GAN/style/lr dropout/ct).
+    morph_factor: AMP training morph (0.1–0.5). unwarped_every: every N-th iteration re-trains on the
+    previous batch with its unwarped targets as input (Quick96: 3; 0 = never). pretrain: pretraining
+    mode (forces no warp, both flips, uniform yaw, no GAN/style/lr dropout/ct).
     """
 
     batch_size: int = 8
@@ -64,6 +65,7 @@ class TrainSettings:
     face_style_power: float = 0.0
     bg_style_power: float = 0.0
     morph_factor: float = 0.5
+    unwarped_every: int = 0
     pretrain: bool = False
 
     def validate(self) -> None:
@@ -79,6 +81,7 @@ class TrainSettings:
             (0 <= self.face_style_power <= 100 and 0 <= self.bg_style_power <= 100, "style powers must be 0–100"),
             (0.0 <= self.morph_factor <= 1.0, "morph_factor must be 0–1"),
             (self.clip_grad >= 0, "clip_grad must be ≥ 0"),
+            (self.unwarped_every >= 0, "unwarped_every must be ≥ 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -137,7 +140,10 @@ class TrainOptions:
     autosave_minutes / autobackup_hours / backup_count: checkpoint cadence (0 = off).
     preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64); 0 = off).
     load_weights: another model folder to copy matching weights from (new model only); freeze: parameter
-    groups to freeze ("encoder"). mixed_precision: autocast on CUDA (always fp32 on CPU). compile:
+    groups to freeze ("encoder"). precision: ``auto`` (bf16 autocast where the device computes bf16
+    natively — AVX512-BF16/AMX CPUs, Ampere+ GPUs — else fp32), ``bf16`` or ``fp32``; see
+    :mod:`recast.train.precision`. tensorboard: also log losses, step time and previews as TensorBoard
+    event files in ``model_dir/tensorboard`` (needs ``tensorboardX``). compile:
     torch.compile the model. threads: torch CPU threads (None = torch default).
     explosion_factor: stop when a loss exceeds this multiple of its recent median (0 = off).
     on_event: callback for progress (the library never prints).
@@ -160,8 +166,9 @@ class TrainOptions:
     preview_every: int | None = None
     load_weights: Path | str | None = None
     freeze: tuple[str, ...] = ()
-    mixed_precision: bool = True
+    precision: str = "auto"
     compile: bool = False
+    tensorboard: bool = False
     threads: int | None = None
     explosion_factor: float = 20.0
     on_event: Callable[[ProgressEvent], None] | None = None

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from recast.errors import OptionError
 from recast.train import losses as L
 from recast.train.distributed import DistInfo, average_gradients, average_scalars
 from recast.train.models.base import FaceSwapModel, TrainOutputs
 from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from recast.train.optim import LrDropout, clip_grad_norm, create_optimizer, lr_cos_factor
 from recast.train.options import TrainSettings
+from recast.train.precision import autocast_dtype
 
 
 @dataclass
@@ -32,6 +34,16 @@ class Part:
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
+
+
+def training_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for training (None = float32). fp16 needs loss scaling, which recast does not do."""
+    dtype = autocast_dtype(precision, device)
+    if dtype == torch.float16:
+        if precision == "auto":
+            return None
+        raise OptionError("fp16 training is not supported (it needs loss scaling); use bf16 or fp32")
+    return dtype
 
 
 def make_part(module: nn.Module, settings: TrainSettings, device: torch.device, seed: int) -> Part:
@@ -58,16 +70,14 @@ class TrainStep:
     """Runs iterations for ``model`` (and ``gan`` / ``code`` discriminator parts when enabled)."""
 
     def __init__(self, model: Part, settings: TrainSettings, dist_info: DistInfo, device: torch.device,
-                 gan: Part | None = None, code: Part | None = None, mixed_precision: bool = False) -> None:
+                 gan: Part | None = None, code: Part | None = None, precision: str = "fp32") -> None:
         self.model_part, self.gan, self.code = model, gan, code
         self.model: FaceSwapModel = model.module  # type: ignore[assignment]
         self.settings = settings
         self.dist, self.device = dist_info, device
         self.base_lr = settings.lr
         self.forward: nn.Module = self.model
-        self.autocast_dtype = None
-        if mixed_precision and device.type == "cuda":
-            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        self.autocast_dtype = training_dtype(precision, device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:

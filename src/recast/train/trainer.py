@@ -32,6 +32,7 @@ from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, res
 from recast.train.previews import write_previews
 from recast.train.samples import SampleSpec
 from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan_discriminator, make_part
+from recast.train.tensorboard import TensorBoardLog
 
 FREEZE_GROUPS = ("encoder",)
 
@@ -82,6 +83,7 @@ class Trainer:
             if self.dist.is_main:
                 ckpt.write_model_config(self.model_dir, self.name, dataclasses.asdict(self.model.config))
             self.save()
+        self.tensorboard = TensorBoardLog.open(self.model_dir) if options.tensorboard and self.dist.is_main else None
 
     # ----------------------------------------------------------------------------------- setup
     def _setup_model(self) -> None:
@@ -140,7 +142,10 @@ class Trainer:
             self._emit(ProgressEvent("info", self.iteration, message="optimizer state reset"))
         self.step = TrainStep(self.parts["model"], self.settings, self.dist, self.device,
                               gan=self.parts.get("gan_d"), code=self.parts.get("code_d"),
-                              mixed_precision=o.mixed_precision)
+                              precision=o.precision)
+        dtype = self.step.autocast_dtype
+        compute = "float32" if dtype is None else str(dtype).removeprefix("torch.") + " autocast"
+        self._emit(ProgressEvent("info", self.iteration, message=f"{self.device.type}, {compute}"))
         if o.compile:
             self.step.forward = torch.compile(model)
         self._is_new = not exists
@@ -268,10 +273,15 @@ class Trainer:
         status, message, logs = "done", "", {}
         preview_every = self._preview_every()
         batches = iter(self.loader)
+        previous: dict[str, torch.Tensor] | None = None
         try:
             while o.iterations is None or done < o.iterations:
                 t0 = time.perf_counter()
-                batch = next(batches)
+                every = self.settings.effective().unwarped_every
+                if every and previous is not None and self.iteration % every == 0:
+                    batch = unwarped(previous)
+                else:
+                    batch = previous = next(batches)
                 t1 = time.perf_counter()
                 torch.manual_seed(self.seed * 1_000_003 + self.iteration)
                 logs = self.step(batch, self.iteration)
@@ -294,6 +304,8 @@ class Trainer:
                 self.history["dst"].append(round(logs["dst"], 6))
                 ms = 1000 * statistics.fmean(step_times)
                 self._emit(ProgressEvent("iteration", self.iteration, ms, logs))
+                if self.tensorboard is not None:
+                    self.tensorboard.scalars(self.iteration, logs, ms)
                 if preview_every and self.iteration % preview_every == 0 and self.dist.is_main:
                     self.write_preview(batch)
                 now = time.monotonic()
@@ -324,11 +336,16 @@ class Trainer:
 
         grid = preview_grid(self.model, batch["src_target"].to(self.device), batch["dst_target"].to(self.device))
         write_previews(self.model_dir / "previews", self.iteration, grid, self.history)
+        if self.tensorboard is not None:
+            self.tensorboard.image(self.iteration, grid)
         self._emit(ProgressEvent("preview", self.iteration))
 
     def close(self) -> None:
-        """Stop data workers and leave the process group."""
+        """Stop data workers, close the TensorBoard log and leave the process group."""
         self.loader = None  # type: ignore[assignment]
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
         distributed.teardown(self.dist)
 
     def __enter__(self) -> Trainer:
@@ -336,6 +353,11 @@ class Trainer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def unwarped(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch with its unwarped targets as the inputs (DeepFaceLab Quick96's every-third-iteration re-feed)."""
+    return {**batch, "src_warped": batch["src_target"], "dst_warped": batch["dst_target"]}
 
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -146,3 +146,10 @@ class AMP(FaceSwapModel):
         code = torch.cat([self.inter_src(enc)[:, :keep], dst_code[:, keep:]], dim=1)
         face, swap_mask = self.decoder(code)
         return face, swap_mask, self.decoder.forward_mask(dst_code)
+
+    def swap_face(self, dst: torch.Tensor, morph: float = 1.0) -> torch.Tensor:
+        """Only the swapped face of :meth:`swap` (the mask branch is skipped)."""
+        enc = self.encoder(dst)
+        keep = int(self.config.inter_dims * min(max(morph, 0.0), 1.0))  # type: ignore[attr-defined]
+        code = torch.cat([self.inter_src(enc)[:, :keep], self.inter_dst(enc)[:, keep:]], dim=1)
+        return self.decoder.forward_image(code)

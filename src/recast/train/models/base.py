@@ -90,6 +90,10 @@ class FaceSwapModel(nn.Module):
         """dst faces (N, 3, R, R) → (swapped face (N,3,R,R), src-decoder mask, dst-decoder mask (N,1,R,R))."""
         raise NotImplementedError
 
+    def swap_face(self, dst: torch.Tensor, morph: float = 1.0) -> torch.Tensor:
+        """Only the swapped face (N, 3, R, R) of :meth:`swap`, without running the mask branches."""
+        return self.swap(dst, morph)[0]
+
     def reset_inters(self) -> None:
         """Re-initialise the inter layers (used when pretraining is switched off)."""
         from recast.train.models.blocks import glorot_init

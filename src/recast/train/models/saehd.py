@@ -141,3 +141,11 @@ class SAEHD(FaceSwapModel):
         face, src_mask = self.decoder(torch.cat([ab, ab], dim=1))
         dst_mask = self.decoder.forward_mask(torch.cat([self.inter_B(enc), ab], dim=1))
         return face, src_mask, dst_mask
+
+    def swap_face(self, dst: torch.Tensor, morph: float = 1.0) -> torch.Tensor:
+        """Only the swapped face of :meth:`swap` (the mask decoders are skipped)."""
+        enc = self.encoder(dst)
+        if self.layout == "df":
+            return self.decoder_src.forward_image(self.inter(enc))
+        ab = self.inter_AB(enc)
+        return self.decoder.forward_image(torch.cat([ab, ab], dim=1))
