@@ -32,6 +32,7 @@ import numpy as np
 from skimage import data
 
 from recast import color
+from recast.cli.merge import prefer_passive_openmp
 from recast.faces.aligned import write_face
 from recast.faces.alignment import MEAN_FACE_68, transform_matrix, transform_points
 from recast.faces.facetype import FaceType
@@ -196,12 +197,17 @@ def profile(frames: Path) -> None:
 
 
 def save_untrained(model_dir: Path, spec: str) -> Path:
-    """Save a freshly initialised registry model (``name`` or ``name:resolution``) as a model folder."""
+    """Save a freshly initialised registry model as a model folder.
+
+    ``spec``: ``name``, ``name:resolution`` or ``name:resolution:archi`` (e.g. ``saehd:128:df-ud``;
+    SAEHD's default archi is DeepFaceLab's ``liae-ud``).
+    """
     from recast.train import checkpoint
     from recast.train.models.registry import create_model
 
-    name, _, resolution = spec.partition(":")
-    config = {"face_type": "whole", **({"resolution": int(resolution)} if resolution else {})}
+    name, resolution, archi = [*spec.split(":"), "", ""][:3]
+    config = {"face_type": "whole", **({"resolution": int(resolution)} if resolution else {}),
+              **({"archi": archi} if archi else {})}
     model = create_model(name, **config)
     checkpoint.write_model_config(model_dir, name, model.config.to_dict())
     weights = {f"model.{key}": value for key, value in model.state_dict().items()}
@@ -214,7 +220,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--untrained", nargs="+", default=[], metavar="NAME[:RES]",
-                        help="build, save and load untrained registry models, e.g. saehd:128 cpu:128")
+                        help="build, save and load untrained registry models, e.g. saehd:128 "
+                             "saehd:128:df-ud cpu:128")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", help="merge inference precision: auto, fp32, bf16")
     parser.add_argument("--profile", action="store_true")
@@ -222,7 +229,11 @@ def main() -> None:
                         help="24 frames with untrained saehd:128 and cpu:128 models (make bench)")
     parser.add_argument("--cv-threads", type=int, default=1,
                         help="OpenCV's own threads (the stage already runs 2 frames in parallel)")
+    parser.add_argument("--omp-wait", choices=("passive", "active"), default="passive",
+                        help="OpenMP wait policy: passive is what `recast merge` uses")
     args = parser.parse_args()
+    if args.omp_wait == "passive":
+        prefer_passive_openmp()  # before torch loads, as the CLI does
     if args.quick:
         args.frames, args.untrained = 24, args.untrained or ["saehd:128", "cpu:128"]
     cv2.setNumThreads(args.cv_threads)
