@@ -57,10 +57,11 @@ def python_command(*args: str) -> list[str]:
 
 
 def print_table(headers: list[str], rows: list[list[object]]) -> None:
-    """Print a plain aligned text table."""
+    """Print a plain aligned text table, then an empty line (which ends it for ``run_all.py``)."""
     cells = [[str(c) for c in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for index, row in enumerate(cells):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         if index == 0:
             print("  ".join("-" * w for w in widths))
+    print()

@@ -5,6 +5,7 @@
     python benchmarks/merge.py --untrained saehd:128 cpu:128   # untrained 128 px models (inference cost)
     python benchmarks/merge.py --frames 96 --profile
     python benchmarks/merge.py --quick              # make bench: 24 frames, saehd:128 and cpu:128
+    python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --untrained saehd:128
 
 Destination: ``--frames`` frames of a photo face moving and turning across a 1280×720
 background, one face per frame, with aligned-face metadata as extraction writes it, both as PNG
@@ -111,6 +112,21 @@ def build_destination(root: Path, count: int) -> tuple[Path, Path, Path]:
     return frames, video, aligned
 
 
+def real_destination(root: Path, video: Path) -> tuple[Path, Path, Path]:
+    """A real destination video's PNG frames and aligned faces (extracted by recast) under ``root``.
+
+    Returns ``(frames folder, video file, aligned folder)``; the run's frame count is the number
+    of frames with one face. Frames with no or several faces are dropped from both.
+    """
+    from recast.extract.stage import ExtractOptions, extract
+    from recast.media.video import extract_frames
+
+    frames, aligned = root / "frames", root / "aligned"
+    extract_frames(video, frames)
+    extract(video, aligned, ExtractOptions(size=256))
+    return frames, video, aligned
+
+
 def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Path, root: Path, count: int) -> None:
     """Merge every frame for each model × configuration × destination source; print frames/s."""
     rows = []
@@ -123,7 +139,8 @@ def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Pa
                 summary = merge(model, frames, aligned, out, CONFIGS[name], workers=2)
                 seconds = time.perf_counter() - started
                 assert summary.faces_merged == count, summary
-                rows.append([label, name, source, count, f"{seconds:.2f}", f"{count / seconds:.1f}"])
+                frames_done = summary.frames_merged + summary.frames_passed_through
+                rows.append([label, name, source, frames_done, f"{seconds:.2f}", f"{frames_done / seconds:.1f}"])
     print_table(["model", "config", "destination", "frames", "seconds", "frames/s"], rows)
 
 
@@ -218,6 +235,8 @@ def save_untrained(model_dir: Path, spec: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--dst-video", type=Path, default=None,
+                        help="a real destination video instead of the synthetic one (faces extracted first)")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--untrained", nargs="+", default=[], metavar="NAME[:RES]",
                         help="build, save and load untrained registry models, e.g. saehd:128 "
@@ -239,7 +258,11 @@ def main() -> None:
     cv2.setNumThreads(args.cv_threads)
     with tempfile.TemporaryDirectory(prefix="recast_bench_merge_") as tmp:
         root = Path(tmp)
-        frames, video, aligned = build_destination(root, args.frames)
+        if args.dst_video is not None:
+            frames, video, aligned = real_destination(root, args.dst_video)
+        else:
+            frames, video, aligned = build_destination(root, args.frames)
+        faces = sum(1 for path in aligned.iterdir() if path.suffix == ".jpg")
         model_dirs = {spec: save_untrained(root / f"model_{i}", spec) for i, spec in enumerate(args.untrained)}
         if args.model_dir is not None:
             model_dirs[str(args.model_dir)] = args.model_dir
@@ -253,7 +276,7 @@ def main() -> None:
                 dtype = "fp32" if swapper.dtype is None else str(swapper.dtype).removeprefix("torch.")
                 models[f"{label} {dtype}"] = swapper
         sources = {"png frames": frames, "h264 video": video}
-        run_configs(models, sources, aligned, root, args.frames)
+        run_configs(models, sources, aligned, root, faces)
         if args.profile:
             profile(frames)
 

@@ -217,11 +217,17 @@ def headlines(name: str, tables: list[dict], data: object) -> list[dict]:
                     values.setdefault(kind, []).append(cell if _kind_count(headers, kind) == 1 else f"{header} {cell}")
             if not values:
                 continue
-            case = row[0]
-            if firsts.count(case) > 1 and len(row) > 1:
-                case = f"{case} ({headers[1]} {row[1]})"
+            case = _case(headers, row) if firsts.count(row[0]) > 1 and len(row) > 1 else row[0]
             found.append({"benchmark": name, "case": case, **{k: ", ".join(v) for k, v in values.items()}})
     return found
+
+
+def _case(headers: list[str], row: list[str]) -> str:
+    """A row label when the first cell repeats: with the other label cells (text, not measurements),
+    else with the second column (``cpu (batch 4)``)."""
+    labels = [cell for header, cell in zip(headers[1:], row[1:], strict=False)
+              if not _kind(header) and re.search(r"[A-Za-z]", cell)]
+    return " · ".join([row[0], *labels]) if labels else f"{row[0]} ({headers[1]} {row[1]})"
 
 
 def _kind_count(headers: list[str], kind: str) -> int:

@@ -151,6 +151,7 @@ def main() -> None:
                 if r["split"]:
                     print("    time split: " + ", ".join(f"{k} {v:.0%}" for k, v in r["split"].items()))
         end_peak = gemm_peak()
+        print()
         print(f"fp32 GEMM 2048³ at end: {end_peak:.1f} GFLOP/s (shares above use the start value; a shared "
               "machine's load moves both)")
 
