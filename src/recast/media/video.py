@@ -401,7 +401,6 @@ class VideoWriter:
         return kept
 
 
-# decoding internals ----------------------------------------------------------------------------
 def h264_roundtrip(frames: list[np.ndarray], crf: int, scale: float = 1.0, preset: str = "medium") -> list[np.ndarray]:
     """What a video platform's re-encode does to frames: H.264 (libx264, yuv420p) in memory, decoded back.
 
@@ -438,6 +437,7 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int, scale: float = 1.0, prese
         return [f.to_ndarray(format="bgr24") for f in decoded.decode(video=0)]
 
 
+# decoding internals ----------------------------------------------------------------------------
 def _iter_av_frames(
     path: str | Path, fps: float | Fraction | None, start: float | None, end: float | None
 ) -> Iterator[tuple[int, float, av.VideoFrame, int]]:

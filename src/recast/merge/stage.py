@@ -121,7 +121,7 @@ def merge(
             (see :mod:`recast.merge.export`).
         device: torch device for the model when ``model_dir`` is a path.
         precision: ``auto`` (bf16 where the hardware has it), ``fp32``, ``bf16`` or ``fp16``
-            (CUDA); see :mod:`recast.train.inference`.
+            (CUDA); see :mod:`recast.train.precision`.
         on_progress: called with ``(frames done, frames total or None)``.
 
     Raises:

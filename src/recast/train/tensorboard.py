@@ -27,6 +27,21 @@ from recast.errors import OptionError
 FOLDER = "tensorboard"
 
 
+def _writer_class() -> Any:
+    """tensorboardX's SummaryWriter; OptionError when the package is not installed."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise OptionError("TensorBoard logging needs the tensorboardX package: "
+                          "pip install 'recast[tensorboard]'") from None
+    return SummaryWriter
+
+
+def check_available() -> None:
+    """Raise :class:`OptionError` now (before any work) if TensorBoard logging cannot run."""
+    _writer_class()
+
+
 class TensorBoardLog:
     """An open TensorBoard event file in ``<model_dir>/tensorboard/``."""
 
@@ -41,14 +56,10 @@ class TensorBoardLog:
         Raises:
             OptionError: the ``tensorboardX`` package is not installed.
         """
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            raise OptionError("TensorBoard logging needs the tensorboardX package: "
-                              "pip install 'recast[tensorboard]'") from None
+        writer_class = _writer_class()
         folder = Path(model_dir) / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
-        return cls(SummaryWriter(str(folder)), folder)
+        return cls(writer_class(str(folder)), folder)
 
     def scalars(self, iteration: int, losses: dict[str, float], ms_per_iter: float) -> None:
         """Log one iteration's losses (as ``loss/<name>``) and its step time."""

@@ -23,7 +23,7 @@ import torch
 
 from recast.errors import OptionError
 from recast.train import checkpoint as ckpt
-from recast.train import distributed
+from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, default_workers, make_loader, yaw_bins
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import create_model, get_entry, model_from_saved
@@ -77,6 +77,8 @@ class Trainer:
             torch.set_num_threads(options.threads)
         self.model_dir = Path(options.model_dir)
         self._emit = options.on_event or (lambda event: None)
+        if options.tensorboard:
+            tensorboard.check_available()
         self._setup_model()
         self._setup_data()
         if self._is_new:  # only once model and data are known to fit together
