@@ -269,12 +269,12 @@ def main() -> None:
         models: dict[str, object] = {"invert 128 (merger only)": InvertModel()}
         if model_dirs:
             from recast.train.inference import FaceSwapper
+            from recast.train.precision import dtype_name
 
             forward_table(model_dirs, args.device)
             for label, model_dir in model_dirs.items():
                 swapper = FaceSwapper.load(model_dir, device=args.device, precision=args.precision)
-                dtype = "fp32" if swapper.dtype is None else str(swapper.dtype).removeprefix("torch.")
-                models[f"{label} {dtype}"] = swapper
+                models[f"{label} {dtype_name(swapper.dtype)}"] = swapper
         sources = {"png frames": frames, "h264 video": video}
         run_configs(models, sources, aligned, root, faces)
         if args.profile:

@@ -31,6 +31,7 @@ from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, defa
 from recast.train.distributed import DistInfo
 from recast.train.models.registry import create_model, get_entry
 from recast.train.options import resolve_settings
+from recast.train.precision import dtype_name
 from recast.train.samples import SampleSpec
 from recast.train.step import TrainStep, make_part, training_dtype
 from recast.train.synthetic import write_synthetic_faceset
@@ -134,11 +135,10 @@ def main() -> None:
         faces = (write_synthetic_faceset(Path(tmp) / "src", 16, 0, size=256),
                  write_synthetic_faceset(Path(tmp) / "dst", 16, 1, size=256))
         dtype = training_dtype(args.precision, torch.device("cpu"))
-        name = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
         peak = gemm_peak()
         bf16_peak = gemm_peak(dtype=torch.bfloat16) if dtype == torch.bfloat16 else None
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {workers} data workers, steps in "
-              f"{name}; fp32 GEMM 2048³ at start: {peak:.1f} GFLOP/s"
+              f"{dtype_name(dtype)}; fp32 GEMM 2048³ at start: {peak:.1f} GFLOP/s"
               + (f"; bf16 GEMM 2048³: {bf16_peak:.1f} GFLOP/s" if bf16_peak else ""))
         print(f"{'preset':<20}{'batch':>6}{'params M':>10}{'GFLOP/step':>12}{'ms/iter':>10}{'GFLOP/s':>9}"
               f"{'of peak':>9}{'data wait':>11}" + (f"{'of bf16 peak':>14}" if bf16_peak else ""))

@@ -13,7 +13,6 @@ computes bf16 natively and in float32 elsewhere (:mod:`recast.train.precision`);
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from recast.faces.facetype import FaceType, parse_face_type
 from recast.train import checkpoint as ckpt
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import model_from_saved
-from recast.train.precision import autocast_dtype
+from recast.train.precision import autocast, autocast_dtype
 
 
 class FaceSwapper:
@@ -92,9 +91,7 @@ class FaceSwapper:
             raise ValueError(f"faces must be (N, {r}, {r}, 3) float32 BGR, got {faces.shape}")
         x = torch.from_numpy(np.ascontiguousarray(faces)).to(self.device).permute(0, 3, 1, 2)
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-        autocast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
-                    else contextlib.nullcontext())
-        with autocast:
+        with autocast(self.device, self.dtype):
             if not masks:
                 return self.model.swap_face(x, morph=morph).float().permute(0, 2, 3, 1).cpu().numpy(), None, None
             face, src_mask, dst_mask = self.model.swap(x, morph=morph)

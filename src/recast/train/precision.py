@@ -10,11 +10,13 @@ preset 314 → 216 ms/iter, SAEHD df-ud 128 4760 → 2407 ms/iter, with per-iter
 
 Example:
     >>> dtype = autocast_dtype("auto", torch.device("cpu"))   # torch.bfloat16 or None
-    >>> with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+    >>> with autocast(torch.device("cpu"), dtype):
     ...     out = model(x)
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -47,3 +49,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
             return torch.bfloat16
         return torch.float16 if device.type == "cuda" else None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``, or a no-op context for None (float32)."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """``"float32"`` for None, else the dtype's name (``"bfloat16"``), for messages and tables."""
+    return "float32" if dtype is None else str(dtype).removeprefix("torch.")

@@ -7,7 +7,6 @@ DeepFaceLab (see :mod:`recast.train.losses`); deliberate differences are noted w
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +19,7 @@ from recast.train.models.base import FaceSwapModel, TrainOutputs
 from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from recast.train.optim import LrDropout, clip_grad_norm, create_optimizer, lr_cos_factor
 from recast.train.options import TrainSettings
-from recast.train.precision import autocast_dtype
+from recast.train.precision import autocast, autocast_dtype
 
 
 @dataclass
@@ -79,11 +78,6 @@ class TrainStep:
         self.forward: nn.Module = self.model
         self.autocast_dtype = training_dtype(precision, device)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
     def _update(self, part: Part, step: int) -> None:
         s = self.settings.effective()
         average_gradients(part.params, self.dist)
@@ -101,7 +95,7 @@ class TrainStep:
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         need_swap = s.face_style_power > 0 or s.bg_style_power > 0
         self.model.train()
-        with self._autocast():
+        with autocast(self.device, self.autocast_dtype):
             out = self.forward(b["src_warped"], b["dst_warped"], with_swap=need_swap, morph_factor=s.morph_factor)
         out = TrainOutputs(*[None if t is None else t.float() for t in (
             out.pred_src_src, out.pred_src_srcm, out.pred_dst_dst, out.pred_dst_dstm, out.pred_src_dst,

@@ -29,6 +29,7 @@ from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
+from recast.train.precision import dtype_name
 from recast.train.previews import write_previews
 from recast.train.samples import SampleSpec
 from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan_discriminator, make_part
@@ -146,8 +147,8 @@ class Trainer:
                               gan=self.parts.get("gan_d"), code=self.parts.get("code_d"),
                               precision=o.precision)
         dtype = self.step.autocast_dtype
-        compute = "float32" if dtype is None else str(dtype).removeprefix("torch.") + " autocast"
-        self._emit(ProgressEvent("info", self.iteration, message=f"{self.device.type}, {compute}"))
+        autocast = "" if dtype is None else " autocast"
+        self._emit(ProgressEvent("info", self.iteration, message=f"{self.device.type}, {dtype_name(dtype)}{autocast}"))
         if o.compile:
             self.step.forward = torch.compile(model)
         self._is_new = not exists
@@ -276,11 +277,11 @@ class Trainer:
         preview_every = self._preview_every()
         batches = iter(self.loader)
         previous: dict[str, torch.Tensor] | None = None
+        unwarped_every = self.settings.effective().unwarped_every
         try:
             while o.iterations is None or done < o.iterations:
                 t0 = time.perf_counter()
-                every = self.settings.effective().unwarped_every
-                if every and previous is not None and self.iteration % every == 0:
+                if unwarped_every and previous is not None and self.iteration % unwarped_every == 0:
                     batch = unwarped(previous)
                 else:
                     batch = previous = next(batches)

@@ -140,16 +140,17 @@ class AMP(FaceSwapModel):
 
     def swap(self, dst: torch.Tensor, morph: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """dst faces → (swapped face, swap mask, dst mask); the first int(C·morph) channels come from src."""
-        enc = self.encoder(dst)
-        dst_code = self.inter_dst(enc)
-        keep = int(self.config.inter_dims * min(max(morph, 0.0), 1.0))  # type: ignore[attr-defined]
-        code = torch.cat([self.inter_src(enc)[:, :keep], dst_code[:, keep:]], dim=1)
+        code, dst_code = self._morph_codes(dst, morph)
         face, swap_mask = self.decoder(code)
         return face, swap_mask, self.decoder.forward_mask(dst_code)
 
     def swap_face(self, dst: torch.Tensor, morph: float = 1.0) -> torch.Tensor:
         """Only the swapped face of :meth:`swap` (the mask branch is skipped)."""
+        return self.decoder.forward_image(self._morph_codes(dst, morph)[0])
+
+    def _morph_codes(self, dst: torch.Tensor, morph: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(morphed code: first int(C·morph) channels from inter_src, the rest from inter_dst; dst code)."""
         enc = self.encoder(dst)
+        dst_code = self.inter_dst(enc)
         keep = int(self.config.inter_dims * min(max(morph, 0.0), 1.0))  # type: ignore[attr-defined]
-        code = torch.cat([self.inter_src(enc)[:, :keep], self.inter_dst(enc)[:, keep:]], dim=1)
-        return self.decoder.forward_image(code)
+        return torch.cat([self.inter_src(enc)[:, :keep], dst_code[:, keep:]], dim=1), dst_code
