@@ -149,10 +149,11 @@ def forward_table(model_dirs: dict[str, Path], device: str) -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from recast.runtime.precision import choose_precision
     from recast.train.inference import FaceSwapper
-    from recast.train.precision import native_bf16
 
-    precisions = ["fp32"] + (["bf16"] if native_bf16(torch.device(device)) else [])
+    auto = choose_precision("auto", torch.device(device), "infer")
+    precisions = ["fp32"] + (["auto"] if auto.dtype is not None else [])
     rows = []
     for label, model_dir in model_dirs.items():
         reference = None
@@ -174,7 +175,7 @@ def forward_table(model_dirs: dict[str, Path], device: str) -> None:
             else:
                 levels = np.abs(output - reference) * 255
                 diff = f"{levels.mean():.2f} / {np.percentile(levels, 99.9):.1f}"
-            rows.append([label, precision, f"{gflop:.2f}", f"{ms:.1f}", f"{gflop / ms * 1000:.0f}", diff])
+            rows.append([label, swapper.precision.name, f"{gflop:.2f}", f"{ms:.1f}", f"{gflop / ms * 1000:.0f}", diff])
     print_table(["model", "precision", "GFLOP/face", "ms/face", "GFLOP/s", "vs fp32: mean / p99.9 levels"], rows)
 
 
@@ -269,12 +270,11 @@ def main() -> None:
         models: dict[str, object] = {"invert 128 (merger only)": InvertModel()}
         if model_dirs:
             from recast.train.inference import FaceSwapper
-            from recast.train.precision import dtype_name
 
             forward_table(model_dirs, args.device)
             for label, model_dir in model_dirs.items():
                 swapper = FaceSwapper.load(model_dir, device=args.device, precision=args.precision)
-                models[f"{label} {dtype_name(swapper.dtype)}"] = swapper
+                models[f"{label} {swapper.precision.name}"] = swapper
         sources = {"png frames": frames, "h264 video": video}
         run_configs(models, sources, aligned, root, faces)
         if args.profile:

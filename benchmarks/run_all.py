@@ -4,7 +4,9 @@
     python benchmarks/run_all.py --only eval merge
     python benchmarks/run_all.py --full            # each script's default (long) settings
 
-Runs ``benchmarks/<name>.py`` for extract, faceset, train, train_memory, merge, eval and watermark, each that
+First prints what the machine is and what recast chose for it (``benchmarks/machine.py``: CPU,
+usable cores, thread plan, precision and why, fp32 and bf16 GEMM peaks measured in the same run).
+Then runs ``benchmarks/<name>.py`` for extract, faceset, train, train_memory, merge, eval and watermark, each that
 exists, in its own process with a time budget (its output is echoed as it comes; a script over
 budget is stopped and whatever tables it printed are kept). Quick settings: ``--quick`` where the
 script's argparse offers it, else lighter arguments from :data:`LIGHT` (only flags the script
@@ -35,6 +37,7 @@ from pathlib import Path
 from recast.atomic import atomic_write_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_report, print_report
 from measure import SHARED_DATA, print_table
 
 HERE = Path(__file__).resolve().parent
@@ -254,8 +257,9 @@ def main() -> None:
     record: dict = {
         "started_utc": stamp.isoformat(timespec="seconds"), "git_commit": _git_commit(),
         "host": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-        "shared_data": SHARED_DATA.is_dir(), "full": args.full, "scripts": {},
+        "shared_data": SHARED_DATA.is_dir(), "full": args.full, "machine": machine_report(), "scripts": {},
     }
+    print_report(record["machine"])
     with tempfile.TemporaryDirectory(prefix="recast-bench-") as tmp:
         for name in args.only or SCRIPTS:
             record["scripts"][name] = entry = {"status": "skipped", "note": ""}

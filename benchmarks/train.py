@@ -4,36 +4,51 @@ Usage:
     python benchmarks/train.py            # every preset at batch 4 and 8
     python benchmarks/train.py --quick    # cpu, quick96 and df-ud 128 at batch 4 (< 3 min on 2 cores)
     python benchmarks/train.py --profile  # also split one step by operator class
+    python benchmarks/train.py --presets cpu --batches 8 --background 1            # beside 1 busy program
+    python benchmarks/train.py --presets cpu --batches 8 --background 2 --nice 19  # beside 2 niced ones
 
 Each case trains on synthetic faces through the real data pipeline (worker processes) and the real
 training step (losses, backward, optimiser). FLOPs of one step (forward + backward, counted by
 torch.utils.flop_counter) divided by the measured step time give the achieved GFLOP/s; the peak is a
 2048³ fp32 matmul timed in the same run, because machines (and their load) differ.
 
-Steps run in the trainer's default precision (``--precision auto``: bf16 autocast where the CPU
-computes bf16 natively, else fp32). A bf16 step can pass the fp32 GEMM peak, so where bf16 is
-used the table also gives the share of a same-run bf16 2048³ matmul.
+Steps run in the trainer's default precision (``--precision auto``, :mod:`recast.runtime.precision`)
+and thread plan (:mod:`recast.runtime.threads`); the first lines say which, and why. A bf16 step can
+pass the fp32 GEMM peak, so where bf16 is used the table also gives the share of a same-run bf16
+2048³ matmul.
+
+``--background N`` measures each case idle, then beside N CPU-bound competitor processes (busy
+loops, ``--nice`` sets their priority): once with the trainer's adaptive thread count
+(:class:`recast.runtime.threads.ThreadTuner`, what ``recast train`` does) and once with the thread
+count fixed (what it did before). Throughput under load is the mean step time, idle ÷ loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from machine import gemm_peak
 from recast.faces.facetype import FaceType
-from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, default_workers, make_loader
+from recast.runtime.precision import Precision, choose_precision
+from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
+from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader
 from recast.train.distributed import DistInfo
 from recast.train.models.registry import create_model, get_entry
 from recast.train.options import resolve_settings
-from recast.train.precision import dtype_name
 from recast.train.samples import SampleSpec
-from recast.train.step import TrainStep, make_part, training_dtype
+from recast.train.step import TrainStep, make_part
 from recast.train.synthetic import write_synthetic_faceset
 
 PRESETS = {  # label: (registry name, config overrides)
@@ -44,18 +59,6 @@ PRESETS = {  # label: (registry name, config overrides)
     "amp 224": ("amp", {}),
 }
 QUICK = ["cpu", "quick96", "saehd df-ud 128"]
-
-
-def gemm_peak(size: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
-    """Best GFLOP/s of a size³ matmul in ``dtype``."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best / 1e9
 
 
 def profile_split(step: TrainStep, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -81,8 +84,53 @@ def profile_split(step: TrainStep, batch: dict[str, torch.Tensor]) -> dict[str, 
     return {k: v / total for k, v in groups.items()}
 
 
+@contextlib.contextmanager
+def competitors(count: int, nice: int) -> Iterator[None]:
+    """``count`` CPU-bound busy-loop processes at niceness ``nice`` while the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.nice(nice))
+             for _ in range(count)]
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def timed_steps(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], count: int, first: int,
+                tuner: ThreadTuner | None = None) -> tuple[list[float], list[float]]:
+    """Step times and data-wait times of ``count`` steps (numbered from ``first``)."""
+    times, waits = [], []
+    for i in range(count):
+        t0 = time.perf_counter()
+        batch = next(batches)
+        t1 = time.perf_counter()
+        step(batch, first + i)
+        t2 = time.perf_counter()
+        times.append(t2 - t0)
+        waits.append(t1 - t0)
+        if tuner is not None:
+            tuner.observe(t2 - t0)
+    return times, waits
+
+
+def under_load(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], iterations: int, threads: int,
+               background: int, nice: int) -> dict[str, object]:
+    """Mean ms/iter beside ``background`` competitors: adaptive threads (after it settles), then fixed."""
+    tuner = ThreadTuner(threads, torch.set_num_threads)
+    with competitors(background, nice):
+        timed_steps(step, batches, 3 * tuner.window + tuner.warmup + 3, 100, tuner)  # notice the load, try, settle
+        adaptive, _ = timed_steps(step, batches, iterations, 200, tuner)
+        chosen = tuner.threads
+        torch.set_num_threads(threads)
+        fixed, _ = timed_steps(step, batches, max(3, iterations // 3), 300)
+    return {"loaded_ms": 1000 * statistics.fmean(adaptive), "chosen": chosen,
+            "fixed_ms": 1000 * statistics.fmean(fixed)}
+
+
 def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int, workers: int,
-          profile: bool, precision: str) -> dict[str, object]:
+          profile: bool, precision: Precision, load: tuple[int, int] | None = None) -> dict[str, object]:
     name, overrides = PRESETS[label]
     torch.manual_seed(0)
     model = create_model(name, **overrides)
@@ -99,20 +147,27 @@ def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int
         step(batch, 0)
     flops = counter.get_total_flops()
     split = profile_split(step, batch) if profile else {}
-    times, waits = [], []
-    for i in range(iterations):
-        t0 = time.perf_counter()
-        batch = next(batches)
-        t1 = time.perf_counter()
-        step(batch, 2 + i)
-        t2 = time.perf_counter()
-        times.append(t2 - t0)
-        waits.append(t1 - t0)
-    del batches, loader
+    times, waits = timed_steps(step, batches, iterations, 2)
     ms = 1000 * statistics.median(times)
-    return {"label": label, "batch": batch_size, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-            "gflop_step": flops / 1e9, "ms": ms, "gflops": flops / 1e9 / (ms / 1000),
-            "wait": sum(waits) / sum(times), "split": split}
+    result = {"label": label, "batch": batch_size, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+              "gflop_step": flops / 1e9, "ms": ms, "idle_mean_ms": 1000 * statistics.fmean(times),
+              "gflops": flops / 1e9 / (ms / 1000), "wait": sum(waits) / sum(times), "split": split}
+    if load is not None:
+        result.update(under_load(step, batches, iterations, torch.get_num_threads(), *load))
+    del batches, loader
+    return result
+
+
+def print_load_table(rows: list[dict[str, object]], background: int, nice: int) -> None:
+    """The background-load table: idle vs loaded mean ms/iter, adaptive and fixed threads."""
+    print(f"beside {background} busy process{'es' if background > 1 else ''} at nice {nice}:")
+    print(f"{'preset':<20}{'batch':>6}{'idle ms/iter':>14}{'loaded ms/iter':>16}{'of idle':>9}{'threads':>9}"
+          f"{'fixed ms/iter':>15}{'of idle':>9}")
+    for r in rows:
+        idle = r["idle_mean_ms"]
+        print(f"{r['label']:<20}{r['batch']:>6}{idle:>14.0f}{r['loaded_ms']:>16.0f}{idle / r['loaded_ms']:>9.0%}"
+              f"{r['chosen']:>9}{r['fixed_ms']:>15.0f}{idle / r['fixed_ms']:>9.0%}")
+    print()
 
 
 def main() -> None:
@@ -123,35 +178,44 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--presets", nargs="*", default=None, help=f"subset of: {', '.join(PRESETS)}")
+    parser.add_argument("--batches", nargs="*", type=int, default=None, help="batch sizes (default 4 8)")
     parser.add_argument("--precision", default="auto", help="auto (the trainer's default), bf16 or fp32")
+    parser.add_argument("--background", type=int, default=0, help="also measure beside N busy processes")
+    parser.add_argument("--nice", type=int, default=0, help="niceness of the --background processes")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    plan = plan_threads(args.threads)
+    apply_torch_threads(plan)
     labels = args.presets or (QUICK if args.quick else list(PRESETS))
-    batches = [4] if args.quick else [4, 8]
+    batches = args.batches or ([4] if args.quick else [4, 8])
     iterations = args.iterations or (2 if args.quick else 3)
-    workers = default_workers() if args.workers is None else args.workers
+    workers = plan.data_workers if args.workers is None else args.workers
+    load = (args.background, args.nice) if args.background else None
     with tempfile.TemporaryDirectory() as tmp:
         faces = (write_synthetic_faceset(Path(tmp) / "src", 16, 0, size=256),
                  write_synthetic_faceset(Path(tmp) / "dst", 16, 1, size=256))
-        dtype = training_dtype(args.precision, torch.device("cpu"))
+        precision = choose_precision(args.precision, torch.device("cpu"), "train")
         peak = gemm_peak()
-        bf16_peak = gemm_peak(dtype=torch.bfloat16) if dtype == torch.bfloat16 else None
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {workers} data workers, steps in "
-              f"{dtype_name(dtype)}; fp32 GEMM 2048³ at start: {peak:.1f} GFLOP/s"
-              + (f"; bf16 GEMM 2048³: {bf16_peak:.1f} GFLOP/s" if bf16_peak else ""))
+        bf16_peak = gemm_peak(dtype=torch.bfloat16)
+        use_bf16_peak = precision.dtype == torch.bfloat16
+        print(f"torch {torch.__version__}; {plan.describe()}; {workers} data workers here")
+        print(f"precision: {precision.describe()}")
+        print(f"fp32 GEMM 2048³ peak at start: {peak:.1f} GFLOP/s; bf16 GEMM 2048³: {bf16_peak:.1f} GFLOP/s")
         print(f"{'preset':<20}{'batch':>6}{'params M':>10}{'GFLOP/step':>12}{'ms/iter':>10}{'GFLOP/s':>9}"
-              f"{'of peak':>9}{'data wait':>11}" + (f"{'of bf16 peak':>14}" if bf16_peak else ""))
+              f"{'of peak':>9}{'data wait':>11}" + (f"{'of bf16 peak':>14}" if use_bf16_peak else ""))
+        rows = []
         for label in labels:
             for batch_size in batches:
-                r = bench(label, batch_size, faces, iterations, workers, args.profile, args.precision)
+                r = bench(label, batch_size, faces, iterations, workers, args.profile, precision, load)
+                rows.append(r)
                 print(f"{r['label']:<20}{r['batch']:>6}{r['params_m']:>10.1f}{r['gflop_step']:>12.1f}"
                       f"{r['ms']:>10.0f}{r['gflops']:>9.1f}{r['gflops'] / peak:>9.0%}{r['wait']:>11.0%}"
-                      + (f"{r['gflops'] / bf16_peak:>14.0%}" if bf16_peak else ""), flush=True)
+                      + (f"{r['gflops'] / bf16_peak:>14.0%}" if use_bf16_peak else ""), flush=True)
                 if r["split"]:
                     print("    time split: " + ", ".join(f"{k} {v:.0%}" for k, v in r["split"].items()))
-        end_peak = gemm_peak()
         print()
+        if load is not None:
+            print_load_table(rows, *load)
+        end_peak = gemm_peak()
         print(f"fp32 GEMM 2048³ at end: {end_peak:.1f} GFLOP/s (shares above use the start value; a shared "
               "machine's load moves both)")
 

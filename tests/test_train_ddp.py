@@ -23,12 +23,11 @@ ITERATIONS = 20
 
 _CHILD = """
 import sys
-import torch
 from recast.train import TrainOptions, train
 if __name__ == "__main__":
-    torch.set_num_threads(1)
     train(TrainOptions(sys.argv[1], sys.argv[2], sys.argv[3], model="saehd", model_config={tiny!r},
-                       settings={settings!r}, iterations={iterations}, workers=0, preview_every=0, seed=5))
+                       settings={settings!r}, iterations={iterations}, workers=0, preview_every=0, seed=5,
+                       threads=1))
 """
 
 

@@ -35,7 +35,8 @@ def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _model(facesets: tuple[Path, Path], model_dir: Path, iterations: int = 1) -> Path:
     train(TrainOptions(facesets[0], facesets[1], model_dir, model="saehd", model_config=TINY,
-                       settings={"batch_size": 2}, iterations=iterations, workers=0, preview_every=0))
+                       settings={"batch_size": 2}, iterations=iterations, workers=0, preview_every=0,
+                       threads=1))
     return model_dir
 
 

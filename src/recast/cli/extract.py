@@ -34,7 +34,7 @@ def extract_command(
     fps: float | None = typer.Option(None, help="Resample video input to this frame rate."),
     force: bool = typer.Option(False, help="Re-extract frames already done."),
     frames_list: Path | None = typer.Option(None, help="Text file of frames to re-extract (names or numbers)."),
-    workers: int = typer.Option(2, help="Analysis processes."),
+    workers: int | None = typer.Option(None, help="Analysis processes (default: one per usable core, at most 8)."),
 ) -> None:
     """Detect, align and save every face of a video or frame folder (DeepFaceLab steps 4–5)."""
     frames = None

@@ -59,7 +59,8 @@ def merge_command(
     workers: int = typer.Option(2, min=1, help="Threads for reading, blending and writing."),
     batch_size: int = typer.Option(8, min=1, help="Faces per model batch."),
     device: str = typer.Option("cpu", help="Torch device for the model (cpu, cuda, cuda:1, …)."),
-    precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), fp32, bf16, fp16 (CUDA)."),
+    precision: str = typer.Option("auto", help="auto (bf16 where the hardware computes it natively, fp16 on "
+                                  "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA)."),
     force: bool = typer.Option(False, "--force", help="Redo frames already merged (and allow new settings)."),
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
@@ -93,6 +94,8 @@ def merge_command(
         + f" in {summary.seconds:.1f} s ({rate:.1f} frames/s) → {summary.out_dir}, masks in {summary.mask_dir}"
         + (f", layers in {export}" if export is not None else "")
     )
+    if summary.precision:
+        console.print(f"model precision: {summary.precision}")
     if summary.faces_unmatched:
         console.print(f"[yellow]note[/]: {summary.faces_unmatched} aligned faces name frames not in {frames}")
 

@@ -10,6 +10,10 @@ import typer
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 
+PRECISION_HELP = ("Training and merge precision: auto (bf16 where the hardware computes it natively, fp16 on "
+                  "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA).")
+THREADS_HELP = "Torch threads, fixed (default: one per usable core, fewer while other programs load the CPU)."
+
 
 def video_command(
     merged: Path = typer.Argument(..., help="Folder of merged frames (00001.png …)."),
@@ -64,7 +68,8 @@ def run_command(
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    precision: str = typer.Option("auto", help="Merge precision: auto (bf16 where the hardware has it) or fp32."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    threads: int | None = typer.Option(None, help=THREADS_HELP),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
     force: bool = typer.Option(False, help="Replace an existing result."),
 ) -> None:
@@ -72,8 +77,8 @@ def run_command(
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
-                         iterations=iterations, device=device, precision=precision, reference=list(reference),
-                         visible_label=visible_label, overwrite=force)
+                         iterations=iterations, device=device, precision=precision, threads=threads,
+                         reference=list(reference), visible_label=visible_label, overwrite=force)
     _run_and_report(options)
 
 
@@ -97,6 +102,8 @@ def _run_and_report(options: object) -> None:
         f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "
         f"({summary.merge.frames_passed_through} without a face passed through)"
     )
+    if summary.merge.precision:
+        console.print(f"merge precision: {summary.merge.precision}")
     console.print(f"result: [bold]{summary.encode.output.resolve()}[/]")
     console.print(f"provenance: {summary.encode.sidecar}  (check with: recast verify {summary.encode.output})")
 
@@ -104,6 +111,8 @@ def _run_and_report(options: object) -> None:
 def demo_command(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
     minutes: float = typer.Option(3.0, help="Training time budget."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    threads: int | None = typer.Option(None, help=THREADS_HELP),
     force: bool = typer.Option(False, help="Replace an existing demo result."),
 ) -> None:
     """Run the whole pipeline on built-in sample clips (public-domain portraits) and print the result."""
@@ -116,7 +125,7 @@ def demo_command(
     console.print(f"sample clips: {src} (Grace Hopper) and {dst} (NASA astronaut portrait)")
     output = workspace / "result.mp4"
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace / "work", minutes=minutes,
-                         overwrite=force or output.exists())
+                         precision=precision, threads=threads, overwrite=force or output.exists())
     _run_and_report(options)
 
 

@@ -28,14 +28,16 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
         workers: int | None = typer.Option(None, "--workers", help="data worker processes"),
         seed: int = typer.Option(0, "--seed"),
-        threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+        threads: int | None = typer.Option(None, "--threads", help="torch CPU threads, fixed (default: one per "
+                                           "usable core, fewer while other programs load the CPU)"),
         load_weights: Path | None = typer.Option(None, "--load-weights", help="copy matching weights from "
                                                   "another model folder (new model only)"),
         freeze: list[str] = typer.Option([], "--freeze", help="freeze a part while training: encoder"),
         autosave_minutes: float = typer.Option(25.0, "--autosave-minutes"),
         autobackup_hours: float = typer.Option(0.0, "--autobackup-hours", help="0 = off"),
         preview_every: int | None = typer.Option(None, "--preview-every", help="iterations between previews"),
-        precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), bf16 or fp32"),
+        precision: str = typer.Option("auto", help="auto (bf16 where the hardware computes it "
+                                     "natively, fp16 on older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA)"),
         tensorboard: bool = typer.Option(False, "--tensorboard", help="also write TensorBoard logs to "
                                          "MODEL_DIR/tensorboard (pip install 'recast[tensorboard]')"),
         compile_model: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile (off: no gain "

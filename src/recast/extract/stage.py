@@ -38,6 +38,7 @@ from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
+from recast.runtime.threads import init_worker_process, plan_threads
 
 LOG_NAME = ".recast-extract.jsonl"
 
@@ -67,7 +68,7 @@ class ExtractOptions:
         fps: resample video input to this rate (None = native).
         force: re-extract frames that are already done.
         frames_list: only these frames (names like ``00012.png`` or numbers), re-extracted.
-        workers: analysis processes (1 = in this process).
+        workers: analysis processes (1 = in this process; None = one per usable core, at most 8).
     """
 
     detector: str = "dlib-hog"
@@ -89,7 +90,7 @@ class ExtractOptions:
     fps: float | None = None
     force: bool = False
     frames_list: list[str] | None = None
-    workers: int = 2
+    workers: int | None = None
 
     def validate(self) -> None:
         """Raise :class:`OptionError` for out-of-range values."""
@@ -99,7 +100,7 @@ class ExtractOptions:
             raise OptionError(f"--format {self.image_format!r}: must be jpg or png")
         if not 1 <= self.jpeg_quality <= 100:
             raise OptionError(f"--jpeg-quality {self.jpeg_quality}: must be between 1 and 100")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise OptionError("--workers must be at least 1")
 
 
@@ -181,7 +182,8 @@ def extract(
 
     count = 0
     with open(log_path, "a", encoding="utf-8") as log:
-        for frame, faces in _analyze_all(todo(), analyze_options, options.workers):
+        workers = options.workers or plan_threads().analysis_workers
+        for frame, faces in _analyze_all(todo(), analyze_options, workers):
             if identity is not None:
                 kept = identity.keep(faces)
                 summary.rejected_by_identity += len(faces) - len(kept)
@@ -247,7 +249,7 @@ _worker_analyzer: FrameAnalyzer | None = None
 
 def _init_worker(options: AnalyzeOptions) -> None:
     global _worker_analyzer
-    cv2.setNumThreads(1)
+    init_worker_process()
     _worker_analyzer = FrameAnalyzer(options)
 
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import cv2
-
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import is_face_file
+from recast.runtime.threads import init_worker_process, plan_threads
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
@@ -103,19 +102,23 @@ def guarded(fn: Callable[[Path], T], path: Path) -> T | Failure:
 
 
 def _run_chunk(fn: Callable[[Path], Any], paths: Sequence[Path]) -> list[Any]:
-    cv2.setNumThreads(1)
     return [guarded(fn, p) for p in paths]
 
 
 def map_faces(
-    fn: Callable[[Path], T], paths: Sequence[Path], workers: int = 2, on_progress: ProgressCallback | None = None,
+    fn: Callable[[Path], T], paths: Sequence[Path], workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> list[T]:
     """``[fn(p) for p in paths]`` over a process pool (``fn`` must be a module-level function).
+
+    ``workers`` processes (None: the thread plan's analysis workers, :mod:`recast.runtime.threads`),
+    each single-threaded.
 
     Raises the first :class:`InputError` / :class:`MetadataError` any call raised, naming its file.
     """
     total = len(paths)
     results: list[Any] = []
+    workers = plan_threads().analysis_workers if workers is None else workers
     if workers <= 1 or total < _POOL_MIN:
         for i, path in enumerate(paths):
             results.append(guarded(fn, path))
@@ -124,7 +127,8 @@ def map_faces(
     else:
         chunks = [paths[i : i + _CHUNK] for i in range(0, total, _CHUNK)]
         # spawn, not fork: a forked child inherits OpenCV's and dlib's thread pools mid-state and can hang
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=init_worker_process) as pool:
             for part in pool.map(_run_chunk, [fn] * len(chunks), chunks):
                 results.extend(part)
                 if on_progress is not None:

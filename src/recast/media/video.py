@@ -8,7 +8,6 @@ holds a whole video in memory: decoding and encoding stream frame by frame.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ from recast.atomic import atomic_path
 from recast.errors import InputError, OptionError
 from recast.media.audio import AudioTrack, describe_av_error
 from recast.media.images import denoise_frame, write_image
+from recast.runtime.threads import plan_threads
 
 _EPS = 1e-6  # seconds; frame times closer than this count as equal
 _COUNT_PACKETS_LIMIT = 1 << 30  # count frames by demuxing files up to 1 GiB when the header has no count
@@ -139,7 +139,7 @@ def extract_frames(
     out_dir = Path(out_dir)
     count = 0
     pending: list[tuple[int, Future[None]]] = []
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=plan_threads().io_threads) as pool:
 
         def save(image: np.ndarray, target: Path) -> None:
             write_image(target, denoise_frame(image, denoise), jpeg_quality=jpeg_quality)

@@ -39,6 +39,7 @@ from recast.merge.export import export_patch
 from recast.merge.maskops import check_mask_mode, needs_learned_mask
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
 from recast.provenance.label import mark_frame, write_sidecar
+from recast.runtime.threads import plan_threads
 
 RECORD_NAME = ".recast-merge.json"
 
@@ -56,6 +57,7 @@ class MergeSummary:
         faces_unmatched: aligned faces whose source frame is not in the sequence.
         seconds: wall time of the run.
         out_dir: merged frames folder; mask_dir: mask frames folder.
+        precision: the model's precision and why it was chosen (empty for models without one).
     """
 
     frames_total: int = 0
@@ -67,6 +69,7 @@ class MergeSummary:
     seconds: float = 0.0
     out_dir: Path = field(default_factory=Path)
     mask_dir: Path = field(default_factory=Path)
+    precision: str = ""
 
 
 @dataclass
@@ -93,7 +96,7 @@ def merge(
     settings: MergeSettings | MergeSession | None = None,
     mask_out_dir: str | Path | None = None,
     *,
-    workers: int = 2,
+    workers: int | None = None,
     batch_size: int = 8,
     force: bool = False,
     export_dir: str | Path | None = None,
@@ -114,14 +117,15 @@ def merge(
         settings: one :class:`MergeSettings` for all frames, or a :class:`MergeSession` with
             keyframes (frame numbers count from 1 in name order); default settings if None.
         mask_out_dir: folder for the mask frames; default ``<out_dir>_mask`` beside ``out_dir``.
-        workers: threads for reading, blending and writing (the model runs in the caller's thread).
+        workers: threads for reading, blending and writing (the model runs in the caller's thread);
+            None = the thread plan's I/O threads (:mod:`recast.runtime.threads`).
         batch_size: frames per model batch.
         force: redo frames already written (and accept a change of settings).
         export_dir: if set, also write every merged face as RGBA layers + placement JSON there
             (see :mod:`recast.merge.export`).
         device: torch device for the model when ``model_dir`` is a path.
         precision: ``auto`` (bf16 where the hardware has it), ``fp32``, ``bf16`` or ``fp16``
-            (CUDA); see :mod:`recast.train.precision`.
+            (CUDA); see :mod:`recast.runtime.precision`.
         on_progress: called with ``(frames done, frames total or None)``.
 
     Raises:
@@ -140,10 +144,12 @@ def merge(
     names, loaders, total = _frame_source(Path(frames))
     _check_record(out_dir, mask_dir, session, force)
 
-    summary = MergeSummary(frames_total=total or 0, out_dir=out_dir, mask_dir=mask_dir)
+    precision_choice = getattr(model, "precision", None)
+    summary = MergeSummary(frames_total=total or 0, out_dir=out_dir, mask_dir=mask_dir,
+                           precision=precision_choice.describe() if precision_choice is not None else "")
     matched: set[str] = set()
     done = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers or plan_threads().io_threads)) as pool:
         pending: list[Future[int]] = []
 
         def finish(limit: int) -> None:

@@ -20,6 +20,7 @@ from recast.faces.facetype import parse_face_type
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import MergeSummary, merge
 from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video
+from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.workspace import Workspace, init_workspace
 
 StageCallback = Callable[[str], None]
@@ -39,7 +40,10 @@ class RunOptions:
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
         device: ``cpu`` or ``cuda``.
-        precision: merge inference precision (``auto``: bf16 where the hardware has it; ``fp32``).
+        precision: training and merge precision (``auto``: bf16 where the hardware computes it
+            natively, fp16 on older CUDA GPUs, else float32; see :mod:`recast.runtime.precision`).
+        threads: torch threads for training and merging (None: one per usable core, adapted to the
+            machine's load while training; see :mod:`recast.runtime.threads`).
         extract_size: aligned face size.
         reference: photos of the destination person, when the destination shows several people.
         merge_settings: merger settings (default: overlay, rct colour transfer, the model's learned
@@ -58,6 +62,7 @@ class RunOptions:
     iterations: int | None = None
     device: str = "cpu"
     precision: str = "auto"
+    threads: int | None = None
     extract_size: int = 256
     reference: list[Path] = field(default_factory=list)
     merge_settings: MergeSettings = field(default_factory=lambda: MergeSettings(
@@ -119,9 +124,10 @@ def run(
     result = train(TrainOptions(
         src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=options.model,
         minutes=options.minutes, iterations=options.iterations, device=options.device, seed=options.seed,
-        on_event=on_train_event,
+        precision=options.precision, threads=options.threads, on_event=on_train_event,
     ))
     stage("merge")
+    apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
                           workspace.merged_mask, device=options.device, precision=options.precision,
                           on_progress=on_progress)

@@ -16,13 +16,11 @@ Batches are dicts of float32 tensors: ``{src,dst}_{warped,target}`` (N, 3, R, R)
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
@@ -31,6 +29,7 @@ from recast.errors import OptionError
 from recast.faces.aligned import AlignedFace
 from recast.faces.facetype import FaceType
 from recast.faceset.source import open_faceset
+from recast.runtime.threads import init_worker_process
 from recast.train.samples import SampleSpec, crop_face, make_sample
 
 FaceSource = str | Path | Sequence[AlignedFace]
@@ -179,17 +178,6 @@ def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(np.stack([it[k] for it in items]))) for k in items[0]}
 
 
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-
-
-def default_workers() -> int:
-    """Data worker processes: 1 on machines with ≤ 4 cores (the model needs them), else up to 6."""
-    cores = os.cpu_count() or 1
-    return 1 if cores <= 4 else min(6, cores // 2)
-
-
 def make_loader(dataset: PairDataset, plan: BatchPlan, workers: int) -> torch.utils.data.DataLoader:
     """DataLoader over ``plan`` with ``workers`` processes (0 = in the training process).
 
@@ -200,6 +188,6 @@ def make_loader(dataset: PairDataset, plan: BatchPlan, workers: int) -> torch.ut
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=plan, num_workers=workers, collate_fn=collate,
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-        worker_init_fn=_worker_init if workers > 0 else None,
+        worker_init_fn=init_worker_process if workers > 0 else None,
         multiprocessing_context="spawn" if workers > 0 else None,
     )

@@ -6,7 +6,7 @@ Example:
     >>> pred, src_mask, dst_mask = swapper.swap(faces)  # morph= for AMP models
 
 Precision: ``"auto"`` (default) runs the network under bfloat16 autocast where the hardware
-computes bf16 natively and in float32 elsewhere (:mod:`recast.train.precision`);
+computes bf16 natively and in float32 elsewhere (:mod:`recast.runtime.precision`);
 ``benchmarks/merge.py`` prints the speed of both and how far apart their outputs are.
 ``"fp32"`` forces float32.
 """
@@ -20,10 +20,10 @@ import torch
 
 from recast.errors import InputError
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.runtime.precision import choose_precision
 from recast.train import checkpoint as ckpt
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import model_from_saved
-from recast.train.precision import autocast, autocast_dtype
 
 
 class FaceSwapper:
@@ -31,13 +31,14 @@ class FaceSwapper:
 
     Attributes: ``resolution`` (int), ``face_type`` (FaceType), ``has_learned_mask``, ``is_amp``,
     ``iteration`` (training iterations of the loaded weights), ``model`` (the torch module),
-    ``dtype`` (the autocast dtype the network runs in; None = float32).
+    ``precision`` (:class:`recast.runtime.precision.Precision`: the autocast dtype the network runs in,
+    and why).
     """
 
     def __init__(self, model: FaceSwapModel, device: str = "cpu", iteration: int = 0,
                  channels_last: bool = True, precision: str = "auto") -> None:
         self.device = torch.device(device)
-        self.dtype = autocast_dtype(precision, self.device)
+        self.precision = choose_precision(precision, self.device, "infer")
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=memory_format).eval()
@@ -91,7 +92,7 @@ class FaceSwapper:
             raise ValueError(f"faces must be (N, {r}, {r}, 3) float32 BGR, got {faces.shape}")
         x = torch.from_numpy(np.ascontiguousarray(faces)).to(self.device).permute(0, 3, 1, 2)
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-        with autocast(self.device, self.dtype):
+        with self.precision.autocast(self.device):
             if not masks:
                 return self.model.swap_face(x, morph=morph).float().permute(0, 2, 3, 1).cpu().numpy(), None, None
             face, src_mask, dst_mask = self.model.swap(x, morph=morph)

@@ -142,9 +142,10 @@ class TrainOptions:
     load_weights: another model folder to copy matching weights from (new model only); freeze: parameter
     groups to freeze ("encoder"). precision: ``auto`` (bf16 autocast where the device computes bf16
     natively — AVX512-BF16/AMX CPUs, Ampere+ GPUs — else fp32), ``bf16`` or ``fp32``; see
-    :mod:`recast.train.precision`. tensorboard: also log losses, step time and previews as TensorBoard
+    :mod:`recast.runtime.precision`. tensorboard: also log losses, step time and previews as TensorBoard
     event files in ``model_dir/tensorboard`` (needs ``tensorboardX``). compile:
-    torch.compile the model. threads: torch CPU threads (None = torch default).
+    torch.compile the model. threads: torch CPU threads (None = one per usable core,
+    adapted while training to the machine's load: :class:`recast.runtime.threads.ThreadTuner`).
     explosion_factor: stop when a loss exceeds this multiple of its recent median (0 = off).
     on_event: callback for progress (the library never prints).
     """

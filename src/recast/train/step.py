@@ -12,37 +12,34 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from recast.errors import OptionError
+from recast.runtime.precision import Precision
 from recast.train import losses as L
 from recast.train.distributed import DistInfo, average_gradients, average_scalars
 from recast.train.models.base import FaceSwapModel, TrainOutputs
 from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from recast.train.optim import LrDropout, clip_grad_norm, create_optimizer, lr_cos_factor
 from recast.train.options import TrainSettings
-from recast.train.precision import autocast, autocast_dtype
 
 
 @dataclass
 class Part:
-    """A trainable module with its optimiser, lr-dropout helper and trainable parameters."""
+    """A trainable module with its optimiser, lr-dropout helper and trainable parameters.
+
+    ``scaler`` is set by :class:`TrainStep` when the step runs in float16 (loss scaling).
+    """
 
     module: nn.Module
     optimizer: torch.optim.Optimizer
     dropout: LrDropout
     params: list[nn.Parameter] = field(default_factory=list)
+    scaler: torch.amp.GradScaler | None = None
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
 
-def training_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for training (None = float32). fp16 needs loss scaling, which recast does not do."""
-    dtype = autocast_dtype(precision, device)
-    if dtype == torch.float16:
-        if precision == "auto":
-            return None
-        raise OptionError("fp16 training is not supported (it needs loss scaling); use bf16 or fp32")
-    return dtype
+FLOAT32 = Precision(None, "default")
+"""Plain float32 steps (the default of :class:`TrainStep`)."""
 
 
 def make_part(module: nn.Module, settings: TrainSettings, device: torch.device, seed: int) -> Part:
@@ -66,27 +63,45 @@ def make_code_discriminator(model: FaceSwapModel, device: torch.device) -> CodeD
 
 
 class TrainStep:
-    """Runs iterations for ``model`` (and ``gan`` / ``code`` discriminator parts when enabled)."""
+    """Runs iterations for ``model`` (and ``gan`` / ``code`` discriminator parts when enabled).
+
+    ``precision`` (:func:`recast.runtime.precision.choose_precision`) sets the autocast dtype of the
+    forward passes; in float16 every part's gradients are loss-scaled (``torch.amp.GradScaler``), since
+    float16's narrow exponent flushes small gradients to zero. bfloat16 needs no scaling.
+    """
 
     def __init__(self, model: Part, settings: TrainSettings, dist_info: DistInfo, device: torch.device,
-                 gan: Part | None = None, code: Part | None = None, precision: str = "fp32") -> None:
+                 gan: Part | None = None, code: Part | None = None, precision: Precision = FLOAT32) -> None:
         self.model_part, self.gan, self.code = model, gan, code
         self.model: FaceSwapModel = model.module  # type: ignore[assignment]
         self.settings = settings
         self.dist, self.device = dist_info, device
         self.base_lr = settings.lr
         self.forward: nn.Module = self.model
-        self.autocast_dtype = training_dtype(precision, device)
+        self.precision = precision
+        if precision.loss_scaling:
+            for part in (model, gan, code):
+                if part is not None:
+                    part.scaler = torch.amp.GradScaler(device.type)
+
+    def _backward(self, part: Part, loss: torch.Tensor) -> None:
+        (part.scaler.scale(loss) if part.scaler is not None else loss).backward()
 
     def _update(self, part: Part, step: int) -> None:
         s = self.settings.effective()
         average_gradients(part.params, self.dist)
+        if part.scaler is not None:
+            part.scaler.unscale_(part.optimizer)
         clip_grad_norm(part.params, s.clip_grad)
         factor = lr_cos_factor(step, s.lr_cos_period) if s.lr_dropout < 1 else 1.0
         for group in part.optimizer.param_groups:
             group["lr"] = self.base_lr * factor
         part.dropout.remember()
-        part.optimizer.step()
+        if part.scaler is not None:
+            part.scaler.step(part.optimizer)  # skipped when the unscaled gradients hold inf/NaN
+            part.scaler.update()
+        else:
+            part.optimizer.step()
         part.dropout.apply(step)
 
     def __call__(self, batch: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
@@ -95,7 +110,7 @@ class TrainStep:
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         need_swap = s.face_style_power > 0 or s.bg_style_power > 0
         self.model.train()
-        with autocast(self.device, self.autocast_dtype):
+        with self.precision.autocast(self.device):
             out = self.forward(b["src_warped"], b["dst_warped"], with_swap=need_swap, morph_factor=s.morph_factor)
         out = TrainOutputs(*[None if t is None else t.float() for t in (
             out.pred_src_src, out.pred_src_srcm, out.pred_dst_dst, out.pred_dst_dstm, out.pred_src_dst,
@@ -144,7 +159,7 @@ class TrainStep:
                 total = total + 0.02 * L.per_sample_mse(out.pred_src_src * bg, target_src * bg).mean()
         part = self.model_part
         part.zero_grad()
-        total.backward()
+        self._backward(part, total)
         self._freeze_inter_ab(s)
         self._update(part, iteration)
         if gan_pairs:
@@ -181,7 +196,7 @@ class TrainStep:
             for real_logit, fake_logit in zip(part.module(real), part.module(fake), strict=True):
                 loss = loss + 0.5 * (L.bce_logits(real_logit, 1.0).mean() + L.bce_logits(fake_logit, 0.0).mean())
         loss = loss / len(pairs)
-        loss.backward()
+        self._backward(part, loss)
         self._update(part, step)
         return float(loss.detach())
 
@@ -190,6 +205,6 @@ class TrainStep:
         assert part is not None
         part.zero_grad()
         loss = 0.5 * (L.bce_logits(part.module(dst_code), 1.0).mean() + L.bce_logits(part.module(src_code), 0.0).mean())
-        loss.backward()
+        self._backward(part, loss)
         self._update(part, step)
         return float(loss.detach())

@@ -11,6 +11,7 @@ recent median, stops training and restores the last save. Ctrl-C saves and retur
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from collections import deque
@@ -22,14 +23,15 @@ import numpy as np
 import torch
 
 from recast.errors import OptionError
+from recast.runtime.precision import choose_precision
+from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
 from recast.train import checkpoint as ckpt
 from recast.train import distributed, tensorboard
-from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, default_workers, make_loader, yaw_bins
+from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
-from recast.train.precision import dtype_name
 from recast.train.previews import write_previews
 from recast.train.samples import SampleSpec
 from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan_discriminator, make_part
@@ -74,8 +76,10 @@ class Trainer:
         self.device = torch.device(options.device)
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", self.dist.local_rank)
-        if options.threads:
-            torch.set_num_threads(options.threads)
+        self.threads = plan_threads(options.threads, processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        apply_torch_threads(self.threads)
+        adapt = self.device.type == "cpu" and options.threads is None and self.threads.torch_threads > 1
+        self.tuner = ThreadTuner(self.threads.torch_threads, torch.set_num_threads) if adapt else None
         self.model_dir = Path(options.model_dir)
         self._emit = options.on_event or (lambda event: None)
         if options.tensorboard:
@@ -145,10 +149,9 @@ class Trainer:
             self._emit(ProgressEvent("info", self.iteration, message="optimizer state reset"))
         self.step = TrainStep(self.parts["model"], self.settings, self.dist, self.device,
                               gan=self.parts.get("gan_d"), code=self.parts.get("code_d"),
-                              precision=o.precision)
-        dtype = self.step.autocast_dtype
-        autocast = "" if dtype is None else " autocast"
-        self._emit(ProgressEvent("info", self.iteration, message=f"{self.device.type}, {dtype_name(dtype)}{autocast}"))
+                              precision=choose_precision(o.precision, self.device, "train"))
+        self._emit(ProgressEvent("info", self.iteration,
+                                 message=f"{self.device.type}, {self.step.precision.describe()}"))
         if o.compile:
             self.step.forward = torch.compile(model)
         self._is_new = not exists
@@ -205,7 +208,7 @@ class Trainer:
         bins = (yaw_bins(src.yaws()), yaw_bins(dst.yaws())) if eff.uniform_yaw else (None, None)
         plan = BatchPlan(len(src), len(dst), self.settings.batch_size, self.seed, self.iteration,
                          self.dist.rank, self.dist.world, *bins)
-        workers = default_workers() if o.workers is None else o.workers
+        workers = self.threads.data_workers if o.workers is None else o.workers
         self.loader = make_loader(PairDataset(src, dst, spec), plan, workers)
 
     # ------------------------------------------------------------------------------ save/restore
@@ -292,6 +295,7 @@ class Trainer:
                 wait_total += t1 - t0
                 step_total += t2 - t0
                 step_times.append(t2 - t0)
+                self._tune_threads(t2 - t0)
                 reason = self._diverged(logs)
                 if reason:
                     restored = self.restore_last_save()
@@ -332,6 +336,15 @@ class Trainer:
                              wait_total / step_total if step_total else 0.0, self.history)
         self._emit(ProgressEvent("done", self.iteration, ms_per_iter, logs, message))
         return result
+
+    def _tune_threads(self, seconds: float) -> None:
+        if self.tuner is None:
+            return
+        switches = self.tuner.switches
+        self.tuner.observe(seconds)
+        if self.tuner.switches != switches:
+            self._emit(ProgressEvent("info", self.iteration, message=f"now {self.tuner.threads} torch threads: "
+                                     "faster under the machine's current load"))
 
     def write_preview(self, batch: dict[str, torch.Tensor]) -> None:
         """Preview grid from the batch's target faces, loss curve and history JSON (rank 0)."""
