@@ -14,7 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from recast.errors import InputError
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.media.images import decode_image
 
 FORMAT_NAME = "recast.face"
 FORMAT_VERSION = 1
@@ -87,8 +89,13 @@ class FaceMeta:
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> FaceMeta:
-        """Validate and build from a parsed JSON object; raises ``ValueError`` naming the bad field."""
+    def from_json(cls, data: Any, max_mask_size: tuple[int, int] | None = None) -> FaceMeta:
+        """Validate and build from a parsed JSON object; raises ``ValueError`` naming the bad field.
+
+        ``max_mask_size`` ``(width, height)`` bounds the embedded XSeg mask (its face's own size);
+        the mask's PNG header is checked before it is decoded, so a mask declaring a huge image
+        costs nothing. Without it the mask is still bounded by the global decode limit.
+        """
         if not isinstance(data, dict):
             raise ValueError("metadata is not a JSON object")
         if data.get("format") != FORMAT_NAME:
@@ -115,7 +122,7 @@ class FaceMeta:
             detector=_string(data, "detector", required=False),
             detector_score=float(_number(data, "detector_score", 0.0)),
             embedding=None if embedding is None else _points(data, "embedding", (128,)).astype(np.float32),
-            xseg_mask=None if mask is None else _decode_mask(mask),
+            xseg_mask=None if mask is None else _decode_mask(mask, max_mask_size),
             eyebrows_expand=float(_number(data, "eyebrows_expand", 1.0)),
             extra=extra,
         )
@@ -161,14 +168,17 @@ def _encode_mask(mask: np.ndarray) -> str:
     return base64.b64encode(png.tobytes()).decode("ascii")
 
 
-def _decode_mask(text: Any) -> np.ndarray:
+def _decode_mask(text: Any, max_size: tuple[int, int] | None) -> np.ndarray:
     if not isinstance(text, str):
         raise ValueError("xseg_mask_png is not a string")
     try:
         raw = base64.b64decode(text, validate=True)
     except ValueError:
         raise ValueError("xseg_mask_png is not base64") from None
-    mask = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("xseg_mask_png is not a PNG image")
+    try:
+        mask = decode_image(raw, "xseg_mask_png", cv2.IMREAD_GRAYSCALE, max_size)
+    except InputError as error:
+        raise ValueError(f"xseg_mask_png: {error.problem}") from None
     return mask.astype(np.float32) / 255.0

@@ -1,10 +1,9 @@
-"""Faceset folders on disk: listing faces, reading image sizes from headers, parallel per-face work."""
+"""Faceset folders on disk: listing faces, parallel per-face work."""
 
 from __future__ import annotations
 
 import multiprocessing
 import re
-import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -57,31 +56,6 @@ def require_faces(folder: str | Path) -> list[Path]:
 def trash_dir(folder: Path) -> Path:
     """``<folder>_trash`` beside ``folder``: where tools move the files they reject."""
     return folder.with_name(folder.name + "_trash")
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from a JPEG SOF or PNG IHDR header, without decoding; None if unknown."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return int(width), int(height)
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return int(width), int(height)
-        if marker in (0xD9, 0xDA):
-            return None
-        pos += 2 + length
-    return None
 
 
 @dataclass

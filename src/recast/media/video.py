@@ -23,7 +23,7 @@ import numpy as np
 from recast.atomic import atomic_path
 from recast.errors import InputError, OptionError
 from recast.media.audio import AudioTrack, describe_av_error
-from recast.media.images import denoise_frame, write_image
+from recast.media.images import MAX_IMAGE_PIXELS_ENV, denoise_frame, max_image_pixels, write_image
 
 _EPS = 1e-6  # seconds; frame times closer than this count as equal
 _COUNT_PACKETS_LIMIT = 1 << 30  # count frames by demuxing files up to 1 GiB when the header has no count
@@ -538,7 +538,13 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.VideoStream]:
     if not container.streams.video:
         container.close()
         raise InputError(path, "not a readable video: it has no video stream")
-    return container, container.streams.video[0]
+    stream = container.streams.video[0]
+    limit = max_image_pixels()
+    if stream.codec_context.width * stream.codec_context.height > limit:
+        container.close()
+        raise InputError(path, f"video frames declare {stream.codec_context.width}x{stream.codec_context.height} "
+                               f"pixels, over the limit of {limit} pixels (set {MAX_IMAGE_PIXELS_ENV} to raise it)")
+    return container, stream
 
 
 def _first_frame(path: Path, container: av.container.InputContainer, stream: av.VideoStream
