@@ -38,6 +38,7 @@ from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
+from recast.paths import check_outputs_not_inputs
 
 LOG_NAME = ".recast-extract.jsonl"
 
@@ -138,16 +139,18 @@ def extract(
         on_progress: called as ``on_progress(frames_done, frames_total_or_None)``.
 
     Raises:
-        InputError: unreadable source, empty folder, reference photo without a face.
+        InputError: unreadable source, empty folder, reference photo without a face, or ``out_dir``
+            is the source.
         OptionError: invalid options.
     """
     options = options or ExtractOptions()
     options.validate()
     source, out_dir = Path(source), Path(out_dir)
+    debug_dir = out_dir.with_name(out_dir.name + "_debug")
+    check_outputs_not_inputs([out_dir, debug_dir if options.debug else None], [source, *options.reference])
     frames, total, fps = _open_source(source, options.fps)
     is_video = source.is_file()
     out_dir.mkdir(parents=True, exist_ok=True)
-    debug_dir = out_dir.with_name(out_dir.name + "_debug")
     log_path = out_dir / LOG_NAME
     done = {} if options.force else _read_log(log_path)
     wanted = None if options.frames_list is None else {_frame_key(f) for f in options.frames_list}

@@ -24,6 +24,7 @@ from recast.atomic import atomic_path
 from recast.errors import InputError, OptionError
 from recast.media.audio import AudioTrack, describe_av_error
 from recast.media.images import MAX_IMAGE_PIXELS_ENV, denoise_frame, max_image_pixels, write_image
+from recast.paths import check_outputs_not_inputs
 
 _EPS = 1e-6  # seconds; frame times closer than this count as equal
 _COUNT_PACKETS_LIMIT = 1 << 30  # count frames by demuxing files up to 1 GiB when the header has no count
@@ -184,9 +185,10 @@ def cut(
     sample-accurately (re-encoded to AAC) unless it can be copied unchanged. Returns ``out``.
 
     Raises:
-        InputError: unreadable video, or ``out`` exists and not ``overwrite``.
+        InputError: unreadable video, ``out`` is ``video``, or ``out`` exists and not ``overwrite``.
         OptionError: ``start``/``end`` out of range, or no such audio track.
     """
+    check_outputs_not_inputs([out], [video])
     info = probe(video)
     if start < 0 or end <= start:
         raise OptionError(f"cut needs 0 <= start < end, got start={start} end={end}")

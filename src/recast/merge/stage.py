@@ -38,6 +38,7 @@ from recast.merge.blend import FaceCrop, Prediction, SwapModel, crop_face, face_
 from recast.merge.export import export_patch
 from recast.merge.maskops import check_mask_mode, needs_learned_mask
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
+from recast.paths import check_outputs_not_inputs
 from recast.provenance.label import mark_frame, write_sidecar
 
 RECORD_NAME = ".recast-merge.json"
@@ -348,10 +349,7 @@ def _check_folders(frames: Path, aligned: Path, out_dir: Path, mask_dir: Path) -
         raise InputError(frames, "no such frames folder or video")
     if not aligned.is_dir():
         raise InputError(aligned, "no such aligned-faces folder")
-    inputs = {frames.resolve(), aligned.resolve()}
-    for target, option in ((out_dir, "output"), (mask_dir, "mask output")):
-        if target.resolve() in inputs:
-            raise OptionError(f"the {option} folder {target} is an input folder; choose another one")
+    check_outputs_not_inputs([out_dir, mask_dir], [frames, aligned])
     if out_dir.resolve() == mask_dir.resolve():
         raise OptionError(f"the output and mask folders are the same ({out_dir}); choose two folders")
 

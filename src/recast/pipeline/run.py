@@ -19,7 +19,9 @@ from recast.extract.stage import ExtractOptions, ExtractSummary, extract
 from recast.faces.facetype import parse_face_type
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import MergeSummary, merge
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video
+from recast.paths import check_outputs_not_inputs
+from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video, mask_output_path
+from recast.provenance.label import sidecar_path
 from recast.workspace import Workspace, init_workspace
 
 StageCallback = Callable[[str], None]
@@ -93,11 +95,14 @@ def run(
     for video in (src, dst):
         if not video.is_file():
             raise InputError(video, "no such video file")
+    workspace_dir = Path(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    check_outputs_not_inputs([output, mask_output_path(output), sidecar_path(output), workspace_dir],
+                             [src, dst, *options.reference])
     if output.exists() and not options.overwrite:
         raise InputError(output, "already exists; pass --force to replace it")
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
-    workspace = init_workspace(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    workspace = init_workspace(workspace_dir)
     face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
 
     def stage(name: str) -> None:
