@@ -141,7 +141,7 @@ def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
     if face_size is None:
         raise MetadataError(path, "not an aligned face: the image header is unreadable")
     try:
-        return FaceMeta.from_json(json.loads(text.decode("utf-8")), max_mask_size=face_size)
+        return FaceMeta.from_json(json.loads(text.decode("utf-8")), face_size=face_size)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise MetadataError(path, "metadata is corrupt (not valid JSON)") from None
     except (ValueError, TypeError) as error:

@@ -58,6 +58,15 @@ class EncodeSummary:
     sidecar: Path
 
 
+def _check_recordable(path: str | Path | None) -> None:
+    """Refuse, before writing anything, a path the UTF-8 provenance sidecar could not record."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(path or "", "the name is not valid UTF-8, so the provenance sidecar cannot record it; "
+                                     "rename it") from None
+
+
 def mask_output_path(output: Path) -> Path:
     """``result.mp4`` → ``result_mask.mp4``."""
     return output.with_name(f"{output.stem}_mask{output.suffix}")
@@ -80,6 +89,8 @@ def encode_video(
     check_outputs_not_inputs(
         [output, sidecar_path(output), mask_output_path(output) if options.mask_dir is not None else None],
         [frames_dir, options.mask_dir, options.audio_from])
+    for recorded in (output, options.audio_from, *options.provenance.get("inputs", {}).values()):
+        _check_recordable(recorded)
     paths = list_images(frames_dir)
     if not paths:
         raise InputError(frames_dir, "holds no frames to encode")
