@@ -194,3 +194,12 @@ def test_file_where_the_model_folder_should_be(facesets: tuple[Path, Path], tmp_
     (tmp_path / "m").write_text("not a folder")
     with pytest.raises(InputError, match="cannot write: a file is in the way"):
         train(_options(facesets, tmp_path / "m" / "sub"))
+
+
+def test_weights_hash_changes_when_the_same_folder_trains_further(trained: Path, tmp_path: Path,
+                                                                  facesets: tuple[Path, Path]) -> None:
+    model_dir = _copy(trained, tmp_path)
+    before = FaceSwapper.load(model_dir).weights_sha256
+    train(_options(facesets, model_dir, settings={}, iterations=1))
+    after = FaceSwapper.load(model_dir).weights_sha256
+    assert before and after and before != after

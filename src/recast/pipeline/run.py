@@ -129,7 +129,7 @@ def run(
     stage("merge")
     merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
                           workspace.merged_mask, device=options.device, precision=options.precision,
-                          on_progress=on_progress)
+                          redo_changed=True, on_progress=on_progress)
     stage("encode")
     encode_summary = encode_video(
         workspace.merged, output,
@@ -138,7 +138,8 @@ def run(
             overwrite=options.overwrite,
             provenance={
                 "inputs": {"src": src, "dst": dst, "model_weights": model_dir},
-                "model": {"name": options.model, "iterations": result.iteration},
+                "model": {"name": options.model, "iterations": result.iteration,
+                          "weights_sha256": merge_summary.weights_sha256},
                 "settings": options.merge_settings.to_dict(),
             },
         ),

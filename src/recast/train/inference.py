@@ -20,6 +20,7 @@ import torch
 
 from recast.errors import InputError
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.provenance.label import sha256_file
 from recast.train import checkpoint as ckpt
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import check_saved_model, model_from_saved
@@ -30,7 +31,8 @@ class FaceSwapper:
     """A trained model ready to swap faces.
 
     Attributes: ``resolution`` (int), ``face_type`` (FaceType), ``has_learned_mask``, ``is_amp``,
-    ``iteration`` (training iterations of the loaded weights), ``model`` (the torch module),
+    ``iteration`` (training iterations of the loaded weights), ``weights_sha256`` (sha256 of the
+    loaded weights file; None when built from a module), ``model`` (the torch module),
     ``dtype`` (the autocast dtype the network runs in; None = float32).
     """
 
@@ -46,6 +48,7 @@ class FaceSwapper:
         self.has_learned_mask = model.has_learned_mask
         self.is_amp = model.is_amp
         self.iteration = iteration
+        self.weights_sha256: str | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str = "cpu", channels_last: bool = True,
@@ -67,7 +70,9 @@ class FaceSwapper:
             model.load_state_dict(weights)
         except RuntimeError as error:
             raise InputError(checkpoint.path, f"weights do not match config.json: {error}") from None
-        return cls(model, device, int(checkpoint.state.get("iteration", 0)), channels_last, precision)
+        swapper = cls(model, device, int(checkpoint.state.get("iteration", 0)), channels_last, precision)
+        swapper.weights_sha256 = sha256_file(checkpoint.path / ckpt.WEIGHTS_FILE)
+        return swapper
 
     @torch.inference_mode()
     def swap(
