@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from recast.errors import InputError
+
+_TEMP_NAME = re.compile(r"\..*\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?")
 
 
 @contextlib.contextmanager
@@ -67,6 +70,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` that a killed run left in ``folder``.
+
+    Only names :func:`atomic_path` makes (``.<stem>.<8 random chars>.tmp<suffix>``) are removed;
+    call it at the start of a stage, when no other writer uses the folder. Returns what was removed.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.tmp*"):
+        if _TEMP_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _umask() -> int:

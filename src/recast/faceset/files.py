@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -14,6 +15,7 @@ import cv2
 
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import is_face_file
+from recast.workers import watch_parent
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
@@ -98,7 +100,8 @@ def map_faces(
     else:
         chunks = [paths[i : i + _CHUNK] for i in range(0, total, _CHUNK)]
         # spawn, not fork: a forked child inherits OpenCV's and dlib's thread pools mid-state and can hang
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=watch_parent, initargs=(os.getpid(),)) as pool:
             for part in pool.map(_run_chunk, [fn] * len(chunks), chunks):
                 results.extend(part)
                 if on_progress is not None:
