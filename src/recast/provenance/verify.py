@@ -247,13 +247,16 @@ def _check_inputs(inputs: dict[str, Any]) -> list[HashCheck]:
             checks.append(HashCheck(str(role), "", "missing", "the sidecar entry has no path and sha256"))
             continue
         source = Path(entry["path"])
-        if not source.exists() and not source.is_symlink():
-            checks.append(HashCheck(str(role), str(source), "missing", "nothing at the recorded path"))
-            continue
         try:
+            if not source.exists() and not source.is_symlink():
+                checks.append(HashCheck(str(role), str(source), "missing", "nothing at the recorded path"))
+                continue
             same = _bounded_sha256(source, deadline) == entry["sha256"]
         except InputError as error:
             checks.append(HashCheck(str(role), str(source), "unchecked", error.problem))
+            continue
+        except (OSError, ValueError) as error:  # e.g. a name too long, or holding NUL
+            checks.append(HashCheck(str(role), str(source)[:200], "unchecked", str(error)[:200]))
             continue
         checks.append(HashCheck(str(role), str(source), "ok" if same else "mismatch"))
     return checks

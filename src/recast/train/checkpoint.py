@@ -193,6 +193,10 @@ def check_weights_fit(model_dir: Path, expected: dict[str, tuple[int, ...]]) -> 
     except (SafetensorError, OSError, ValueError) as error:
         raise InputError(path, f"not a valid safetensors weights file ({error}); recast never unpickles "
                                "weights") from None
+    extra = sorted(key for key in shapes if key.startswith("model.") and key not in expected)
+    if extra:
+        raise InputError(path, f"weights do not fit config.json: it has no tensor {extra[0]} "
+                               f"({len(extra)} such tensors)")
     for key, shape in expected.items():
         if key not in shapes:
             raise InputError(path, f"weights do not fit config.json: tensor {key} is missing")

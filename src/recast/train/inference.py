@@ -69,7 +69,8 @@ class FaceSwapper:
         try:
             model.load_state_dict(weights)
         except RuntimeError as error:
-            raise InputError(checkpoint.path, f"weights do not match config.json: {error}") from None
+            raise InputError(checkpoint.path, "weights do not match config.json: "
+                                              + " ".join(str(error).split())[:300]) from None
         swapper = cls(model, device, int(checkpoint.state.get("iteration", 0)), channels_last, precision)
         swapper.weights_sha256 = sha256_file(checkpoint.path / ckpt.WEIGHTS_FILE)
         return swapper

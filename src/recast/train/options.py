@@ -133,7 +133,9 @@ def resolve_settings(*layers: dict[str, Any]) -> TrainSettings:
     """Merge setting dicts left to right over the defaults; unknown names raise OptionError."""
     merged: dict[str, Any] = {}
     for layer in layers:
-        unknown = sorted(set(layer) - set(SETTING_NAMES))
+        if not isinstance(layer, dict):
+            raise OptionError(f"training settings must be a table of name = value, got {str(layer)[:40]!r}")
+        unknown = sorted(str(name) for name in set(layer) - set(SETTING_NAMES))
         if unknown:
             raise OptionError(f"unknown training setting(s) {', '.join(unknown)}")
         merged.update(layer)
