@@ -51,6 +51,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fsync_dir(path.parent)
 
 
+def make_folder(path: str | Path) -> Path:
+    """``mkdir -p path``; a failure (a file in the way, read-only, no space) is an :class:`InputError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(path, error) from None
+    return path
+
+
 def write_error(path: str | Path, error: OSError) -> InputError:
     """A one-line :class:`InputError` for a failed write: disk full, read-only, a file where a folder
     is expected, no permission."""

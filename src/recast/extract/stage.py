@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recast.atomic import remove_stale_temp_files
+from recast.atomic import make_folder, remove_stale_temp_files
 from recast.errors import InputError, OptionError
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.debug_image import draw_debug
@@ -152,7 +152,7 @@ def extract(
     check_outputs_not_inputs([out_dir, debug_dir if options.debug else None], [source, *options.reference])
     frames, total, fps = _open_source(source, options.fps)
     is_video = source.is_file()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     remove_stale_temp_files(out_dir)
     log_path = out_dir / LOG_NAME
     done = {} if options.force else _read_log(log_path)

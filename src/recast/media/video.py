@@ -20,7 +20,7 @@ from types import TracebackType
 import av
 import numpy as np
 
-from recast.atomic import atomic_path
+from recast.atomic import atomic_path, make_folder
 from recast.errors import InputError, OptionError
 from recast.media.audio import AudioTrack, describe_av_error
 from recast.media.images import MAX_IMAGE_PIXELS_ENV, denoise_frame, max_image_pixels, write_image
@@ -155,7 +155,7 @@ def extract_frames(
         for index, _time, frame, rotation in _iter_av_frames(video, fps, start, end):
             count = index
             if index == 1:
-                out_dir.mkdir(parents=True, exist_ok=True)  # only once the video proved readable
+                make_folder(out_dir)  # only once the video proved readable
             target = out_dir / f"{index:05d}.{fmt}"
             if target.exists():
                 drain(0)

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from recast.atomic import atomic_path, atomic_write_text, fsync_dir, write_error
+from recast.atomic import atomic_path, atomic_write_text, fsync_dir, make_folder, write_error
 from recast.errors import InputError
 
 FORMAT = "recast.model"
@@ -118,9 +118,22 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
 def save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Tensor],
                     optimizer: dict[str, torch.Tensor], state: dict[str, Any], history: dict[str, list[float]],
                     keep: int = 2) -> Path:
-    """Write a checkpoint and commit it in state.json; keeps the ``keep`` newest checkpoints."""
-    root = Path(model_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint and commit it in state.json; keeps the ``keep`` newest checkpoints.
+
+    Raises:
+        InputError: the checkpoint could not be written (disk full, read-only, …); the previous
+            checkpoint stays committed.
+    """
+    try:
+        return _save_checkpoint(Path(model_dir), iteration, weights, optimizer, state, history, keep)
+    except OSError as error:
+        raise write_error(Path(model_dir) / CHECKPOINTS, error) from None
+
+
+def _save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Tensor],
+                     optimizer: dict[str, torch.Tensor], state: dict[str, Any], history: dict[str, list[float]],
+                     keep: int) -> Path:
+    root = make_folder(model_dir / CHECKPOINTS)
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     name = f"{iteration:09d}"
