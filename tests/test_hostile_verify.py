@@ -74,3 +74,18 @@ def test_device_and_fifo_paths_are_not_read(kind: str, labelled: Path, tmp_path:
         assert report.sidecar_ok
         [check] = report.input_checks
         assert check.status == "unchecked" and "not a regular file" in check.reason
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_all_shared_videos_with_a_copied_stale_sidecar_are_not_labelled(shared_data: Path, labelled: Path,
+                                                                        tmp_path: Path) -> None:
+    videos = sorted((shared_data / "videos").glob("*.mp4"))
+    assert len(videos) == 12
+    for video in videos:
+        copy = Path(shutil.copy(video, tmp_path / video.name))
+        shutil.copy(sidecar_path(labelled), sidecar_path(copy))
+        outcome = CliRunner().invoke(app, ["verify", str(copy), "--frames", "10", "--json"])
+        assert outcome.exit_code == 3, (video.name, outcome.output)
+        assert "not this file's" in json.loads(outcome.output)["failed"]["sidecar"]
+        copy.unlink()
