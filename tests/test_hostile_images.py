@@ -20,22 +20,26 @@ from recast.media.images import MAX_IMAGE_PIXELS_ENV, check_image_size, image_si
 SRC = Path(__file__).resolve().parents[1] / "src"
 TESTS = Path(__file__).resolve().parent
 
+_VMHWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1])"
+"""Peak RSS (KiB) of this process image; unlike ``ru_maxrss`` it is not inherited through fork/exec."""
+
 _PEAK_SCRIPT = """
-import resource, sys
+import sys
 from recast.errors import RecastError
 from {module} import {function} as read
 try:
     read(sys.argv[1])
 except RecastError as error:
     print("refused:", error)
-print("peak_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("peak_kib", {vmhwm})
 """
 
 
 def _peak_mib(module: str, function: str, path: Path) -> tuple[float, str]:
     """Run ``module.function(path)`` in a fresh interpreter; its peak RSS (MiB) and output."""
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{TESTS}"}
-    done = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT.format(module=module, function=function), str(path)],
+    script = _PEAK_SCRIPT.format(module=module, function=function, vmhwm=_VMHWM)
+    done = subprocess.run([sys.executable, "-c", script, str(path)],
                           capture_output=True, text=True, env=env, timeout=120, check=True)
     peak = int(done.stdout.split("peak_kib")[-1]) / 1024
     return peak, done.stdout
@@ -119,9 +123,9 @@ def test_faceset_info_with_bomb_face_lists_it_with_small_peak(tmp_path: Path, bo
     write_face(folder / "00002_0.jpg", image, meta)
     write_bytes(folder / "00001_0.jpg", face_with_mask_png(bomb))
     env = {**os.environ, "PYTHONPATH": f"{SRC}"}
-    script = ("import resource, sys\nfrom recast.faceset.info import faceset_info\n"
+    script = ("import sys\nfrom recast.faceset.info import faceset_info\n"
               "info = faceset_info(sys.argv[1])\n"
-              "print(*info.without_metadata, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+              f"print(*info.without_metadata, {_VMHWM})")
     done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, env=env,
                           timeout=120, check=True)
     names, peak_kib = done.stdout.split()[:-1], done.stdout.split()[-1]
