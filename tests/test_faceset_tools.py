@@ -18,13 +18,14 @@ from recast.faces.alignment import transform_matrix
 from recast.faces.facetype import FaceType
 from recast.faceset.debug import debug_faceset
 from recast.faceset.dedupe import dedupe_faceset
-from recast.faceset.files import image_size, list_faces
+from recast.faceset.files import list_faces
 from recast.faceset.info import faceset_info, plot_info
 from recast.faceset.metafile import export_metadata, import_metadata
 from recast.faceset.pack import PACK_NAME, PackedFaceSet, pack_faceset, unpack_faceset
 from recast.faceset.resize import resize_faceset
 from recast.faceset.sort import restore
 from recast.faceset.source import open_faceset
+from recast.media.images import image_size
 
 
 def make_faces(folder: Path, count: int = 5, size: int = 128, face_type: FaceType = FaceType.WHOLE) -> dict[str, bytes]:

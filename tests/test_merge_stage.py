@@ -116,7 +116,7 @@ def test_resume_skips_finished_frames_and_guards_settings(workspace):
 
 
 def test_refuses_to_write_over_other_images(workspace):
-    with pytest.raises(OptionError, match="is an input folder"):
+    with pytest.raises(InputError, match="is also an input"):
         merge(FunctionModel(invert), workspace / "frames", workspace / "aligned", workspace / "frames")
     foreign = workspace / "mine"
     foreign.mkdir()

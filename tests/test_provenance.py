@@ -177,7 +177,8 @@ def test_sidecar_round_trip_and_hash_mismatch(tmp_path: Path, marked):
     report = verify(result)
     assert {c.role: c.status for c in report.input_checks} == {
         "src": "missing", "weights": "mismatch", "dst_frames": "mismatch"}
-    assert report.result_hash == "changed" and report.sidecar_ok and report.labelled
+    assert report.result_hash == "changed" and not report.sidecar_ok and report.labelled
+    assert "not this file's" in report.failed["sidecar"]
 
 
 def test_sidecar_refuses_foreign_files_and_bad_json(tmp_path: Path):

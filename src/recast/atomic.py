@@ -7,10 +7,16 @@ never a half-written file under the final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from recast.errors import InputError
+
+_TEMP_NAME = re.compile(r"\..*\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?")
 
 
 @contextlib.contextmanager
@@ -19,11 +25,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     The temporary file keeps the target's suffix so writers that choose a format by extension
     (OpenCV, PyAV) still work. On an exception the temporary file is removed and the target is
-    untouched.
+    untouched; an ``OSError`` (disk full, read-only, a file in the way) becomes an
+    :class:`InputError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as error:
+        raise write_error(path, error) from None
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_umask())
@@ -32,10 +42,33 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, error) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def make_folder(path: str | Path) -> Path:
+    """``mkdir -p path``; a failure (a file in the way, read-only, no space) is an :class:`InputError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(path, error) from None
+    return path
+
+
+def write_error(path: str | Path, error: OSError) -> InputError:
+    """A one-line :class:`InputError` for a failed write: disk full, read-only, a file where a folder
+    is expected, no permission."""
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+              errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+              errno.EEXIST: "a file is in the way of a folder", errno.ENOTDIR: "a file is in the way of a folder",
+              errno.EISDIR: "a folder is in the way of the file"}.get(error.errno or 0)
+    return InputError(path, f"cannot write: {reason or error.strerror or error}")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -47,6 +80,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` that a killed run left in ``folder``.
+
+    Only names :func:`atomic_path` makes (``.<stem>.<8 random chars>.tmp<suffix>``) are removed;
+    call it at the start of a stage, when no other writer uses the folder. Returns what was removed.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.tmp*"):
+        if _TEMP_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def _umask() -> int:

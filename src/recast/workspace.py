@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from recast.atomic import make_folder
 from recast.errors import InputError
 
 _SOURCE_PREFIXES = ("data_src.", "data_dst.")
@@ -86,7 +87,7 @@ def init_workspace(root: str | Path) -> Workspace:
     if workspace.root.exists() and not workspace.root.is_dir():
         raise InputError(workspace.root, "exists and is not a folder")
     for folder in workspace.folders():
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     return workspace
 
 

@@ -58,8 +58,9 @@ def _print_report(report: VerifyReport) -> None:
             line(report.result_hash == "ok", "result unchanged since labelling" if report.result_hash == "ok"
                  else "result changed since labelling (re-encoded or edited)")
         for check in report.input_checks:
-            line(None if check.status == "missing" else check.status == "ok",
-                 f"input {escape(check.role)}: {check.status} {escape(check.path)}")
+            reason = f" ({escape(check.reason)})" if check.reason else ""
+            line(None if check.status in ("missing", "unchecked") else check.status == "ok",
+                 f"input {escape(check.role)}: {check.status} {escape(check.path)}{reason}")
     median = sorted(report.scores)[len(report.scores) // 2] if report.scores else 0.0
     line(report.watermark, f"watermark: {report.frames_marked}/{report.frames_checked} frames "
                            f"(median score {median:.1f})")

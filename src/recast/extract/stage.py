@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from recast.atomic import make_folder, remove_stale_temp_files
 from recast.errors import InputError, OptionError
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.debug_image import draw_debug
@@ -38,7 +39,9 @@ from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
+from recast.paths import check_outputs_not_inputs
 from recast.runtime.threads import init_worker_process, plan_threads
+from recast.workers import watch_parent
 
 LOG_NAME = ".recast-extract.jsonl"
 
@@ -139,16 +142,19 @@ def extract(
         on_progress: called as ``on_progress(frames_done, frames_total_or_None)``.
 
     Raises:
-        InputError: unreadable source, empty folder, reference photo without a face.
+        InputError: unreadable source, empty folder, reference photo without a face, or ``out_dir``
+            is the source.
         OptionError: invalid options.
     """
     options = options or ExtractOptions()
     options.validate()
     source, out_dir = Path(source), Path(out_dir)
+    debug_dir = out_dir.with_name(out_dir.name + "_debug")
+    check_outputs_not_inputs([out_dir, debug_dir if options.debug else None], [source, *options.reference])
     frames, total, fps = _open_source(source, options.fps)
     is_video = source.is_file()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    debug_dir = out_dir.with_name(out_dir.name + "_debug")
+    make_folder(out_dir)
+    remove_stale_temp_files(out_dir)
     log_path = out_dir / LOG_NAME
     done = {} if options.force else _read_log(log_path)
     wanted = None if options.frames_list is None else {_frame_key(f) for f in options.frames_list}
@@ -247,8 +253,9 @@ def _to_trash(path: Path, out_dir: Path) -> None:
 _worker_analyzer: FrameAnalyzer | None = None
 
 
-def _init_worker(options: AnalyzeOptions) -> None:
+def _init_worker(options: AnalyzeOptions, parent_pid: int) -> None:
     global _worker_analyzer
+    watch_parent(parent_pid)
     init_worker_process()
     _worker_analyzer = FrameAnalyzer(options)
 
@@ -269,7 +276,8 @@ def _analyze_all(
         return
     window: deque[tuple[_Frame, Future]] = deque()
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(options,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(options, os.getpid())) as pool:
         for frame in frames:
             window.append((frame, pool.submit(_analyze_in_worker, frame.image)))
             if len(window) >= workers * 3:

@@ -27,6 +27,7 @@ import numpy as np
 from recast.atomic import atomic_write_bytes
 from recast.errors import InputError, MetadataError
 from recast.faces.metadata import FaceMeta
+from recast.media.images import decode_image, image_size
 
 MAGIC = b"RECASTFACE\x00"
 PNG_KEYWORD = b"recast.face"
@@ -86,10 +87,7 @@ def read_face(path: str | Path) -> AlignedFace:
     """Read an aligned face (image and metadata); raises :class:`MetadataError` or :class:`InputError`."""
     data = _read_bytes(path)
     meta = meta_from_bytes(data, path)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(path, "the image data is corrupt")
-    return AlignedFace(image=image, meta=meta, path=Path(path))
+    return AlignedFace(image=decode_image(data, path), meta=meta, path=Path(path))
 
 
 def read_meta(path: str | Path) -> FaceMeta:
@@ -100,10 +98,7 @@ def read_meta(path: str | Path) -> FaceMeta:
 def decode_face(data: bytes, name: str | Path) -> AlignedFace:
     """Decode an aligned face held in memory (e.g. from a packed faceset); ``name`` is for errors."""
     meta = meta_from_bytes(data, name)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(name, "the image data is corrupt")
-    return AlignedFace(image=image, meta=meta, path=None)
+    return AlignedFace(image=decode_image(data, name), meta=meta, path=None)
 
 
 def metadata_text(data: bytes) -> bytes | None:
@@ -121,8 +116,11 @@ def is_face_file(path: str | Path) -> bool:
 
 
 def _read_bytes(path: str | Path) -> bytes:
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InputError(path, "not a regular file")
     try:
-        return Path(path).read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except OSError as error:
@@ -139,8 +137,11 @@ def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
         raise MetadataError(path, "no recast face metadata (not an aligned face, or extracted by another tool)")
     if text[:1] == b"\x80":
         raise MetadataError(path, "metadata is a pickle payload; refused (recast never unpickles)")
+    face_size = image_size(data)
+    if face_size is None:
+        raise MetadataError(path, "not an aligned face: the image header is unreadable")
     try:
-        return FaceMeta.from_json(json.loads(text.decode("utf-8")))
+        return FaceMeta.from_json(json.loads(text.decode("utf-8")), face_size=face_size)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise MetadataError(path, "metadata is corrupt (not valid JSON)") from None
     except (ValueError, TypeError) as error:

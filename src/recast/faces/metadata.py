@@ -14,10 +14,18 @@ from typing import Any
 import cv2
 import numpy as np
 
+from recast.errors import InputError, OptionError
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.media.images import decode_image
 
 FORMAT_NAME = "recast.face"
 FORMAT_VERSION = 1
+MAX_SOURCE_SIDE = 1 << 16
+"""Largest source-frame width or height metadata may declare."""
+MAX_COORD = 1e6
+"""Bound on aligned coordinates when the face size is unknown, and on the detector score."""
+MIN_MAT_DET = 1e-10
+"""``image_to_face_mat``'s linear part must have ``MIN_MAT_DET <= |det| <= 1 / MIN_MAT_DET``."""
 
 
 @dataclass
@@ -87,8 +95,19 @@ class FaceMeta:
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> FaceMeta:
-        """Validate and build from a parsed JSON object; raises ``ValueError`` naming the bad field."""
+    def from_json(cls, data: Any, face_size: tuple[int, int] | None = None) -> FaceMeta:
+        """Validate and build from a parsed JSON object; raises ``ValueError`` naming the bad field.
+
+        Every number is range-checked, not only for being finite: the source frame is at most
+        :data:`MAX_SOURCE_SIDE` pixels a side, source points lie within one frame size of the
+        frame, aligned points within one face size of the face (``face_size``, the aligned image's
+        ``(width, height)``, when known; else :data:`MAX_COORD`), the crop matrix is invertible
+        with a bounded scale, and ``source_filename`` is a plain file name (no folder).
+
+        ``face_size`` also bounds the embedded XSeg mask: its PNG header is checked before it is
+        decoded, so a mask declaring a huge image costs nothing. Without it the mask is still
+        bounded by the global decode limit.
+        """
         if not isinstance(data, dict):
             raise ValueError("metadata is not a JSON object")
         if data.get("format") != FORMAT_NAME:
@@ -103,20 +122,32 @@ class FaceMeta:
         extra = data.get("extra", {})
         if not isinstance(extra, dict):
             raise ValueError("extra is not an object")
+        try:
+            face_type = parse_face_type(_string(data, "face_type"))
+        except OptionError:
+            raise ValueError(f"face_type {str(data.get('face_type'))[:40]!r} is not a known face type") from None
+        size = _points(data, "source_size", (2,), 1, MAX_SOURCE_SIDE)
+        if np.any(size != np.round(size)):
+            raise ValueError("source_size is not two whole numbers")
+        low, high = -size, 2 * size  # within one frame size of the frame
+        face = np.array(face_size if face_size is not None else (MAX_COORD, MAX_COORD), np.float64)
+        mat = _points(data, "image_to_face_mat", (2, 3), -MAX_COORD * 100, MAX_COORD * 100)
+        if not MIN_MAT_DET <= abs(float(np.linalg.det(mat[:, :2]))) <= 1 / MIN_MAT_DET:
+            raise ValueError("image_to_face_mat is not an invertible crop transform with a sane scale")
         return cls(
-            face_type=parse_face_type(_string(data, "face_type")),
-            landmarks=_points(data, "landmarks", (68, 2)).astype(np.float32),
-            source_landmarks=_points(data, "source_landmarks", (68, 2)).astype(np.float32),
-            source_rect=tuple(_points(data, "source_rect", (4,)).astype(float).tolist()),
-            source_filename=_string(data, "source_filename"),
-            source_size=tuple(int(v) for v in _points(data, "source_size", (2,))),
-            image_to_face_mat=_points(data, "image_to_face_mat", (2, 3)),
-            pose=tuple(_points(data, "pose", (3,)).astype(float).tolist()),
+            face_type=face_type,
+            landmarks=_points(data, "landmarks", (68, 2), -face, 2 * face).astype(np.float32),
+            source_landmarks=_points(data, "source_landmarks", (68, 2), low, high).astype(np.float32),
+            source_rect=tuple(_points(data, "source_rect", (4,), np.tile(low, 2), np.tile(high, 2)).tolist()),
+            source_filename=_file_name(data, "source_filename"),
+            source_size=(int(size[0]), int(size[1])),
+            image_to_face_mat=mat,
+            pose=tuple(_points(data, "pose", (3,), -2 * math.pi, 2 * math.pi).tolist()),
             detector=_string(data, "detector", required=False),
-            detector_score=float(_number(data, "detector_score", 0.0)),
-            embedding=None if embedding is None else _points(data, "embedding", (128,)).astype(np.float32),
-            xseg_mask=None if mask is None else _decode_mask(mask),
-            eyebrows_expand=float(_number(data, "eyebrows_expand", 1.0)),
+            detector_score=float(_number(data, "detector_score", 0.0, -MAX_COORD, MAX_COORD)),
+            embedding=None if embedding is None else _points(data, "embedding", (128,), -100, 100).astype(np.float32),
+            xseg_mask=None if mask is None else _decode_mask(mask, face_size),
+            eyebrows_expand=float(_number(data, "eyebrows_expand", 1.0, 0.0, 10.0)),
             extra=extra,
         )
 
@@ -132,25 +163,41 @@ def _string(data: dict, key: str, required: bool = True) -> str:
     return value
 
 
-def _number(data: dict, key: str, default: float) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key} is not a finite number")
+def _file_name(data: dict, key: str) -> str:
+    """A plain file name: no folder part, not ``.``/``..``, no control characters."""
+    value = _string(data, key)
+    if (not value or value in (".", "..") or "/" in value or "\\" in value or len(value) > 255
+            or any(ord(c) < 32 for c in value)):
+        raise ValueError(f"{key} is not a plain file name")
     return value
 
 
-def _points(data: dict, key: str, shape: tuple[int, ...]) -> np.ndarray:
+def _number(data: dict, key: str, default: float, low: float, high: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} is not a finite number")
+    if not low <= value <= high:
+        raise ValueError(f"{key} {value:g} is outside {low:g}..{high:g}")
+    return value
+
+
+def _points(data: dict, key: str, shape: tuple[int, ...], low: float | np.ndarray, high: float | np.ndarray
+            ) -> np.ndarray:
+    """A float64 array of ``shape`` whose values lie in ``low..high`` (scalars or broadcastable arrays)."""
     value = data.get(key)
     if value is None:
         raise ValueError(f"{key} is missing")
     try:
         array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{key} is not an array of numbers") from None
     if array.shape != shape:
         raise ValueError(f"{key} has shape {array.shape}, expected {shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{key} holds non-finite numbers")
+    if np.any(array < low) or np.any(array > high):
+        raise ValueError(f"{key} holds values outside the plausible range "
+                         f"({float(np.min(array)):g}..{float(np.max(array)):g})")
     return array
 
 
@@ -161,14 +208,17 @@ def _encode_mask(mask: np.ndarray) -> str:
     return base64.b64encode(png.tobytes()).decode("ascii")
 
 
-def _decode_mask(text: Any) -> np.ndarray:
+def _decode_mask(text: Any, max_size: tuple[int, int] | None) -> np.ndarray:
     if not isinstance(text, str):
         raise ValueError("xseg_mask_png is not a string")
     try:
         raw = base64.b64decode(text, validate=True)
     except ValueError:
         raise ValueError("xseg_mask_png is not base64") from None
-    mask = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("xseg_mask_png is not a PNG image")
+    try:
+        mask = decode_image(raw, "xseg_mask_png", cv2.IMREAD_GRAYSCALE, max_size)
+    except InputError as error:
+        raise ValueError(f"xseg_mask_png: {error.problem}") from None
     return mask.astype(np.float32) / 255.0

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from recast.errors import InputError, MetadataError, OptionError
+from recast.errors import MetadataError, OptionError
 from recast.faces.aligned import read_meta
 from recast.faceset.features import difference_hash, laplacian_variance, rect_area, small_gray
 from recast.faceset.files import ProgressCallback, map_faces, require_faces, trash_moves
 from recast.faceset.journal import Journal
+from recast.media.images import read_image
 
 _BLOCK = 2048
 
@@ -37,9 +37,7 @@ class DedupeResult:
 
 
 def _signature(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(path, "not a readable image")
+    image = read_image(path)
     try:
         area = rect_area(read_meta(path))
     except MetadataError:

@@ -1,10 +1,10 @@
-"""Faceset folders on disk: listing faces, reading image sizes from headers, parallel per-face work."""
+"""Faceset folders on disk: listing faces, parallel per-face work."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
-import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import is_face_file
-from recast.runtime.threads import init_worker_process, plan_threads
+from recast.runtime.threads import plan_threads
+from recast.workers import watch_parent
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
@@ -56,31 +57,6 @@ def require_faces(folder: str | Path) -> list[Path]:
 def trash_dir(folder: Path) -> Path:
     """``<folder>_trash`` beside ``folder``: where tools move the files they reject."""
     return folder.with_name(folder.name + "_trash")
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from a JPEG SOF or PNG IHDR header, without decoding; None if unknown."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return int(width), int(height)
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return int(width), int(height)
-        if marker in (0xD9, 0xDA):
-            return None
-        pos += 2 + length
-    return None
 
 
 @dataclass
@@ -128,7 +104,7 @@ def map_faces(
         chunks = [paths[i : i + _CHUNK] for i in range(0, total, _CHUNK)]
         # spawn, not fork: a forked child inherits OpenCV's and dlib's thread pools mid-state and can hang
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=init_worker_process) as pool:
+                                 initializer=watch_parent, initargs=(os.getpid(),)) as pool:
             for part in pool.map(_run_chunk, [fn] * len(chunks), chunks):
                 results.extend(part)
                 if on_progress is not None:

@@ -11,8 +11,9 @@ import numpy as np
 
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import read_meta
-from recast.faceset.files import image_size, list_faces
+from recast.faceset.files import list_faces
 from recast.faceset.pack import PACK_NAME, PackedFaceSet
+from recast.media.images import image_size
 
 ANGLE_BINS = np.arange(-90, 91, 15)
 

@@ -22,7 +22,8 @@ from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import embed_metadata, read_meta
 from recast.faces.metadata import FaceMeta
-from recast.faceset.files import image_size, list_faces
+from recast.faceset.files import list_faces
+from recast.media.images import image_size
 
 DEFAULT_NAME = "metadata.json"
 FORMAT = "recast.faceset-metadata"

@@ -19,14 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from recast.atomic import atomic_path, atomic_write_bytes
+from recast.atomic import atomic_path, fsync_dir
 from recast.errors import InputError
-from recast.faces.aligned import AlignedFace, decode_face, meta_from_bytes, metadata_text
+from recast.faces.aligned import AlignedFace, decode_face, is_face_file, meta_from_bytes, metadata_text
 from recast.faces.metadata import FaceMeta
 from recast.faceset.files import PACK_NAME, ProgressCallback, list_faces
 
@@ -35,7 +37,15 @@ MAGIC = b"RECASTFS"
 VERSION = 1
 FORMAT = "recast.faceset-pack"
 _PREFIX = struct.Struct("<8sIQ")
-_MAX_HEADER = 1 << 30
+MAX_ENTRIES = 500_000
+"""Most entries a pack may index."""
+MAX_ENTRY_BYTES = 64 << 20
+"""Largest single entry (an aligned face file); the total is bounded by the pack's own size."""
+MIN_ENTRY_BYTES = 16
+"""Smallest entry: shorter cannot be a JPEG or PNG face."""
+MAX_NAME_BYTES = 255
+_MAX_HEADER = 64 << 20
+_UNPACK_PREFIX = ".recast-unpack-"
 
 
 class PackedFaceSet:
@@ -127,6 +137,8 @@ def _parse_header(path: Path, raw: bytes) -> list[_Entry]:
         raise InputError(path, "faceset pack header is corrupt (not valid JSON)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(header.get("entries"), list):
         raise InputError(path, "faceset pack header is not a recast pack index")
+    if len(header["entries"]) > MAX_ENTRIES:
+        raise InputError(path, f"faceset pack indexes {len(header['entries'])} entries, over the {MAX_ENTRIES} limit")
     entries = []
     seen = set()
     for i, item in enumerate(header["entries"]):
@@ -135,14 +147,30 @@ def _parse_header(path: Path, raw: bytes) -> list[_Entry]:
             digest = item.get("sha256")
         except (TypeError, KeyError):
             raise InputError(path, f"faceset pack index entry {i} is malformed") from None
-        valid = (isinstance(name, str) and name and "/" not in name and "\\" not in name and name not in (".", "..")
-                 and isinstance(offset, int) and isinstance(size, int) and offset >= 0 and size >= 0
-                 and (digest is None or isinstance(digest, str)))
-        if not valid or name in seen:
-            raise InputError(path, f"faceset pack index entry {i} is malformed")
+        valid = (isinstance(offset, int) and isinstance(size, int) and not isinstance(size, bool) and offset >= 0
+                 and MIN_ENTRY_BYTES <= size <= MAX_ENTRY_BYTES and (digest is None or isinstance(digest, str)))
+        if not valid:
+            raise InputError(path, f"faceset pack index entry {i} is malformed (offset, size or sha256)")
+        if not _is_face_name(name):
+            raise InputError(path, f"faceset pack index entry {i} has name {str(name)[:60]!r}, not a face image "
+                                   "file name (.jpg/.jpeg/.png, no folder, not hidden)")
+        if name in seen:
+            raise InputError(path, f"faceset pack index entry {i} repeats the name {name!r}")
         seen.add(name)
         entries.append(_Entry(name, offset, size, digest))
     return entries
+
+
+def _is_face_name(name: object) -> bool:
+    """A plain, visible aligned-face file name of printable characters, at most 255 UTF-8 bytes."""
+    if not isinstance(name, str) or not is_face_file(name) or name.startswith("."):
+        return False
+    if "/" in name or "\\" in name or not name.isprintable():
+        return False
+    try:
+        return len(name.encode("utf-8")) <= MAX_NAME_BYTES
+    except UnicodeEncodeError:
+        return False
 
 
 def pack_faceset(
@@ -202,22 +230,39 @@ def pack_faceset(
 def unpack_faceset(folder_or_pack: str | Path, on_progress: ProgressCallback | None = None) -> list[Path]:
     """Write every face of a pack back as loose files beside it, then move the pack into ``_packed_backup/``.
 
-    Refuses (before writing anything) when any target file already exists.
+    All or nothing: every entry is written into a hidden temporary folder beside the pack and
+    checked (sha256, recast metadata) first; only when all are good are they moved into place.
+    A temporary folder left by a killed unpack is removed at the next start. Refuses (before
+    writing anything) when any target file already exists.
+
+    Raises:
+        InputError, MetadataError: a damaged pack or entry (nothing is written), or a name clash.
     """
     source = Path(folder_or_pack)
     pack_path = source / PACK_NAME if source.is_dir() else source
-    pack = PackedFaceSet(pack_path)
+    pack = PackedFaceSet(pack_path, verify=True)
     folder = pack_path.parent
     clashes = [name for name in pack.names if (folder / name).exists()]
     if clashes:
         raise InputError(folder / clashes[0], f"already exists ({len(clashes)} of the packed names do); "
                          "refusing to overwrite — move them away first")
-    written = []
-    for i, name in enumerate(pack.names):
-        atomic_write_bytes(folder / name, pack.read_bytes(i))
-        written.append(folder / name)
-        if on_progress is not None:
-            on_progress(i + 1, len(pack))
+    for stale in folder.glob(_UNPACK_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=_UNPACK_PREFIX, dir=folder))
+    try:
+        for i, name in enumerate(pack.names):
+            data = pack.read_bytes(i)
+            meta_from_bytes(data, f"{pack_path}:{name}")
+            (staging / name).write_bytes(data)
+            if on_progress is not None:
+                on_progress(i + 1, len(pack))
+        written = []
+        for name in pack.names:
+            os.replace(staging / name, folder / name)
+            written.append(folder / name)
+        fsync_dir(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     backup = folder / BACKUP_DIR
     backup.mkdir(exist_ok=True)
     target, n = backup / pack_path.name, 1

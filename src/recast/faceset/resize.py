@@ -78,7 +78,7 @@ def recrop(
 
 def _find_frame(name: str, places: list[Path]) -> Path | None:
     for place in places:
-        candidate = place / name
+        candidate = place / Path(name).name  # never a path outside the frame folders
         if candidate.is_file():
             return candidate
     return None

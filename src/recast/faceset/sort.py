@@ -43,13 +43,13 @@ from recast.faces.metadata import FaceMeta
 from recast.faceset import chains, features
 from recast.faceset.files import (
     ProgressCallback,
-    image_size,
     map_faces,
     natural_key,
     require_faces,
     trash_moves,
 )
 from recast.faceset.journal import Journal, RestoreResult
+from recast.media.images import decode_image, image_size
 
 
 @dataclass
@@ -346,9 +346,7 @@ def sample_feature(method_name: str, path: Path) -> tuple[str, Any]:
     if method.pixels:
         half = method.half_res or (method.reduce_large and size >= 512)
         flags = _DECODE[method.gray, half]
-        image = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
-        if image is None:
-            raise InputError(path, "the image data is corrupt")
+        image = decode_image(raw, path, flags)
         size = size or image.shape[1] * (2 if half else 1)
     return meta.face_type.value, method.feature(FaceSample(meta, size or 256, image))
 

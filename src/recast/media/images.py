@@ -1,11 +1,17 @@
-"""Still images: read by content, write atomically, list a frame folder, spatial denoise.
+"""Still images: the one decode gate, read by content, write atomically, list a frame folder, denoise.
+
+Every image decode in recast goes through :func:`decode_image`, which reads the size the file's
+header declares and refuses it over :func:`max_image_pixels` *before* allocating anything, so a
+small file declaring a huge image (a decompression bomb) costs nothing.
 
 Every image here is ``numpy.ndarray (H, W, 3) uint8 BGR`` (OpenCV order).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import struct
 from pathlib import Path
 
 import cv2
@@ -31,6 +37,105 @@ with the "sub" filter, and 20 ms / 11 ms / 618 KiB with OpenCV's defaults."""
 _NATURAL_SPLIT = re.compile(r"(\d+)")
 
 
+MAX_IMAGE_PIXELS_ENV = "RECAST_MAX_IMAGE_PIXELS"
+"""Environment variable that overrides :data:`DEFAULT_MAX_IMAGE_PIXELS` (a whole number of pixels)."""
+DEFAULT_MAX_IMAGE_PIXELS = 64 << 20
+"""Largest image (width × height, 64 megapixels) any reader decodes; an 8K frame is 33 megapixels."""
+
+
+def max_image_pixels() -> int:
+    """The decode limit in pixels: ``$RECAST_MAX_IMAGE_PIXELS`` when set, else 64 megapixels.
+
+    Raises:
+        OptionError: the variable is set but is not a positive whole number.
+    """
+    text = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise OptionError(f"{MAX_IMAGE_PIXELS_ENV} must be a positive whole number of pixels, got {text!r}")
+    return int(text)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` declared by a PNG, JPEG, WebP, BMP or TIFF header, without decoding.
+
+    Returns None for any other format or a header too short or malformed to read.
+    """
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return _png_size(data)
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_size(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+        if data[:2] == b"BM":
+            return _bmp_size(data)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data)
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def check_image_size(data: bytes, name: str | Path, max_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The gate every image decode passes first: read the header-declared size and bound it.
+
+    Args:
+        data: the encoded image file's bytes.
+        name: the file (or entry) named in errors.
+        max_size: optional ``(width, height)`` neither dimension may exceed (e.g. a mask must not
+            be larger than its face).
+
+    Returns:
+        ``(width, height)`` as declared by the header.
+
+    Raises:
+        InputError: not a PNG/JPEG/WebP/BMP/TIFF header, zero size, or over the limits.
+    """
+    size = image_size(data)
+    if size is None:
+        raise InputError(name, "not a readable image: unknown format or corrupt header "
+                               "(recast reads PNG, JPEG, WebP, BMP and TIFF)")
+    width, height = size
+    if width < 1 or height < 1:
+        raise InputError(name, f"not a readable image: the header declares {width}x{height} pixels")
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise InputError(name, f"image declares {width}x{height} pixels, over the limit of {limit} pixels "
+                               f"(set {MAX_IMAGE_PIXELS_ENV} to raise it)")
+    if max_size is not None and (width > max_size[0] or height > max_size[1]):
+        raise InputError(name, f"image declares {width}x{height} pixels, larger than the "
+                               f"{max_size[0]}x{max_size[1]} allowed here")
+    return size
+
+
+def decode_image(data: bytes, name: str | Path, flags: int = cv2.IMREAD_COLOR,
+                 max_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode image bytes with OpenCV after :func:`check_image_size` accepted the header.
+
+    Args:
+        data: encoded image bytes.
+        name: the file (or entry) named in errors.
+        flags: OpenCV ``IMREAD_*`` flags (``IMREAD_COLOR`` gives ``(H, W, 3) uint8 BGR``).
+        max_size: optional per-dimension bound, see :func:`check_image_size`.
+
+    Returns:
+        What ``cv2.imdecode`` returns for ``flags`` (never None).
+
+    Raises:
+        InputError: refused by the gate, or corrupt image data.
+    """
+    check_image_size(data, name, max_size)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise InputError(name, "not a readable image: corrupt image data")
+    return image
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``(H, W, 3) uint8 BGR``, choosing the decoder by the file's content.
 
@@ -39,23 +144,23 @@ def read_image(path: str | Path) -> np.ndarray:
     EXIF orientation is applied (OpenCV ``IMREAD_COLOR`` semantics).
 
     Raises:
-        InputError: the file is missing or is not a decodable image.
+        InputError: the file is missing, not a regular file, not a decodable image, or refused by
+            the decode gate (:func:`check_image_size`).
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an image")
+    if path.exists() and not path.is_file():
+        raise InputError(path, "not a regular file (a device, pipe or socket is not an image)")
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a folder, not an image") from None
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror or error}") from None
-    if data.size == 0:
+    if not data:
         raise InputError(path, "not a readable image: the file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(path, "not a readable image: unknown or corrupt image data")
-    return _as_bgr_uint8(image)
+    return _as_bgr_uint8(decode_image(data, path))
 
 
 def write_image(path: str | Path, image: np.ndarray, jpeg_quality: int = 95) -> None:
@@ -137,3 +242,73 @@ def _as_bgr_uint8(image: np.ndarray) -> np.ndarray:
 def _natural_key(path: Path) -> list[int | str]:
     parts = _NATURAL_SPLIT.split(path.name)  # alternates text, digits, text, ...
     return [int(part) if i % 2 else part.lower() for i, part in enumerate(parts)]
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Size from the first start-of-frame segment (the one libjpeg decodes)."""
+    pos = 2
+    while pos + 9 < len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker in (0xD9, 0xDA):
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return int(width), int(height)
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    kind = data[12:16]
+    if kind == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    if kind == b"VP8L" and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    (header,) = struct.unpack("<I", data[14:18])
+    if header == 12:
+        width, height = struct.unpack("<HH", data[18:22])
+        return int(width), int(height)
+    width, height = struct.unpack("<ii", data[18:26])
+    return int(width), abs(int(height))
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """Size from the first image file directory (the page OpenCV decodes)."""
+    order = "<" if data[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[offset : offset + 2])
+    found: dict[int, int] = {}
+    for i in range(count):
+        start = offset + 2 + 12 * i
+        tag, kind = struct.unpack(order + "HH", data[start : start + 4])
+        if tag in (256, 257):
+            fmt = order + ("H" if kind == 3 else "I")
+            (found[tag],) = struct.unpack(fmt, data[start + 8 : start + 8 + struct.calcsize(fmt)])
+    if 256 not in found or 257 not in found:
+        return None
+    return found[256], found[257]

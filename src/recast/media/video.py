@@ -19,10 +19,11 @@ from types import TracebackType
 import av
 import numpy as np
 
-from recast.atomic import atomic_path
+from recast.atomic import atomic_path, make_folder
 from recast.errors import InputError, OptionError
 from recast.media.audio import AudioTrack, describe_av_error
-from recast.media.images import denoise_frame, write_image
+from recast.media.images import MAX_IMAGE_PIXELS_ENV, denoise_frame, max_image_pixels, write_image
+from recast.paths import check_outputs_not_inputs
 from recast.runtime.threads import plan_threads
 
 _EPS = 1e-6  # seconds; frame times closer than this count as equal
@@ -154,7 +155,7 @@ def extract_frames(
         for index, _time, frame, rotation in _iter_av_frames(video, fps, start, end):
             count = index
             if index == 1:
-                out_dir.mkdir(parents=True, exist_ok=True)  # only once the video proved readable
+                make_folder(out_dir)  # only once the video proved readable
             target = out_dir / f"{index:05d}.{fmt}"
             if target.exists():
                 drain(0)
@@ -184,9 +185,10 @@ def cut(
     sample-accurately (re-encoded to AAC) unless it can be copied unchanged. Returns ``out``.
 
     Raises:
-        InputError: unreadable video, or ``out`` exists and not ``overwrite``.
+        InputError: unreadable video, ``out`` is ``video``, or ``out`` exists and not ``overwrite``.
         OptionError: ``start``/``end`` out of range, or no such audio track.
     """
+    check_outputs_not_inputs([out], [video])
     info = probe(video)
     if start < 0 or end <= start:
         raise OptionError(f"cut needs 0 <= start < end, got start={start} end={end}")
@@ -538,7 +540,13 @@ def _open(path: Path) -> tuple[av.container.InputContainer, av.VideoStream]:
     if not container.streams.video:
         container.close()
         raise InputError(path, "not a readable video: it has no video stream")
-    return container, container.streams.video[0]
+    stream = container.streams.video[0]
+    limit = max_image_pixels()
+    if stream.codec_context.width * stream.codec_context.height > limit:
+        container.close()
+        raise InputError(path, f"video frames declare {stream.codec_context.width}x{stream.codec_context.height} "
+                               f"pixels, over the limit of {limit} pixels (set {MAX_IMAGE_PIXELS_ENV} to raise it)")
+    return container, stream
 
 
 def _first_frame(path: Path, container: av.container.InputContainer, stream: av.VideoStream

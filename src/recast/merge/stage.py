@@ -7,8 +7,9 @@ without faces are copied through with an empty mask.
 
 Output: ``out_dir/<frame stem>.png`` and ``mask_dir/<frame stem>.png`` (8-bit grey), written
 atomically. A run can be interrupted and resumed: frames already written are skipped unless
-``force``. The settings used are recorded in ``out_dir/.recast-merge.json``; resuming with other
-settings is refused unless ``force``.
+``force``. The weights (sha256 of the checkpoint file) and settings used are recorded in
+``out_dir/.recast-merge.json``; resuming with other weights or settings is refused unless ``force``
+(or redone in full with ``redo_changed``), so frames of other weights are never reused.
 
 Example:
     >>> summary = merge("model/", "data_dst/", "data_dst/aligned", "data_dst/merged",
@@ -38,6 +39,7 @@ from recast.merge.blend import FaceCrop, Prediction, SwapModel, crop_face, face_
 from recast.merge.export import export_patch
 from recast.merge.maskops import check_mask_mode, needs_learned_mask
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
+from recast.paths import check_outputs_not_inputs
 from recast.provenance.label import mark_frame, write_sidecar
 from recast.runtime.threads import plan_threads
 
@@ -58,6 +60,8 @@ class MergeSummary:
         seconds: wall time of the run.
         out_dir: merged frames folder; mask_dir: mask frames folder.
         precision: the model's precision and why it was chosen (empty for models without one).
+        weights_sha256: sha256 of the checkpoint weights every frame in ``out_dir`` was merged with
+            (None for a model passed in memory).
     """
 
     frames_total: int = 0
@@ -70,6 +74,7 @@ class MergeSummary:
     out_dir: Path = field(default_factory=Path)
     mask_dir: Path = field(default_factory=Path)
     precision: str = ""
+    weights_sha256: str | None = None
 
 
 @dataclass
@@ -99,6 +104,7 @@ def merge(
     workers: int | None = None,
     batch_size: int = 8,
     force: bool = False,
+    redo_changed: bool = False,
     export_dir: str | Path | None = None,
     device: str = "cpu",
     precision: str = "auto",
@@ -120,7 +126,9 @@ def merge(
         workers: threads for reading, blending and writing (the model runs in the caller's thread);
             None = the thread plan's I/O threads (:mod:`recast.runtime.threads`).
         batch_size: frames per model batch.
-        force: redo frames already written (and accept a change of settings).
+        force: redo frames already written (and accept a change of weights or settings).
+        redo_changed: when the output folder was merged with other weights or settings, redo every
+            frame instead of refusing; otherwise resume (``recast run`` re-merges after more training).
         export_dir: if set, also write every merged face as RGBA layers + placement JSON there
             (see :mod:`recast.merge.export`).
         device: torch device for the model when ``model_dir`` is a path.
@@ -142,10 +150,11 @@ def merge(
     _check_settings(session, model, model_name)
     by_frame = _read_faces(Path(aligned), model_face_type, model_name)
     names, loaders, total = _frame_source(Path(frames))
-    _check_record(out_dir, mask_dir, session, force)
+    weights = getattr(model, "weights_sha256", None)
+    force = _check_record(out_dir, mask_dir, session, force, redo_changed, weights)
 
     precision_choice = getattr(model, "precision", None)
-    summary = MergeSummary(frames_total=total or 0, out_dir=out_dir, mask_dir=mask_dir,
+    summary = MergeSummary(frames_total=total or 0, out_dir=out_dir, mask_dir=mask_dir, weights_sha256=weights,
                            precision=precision_choice.describe() if precision_choice is not None else "")
     matched: set[str] = set()
     done = 0
@@ -184,6 +193,7 @@ def merge(
         if previous is not None:
             run(previous)
         finish(0)
+    _finish_record(out_dir)
     summary.frames_total = max(summary.frames_total, done + summary.frames_skipped)
     if on_progress is not None:
         on_progress(done + summary.frames_skipped, summary.frames_total)
@@ -192,7 +202,8 @@ def merge(
     if isinstance(model_dir, (str, Path)):
         inputs["model"] = Path(model_dir)
     write_sidecar(out_dir, inputs, {"name": model_name, "resolution": model.resolution,
-                                    "face_type": str(model_face_type)}, session.to_dict())
+                                    "face_type": str(model_face_type), "weights_sha256": weights},
+                  session.to_dict())
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -354,10 +365,7 @@ def _check_folders(frames: Path, aligned: Path, out_dir: Path, mask_dir: Path) -
         raise InputError(frames, "no such frames folder or video")
     if not aligned.is_dir():
         raise InputError(aligned, "no such aligned-faces folder")
-    inputs = {frames.resolve(), aligned.resolve()}
-    for target, option in ((out_dir, "output"), (mask_dir, "mask output")):
-        if target.resolve() in inputs:
-            raise OptionError(f"the {option} folder {target} is an input folder; choose another one")
+    check_outputs_not_inputs([out_dir, mask_dir], [frames, aligned])
     if out_dir.resolve() == mask_dir.resolve():
         raise OptionError(f"the output and mask folders are the same ({out_dir}); choose two folders")
 
@@ -403,28 +411,55 @@ def _frame_source(
     return names, video_items(), info.frame_count if info.frame_count_exact else None
 
 
-def _check_record(out_dir: Path, mask_dir: Path, session: MergeSettings | MergeSession, force: bool) -> None:
-    """Refuse to mix settings in one output folder (unless ``force``); record the settings used."""
-    record = {"settings": session.to_dict(), "kind": type(session).__name__}
+def _check_record(out_dir: Path, mask_dir: Path, session: MergeSettings | MergeSession, force: bool,
+                  redo_changed: bool, weights: str | None) -> bool:
+    """Refuse to mix weights or settings in one output folder; record those used. Returns True when
+    every frame must be (re)merged.
+
+    ``weights`` is the sha256 of the checkpoint's weights file, so the same model folder trained
+    further counts as other weights: frames made by other weights are never reused. With ``force``
+    or ``redo_changed`` a change is accepted and every frame redone; until that redo finishes the
+    record says ``pending_redo``, so an interrupted redo is redone again rather than resumed.
+    """
+    record = {"settings": session.to_dict(), "kind": type(session).__name__, "weights_sha256": weights}
     path = out_dir / RECORD_NAME
-    if path.is_file() and not force:
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            previous = None
-        if previous != record:
+    if not path.is_file():
+        if not force:
+            for folder in (out_dir, mask_dir):
+                if folder.is_dir() and list_images(folder):
+                    raise OptionError(
+                        f"{folder} already holds images not written by recast merge; choose an empty folder "
+                        "or pass --force"
+                    )
+        atomic_write_text(path, json.dumps({**record, "pending_redo": True} if force else record, indent=2,
+                                           sort_keys=True) + "\n")
+        return force
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        previous = None
+    if previous == record and not force:
+        return False
+    if previous != {**record, "pending_redo": True} and not (force or redo_changed):
+        if not isinstance(previous, dict) or previous.get("weights_sha256") != weights:
             raise OptionError(
-                f"{out_dir} holds frames merged with other settings; pass --force to redo every frame "
-                "with the new settings, or choose another output folder"
+                f"{out_dir} holds frames merged with other model weights (another model, or this one before "
+                "more training); pass --force to redo every frame, or choose another output folder"
             )
-    elif not path.is_file() and not force:
-        for folder in (out_dir, mask_dir):
-            if folder.is_dir() and list_images(folder):
-                raise OptionError(
-                    f"{folder} already holds images not written by recast merge; choose an empty folder "
-                    "or pass --force"
-                )
-    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        raise OptionError(
+            f"{out_dir} holds frames merged with other settings; pass --force to redo every frame "
+            "with the new settings, or choose another output folder"
+        )
+    atomic_write_text(path, json.dumps({**record, "pending_redo": True}, indent=2, sort_keys=True) + "\n")
+    return True
+
+
+def _finish_record(out_dir: Path) -> None:
+    """Every frame now matches the record: drop its ``pending_redo`` mark."""
+    path = out_dir / RECORD_NAME
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.pop("pending_redo", False):
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

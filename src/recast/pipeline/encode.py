@@ -17,7 +17,8 @@ from typing import Any
 from recast.errors import InputError
 from recast.media.images import list_images, read_image
 from recast.media.video import VideoWriter, probe
-from recast.provenance.label import container_metadata, mark_frame, write_sidecar
+from recast.paths import check_outputs_not_inputs
+from recast.provenance.label import container_metadata, mark_frame, sidecar_path, write_sidecar
 
 
 @dataclass
@@ -57,6 +58,15 @@ class EncodeSummary:
     sidecar: Path
 
 
+def _check_recordable(path: str | Path | None) -> None:
+    """Refuse, before writing anything, a path the UTF-8 provenance sidecar could not record."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(path or "", "the name is not valid UTF-8, so the provenance sidecar cannot record it; "
+                                     "rename it") from None
+
+
 def mask_output_path(output: Path) -> Path:
     """``result.mp4`` → ``result_mask.mp4``."""
     return output.with_name(f"{output.stem}_mask{output.suffix}")
@@ -69,13 +79,18 @@ def encode_video(
     """Encode a folder of frames (``00001.png`` …) into a labelled video.
 
     Raises:
-        InputError: no frames, an unreadable frame, an unreadable ``audio_from``, or an existing
-            output without ``overwrite``.
+        InputError: no frames, an unreadable frame, an unreadable ``audio_from``, an existing
+            output without ``overwrite``, or an output path that is one of the inputs.
     """
     options = options or EncodeOptions()
     frames_dir, output = Path(frames_dir), Path(output)
     if not frames_dir.is_dir():
         raise InputError(frames_dir, "not a folder of frames")
+    check_outputs_not_inputs(
+        [output, sidecar_path(output), mask_output_path(output) if options.mask_dir is not None else None],
+        [frames_dir, options.mask_dir, options.audio_from])
+    for recorded in (output, options.audio_from, *options.provenance.get("inputs", {}).values()):
+        _check_recordable(recorded)
     paths = list_images(frames_dir)
     if not paths:
         raise InputError(frames_dir, "holds no frames to encode")

@@ -19,7 +19,9 @@ from recast.extract.stage import ExtractOptions, ExtractSummary, extract
 from recast.faces.facetype import parse_face_type
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import MergeSummary, merge
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video
+from recast.paths import check_outputs_not_inputs
+from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video, mask_output_path
+from recast.provenance.label import sidecar_path
 from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.workspace import Workspace, init_workspace
 
@@ -98,11 +100,14 @@ def run(
     for video in (src, dst):
         if not video.is_file():
             raise InputError(video, "no such video file")
+    workspace_dir = Path(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    check_outputs_not_inputs([output, mask_output_path(output), sidecar_path(output), workspace_dir],
+                             [src, dst, *options.reference])
     if output.exists() and not options.overwrite:
         raise InputError(output, "already exists; pass --force to replace it")
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
-    workspace = init_workspace(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    workspace = init_workspace(workspace_dir)
     face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
 
     def stage(name: str) -> None:
@@ -130,7 +135,7 @@ def run(
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
                           workspace.merged_mask, device=options.device, precision=options.precision,
-                          on_progress=on_progress)
+                          redo_changed=True, on_progress=on_progress)
     stage("encode")
     encode_summary = encode_video(
         workspace.merged, output,
@@ -139,7 +144,8 @@ def run(
             overwrite=options.overwrite,
             provenance={
                 "inputs": {"src": src, "dst": dst, "model_weights": model_dir},
-                "model": {"name": options.model, "iterations": result.iteration},
+                "model": {"name": options.model, "iterations": result.iteration,
+                          "weights_sha256": merge_summary.weights_sha256},
                 "settings": options.merge_settings.to_dict(),
             },
         ),

@@ -16,6 +16,9 @@ import dataclasses
 import enum
 import hashlib
 import json
+import os
+import stat
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,41 +74,60 @@ def sidecar_path(result_path: str | Path) -> Path:
     return result_path.with_name(result_path.name + SIDECAR_SUFFIX)
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks.
+def sha256_file(path: str | Path, deadline: float | None = None) -> str:
+    """Hex sha256 of a regular file's bytes, read in 1 MiB chunks.
+
+    Only regular files are read (a device such as ``/dev/zero`` or a FIFO would never end).
+    ``deadline`` is a ``time.monotonic()`` value after which hashing gives up.
 
     Raises:
-        InputError: the file is missing or unreadable.
+        InputError: the file is missing, unreadable, not a regular file, or the deadline passed.
     """
     path = Path(path)
+    _require_regular_file(path)
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
             while chunk := handle.read(_HASH_CHUNK):
                 digest.update(chunk)
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a folder, not a file") from None
+                if deadline is not None and time.monotonic() > deadline:
+                    raise InputError(path, "hashing ran past the time limit")
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror or error}") from None
     return digest.hexdigest()
 
 
-def sha256_path(path: str | Path) -> str:
+def sha256_path(path: str | Path, deadline: float | None = None) -> str:
     """sha256 of a file, or of a folder: the sha256 of its sorted ``"<name>\\t<sha256>\\n"`` lines.
 
     A folder's digest covers the regular, non-hidden files directly inside it (a frame folder).
+    ``deadline``: see :func:`sha256_file`.
 
     Raises:
-        InputError: the path is missing or unreadable.
+        InputError: the path is missing, unreadable or not a regular file or folder, or the
+            deadline passed.
     """
     path = Path(path)
     if not path.is_dir():
-        return sha256_file(path)
+        return sha256_file(path, deadline)
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    lines = "".join(f"{p.name}\t{sha256_file(p)}\n" for p in files)
+    lines = "".join(f"{p.name}\t{sha256_file(p, deadline)}\n" for p in files)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def _require_regular_file(path: Path) -> os.stat_result:
+    """``os.stat(path)`` of a regular file (symbolic links followed); InputError for anything else."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror or error}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(path, "is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(path, "not a regular file (a device, pipe or socket); not read")
+    return info
 
 
 def write_sidecar(
@@ -173,16 +195,15 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
         The parsed record (``schema``, ``label``, ``inputs`` …, see :func:`write_sidecar`).
 
     Raises:
-        InputError: no sidecar there.
+        InputError: no sidecar there, or not a regular file.
         MetadataError: the file is too large, not JSON, or not a recast provenance record.
     """
     path = Path(path)
     if not path.name.endswith(SIDECAR_SUFFIX):
         path = sidecar_path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError(path, "no provenance sidecar") from None
+    if not path.exists():
+        raise InputError(path, "no provenance sidecar")
+    size = _require_regular_file(path).st_size
     if size > _MAX_SIDECAR_BYTES:
         raise MetadataError(path, f"provenance sidecar is {size} bytes, over the {_MAX_SIDECAR_BYTES} limit")
     try:

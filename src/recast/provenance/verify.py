@@ -7,6 +7,7 @@ original: the watermark is found frame by frame, blind.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from recast.media.images import IMAGE_EXTENSIONS, list_images, read_image
 from recast.media.video import iter_frames, probe
 from recast.provenance.label import (
     PROVENANCE_LABEL,
+    SIDECAR_SUFFIX,
     has_label_tag,
     read_sidecar,
     sha256_path,
@@ -27,6 +29,10 @@ from recast.provenance.watermark import SCORE_THRESHOLD, detect_watermark
 
 MIN_FOUND_FRACTION = 0.2
 """Share of sampled frames that must carry the watermark for it to count as present."""
+HASH_SECONDS = 120.0
+"""Time allowed for hashing the result, and again for hashing all recorded inputs together."""
+MAX_HASH_BYTES = 16 << 30
+"""Largest file (or frame folder) verify hashes; a recorded input over it is reported unchecked."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,14 @@ class HashCheck:
     """One recorded input (or the result itself) compared with the file now at its path.
 
     ``status``: ``"ok"`` (same sha256), ``"mismatch"`` (the file changed), ``"missing"`` (nothing
-    at the recorded path any more, so it cannot be checked).
+    at the recorded path any more, so it cannot be checked), ``"unchecked"`` (not a regular file
+    or folder, unreadable, over :data:`MAX_HASH_BYTES`, or past the time limit; see ``reason``).
     """
 
     role: str
     path: str
     status: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,9 @@ class VerifyReport:
         container_tag: the container carries the label tag; None where there is no container
             tag to check (images, frame folders).
         sidecar: path of the provenance sidecar, or None when there is none.
-        sidecar_ok: the sidecar is a valid recast record carrying the label.
+        sidecar_ok: the sidecar is a valid recast record carrying the label *and* the sha256 it
+            records for the result matches this file (a sidecar copied beside another file, or
+            left beside a re-encoded one, does not count).
         sidecar_problem: why the sidecar could not be used, or None.
         result_hash: ``"ok"`` (the result is byte-identical to what was labelled), ``"changed"``
             (re-encoded or edited since), or None (no sidecar / no hash recorded).
@@ -82,6 +92,20 @@ class VerifyReport:
         return bool(self.container_tag) or self.sidecar_ok or self.watermark
 
     @property
+    def failed(self) -> dict[str, str]:
+        """Each label that was not found → why (empty when all three were found)."""
+        reasons: dict[str, str] = {}
+        if self.container_tag is False:
+            reasons["container tag"] = "the container carries no recast label tag"
+        if not self.sidecar_ok:
+            reasons["sidecar"] = self.sidecar_problem or f"no {self.path.name}{SIDECAR_SUFFIX} beside the file"
+        if not self.watermark:
+            needed = max(1, math.ceil(MIN_FOUND_FRACTION * self.frames_checked))
+            reasons["watermark"] = (f"found in {self.frames_marked} of {self.frames_checked} sampled frames, "
+                                    f"{needed} needed")
+        return reasons
+
+    @property
     def verdict(self) -> str:
         """One line: which labels were found, or that none was."""
         if not self.labelled:
@@ -108,6 +132,7 @@ class VerifyReport:
             "sidecar_problem": self.sidecar_problem,
             "result_hash": self.result_hash,
             "input_checks": [vars(c) for c in self.input_checks],
+            "failed": self.failed,
             "watermark": self.watermark,
             "frames_checked": self.frames_checked,
             "frames_marked": self.frames_marked,
@@ -186,25 +211,65 @@ def _video_frames(path: Path, frame_count: int, duration: float, count: int) -> 
 def _check_sidecar(result: Path) -> tuple[Path | None, bool, str | None, str | None, list[HashCheck]]:
     """(sidecar path, usable, problem, result hash status, input checks) for ``result``."""
     side = sidecar_path(result)
-    if not side.exists():
+    if not side.exists() and not side.is_symlink():
         return None, False, None, None, []
     try:
         record = read_sidecar(side)
     except InputError as error:
         return side, False, str(error), None, []
-    ok = record.get("label") == PROVENANCE_LABEL and record.get("synthetic") is True
-    problem = None if ok else "sidecar does not carry the synthetic-media label"
     recorded = record.get("result", {}).get("sha256") if isinstance(record.get("result"), dict) else None
-    result_hash = None if recorded is None else ("ok" if sha256_path(result) == recorded else "changed")
+    result_hash, hash_problem = None, None
+    if isinstance(recorded, str):
+        try:
+            result_hash = "ok" if _bounded_sha256(result, time.monotonic() + HASH_SECONDS) == recorded else "changed"
+        except InputError as error:
+            hash_problem = f"the result could not be hashed: {error.problem}"
+    if record.get("label") != PROVENANCE_LABEL or record.get("synthetic") is not True:
+        problem = "sidecar does not carry the synthetic-media label"
+    elif hash_problem is not None:
+        problem = hash_problem
+    elif result_hash is None:
+        problem = "sidecar records no sha256 of the result, so it cannot be tied to this file"
+    elif result_hash == "changed":
+        problem = ("the sha256 the sidecar records is not this file's (a copied sidecar, or the file was "
+                   "re-encoded or edited after labelling)")
+    else:
+        problem = None
+    return side, problem is None, problem, result_hash, _check_inputs(record.get("inputs", {}))
+
+
+def _check_inputs(inputs: dict[str, Any]) -> list[HashCheck]:
+    """Compare each recorded input with the file now at its path, within one time budget."""
+    deadline = time.monotonic() + HASH_SECONDS
     checks = []
-    for role, entry in record.get("inputs", {}).items():
-        if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
-            checks.append(HashCheck(str(role), "", "missing"))
+    for role, entry in inputs.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or "sha256" not in entry:
+            checks.append(HashCheck(str(role), "", "missing", "the sidecar entry has no path and sha256"))
             continue
-        source = Path(str(entry["path"]))
-        if not source.exists():
-            checks.append(HashCheck(str(role), str(source), "missing"))
+        source = Path(entry["path"])
+        try:
+            if not source.exists() and not source.is_symlink():
+                checks.append(HashCheck(str(role), str(source), "missing", "nothing at the recorded path"))
+                continue
+            same = _bounded_sha256(source, deadline) == entry["sha256"]
+        except InputError as error:
+            checks.append(HashCheck(str(role), str(source), "unchecked", error.problem))
             continue
-        same = sha256_path(source) == entry["sha256"]
+        except (OSError, ValueError) as error:  # e.g. a name too long, or holding NUL
+            checks.append(HashCheck(str(role), str(source)[:200], "unchecked", str(error)[:200]))
+            continue
         checks.append(HashCheck(str(role), str(source), "ok" if same else "mismatch"))
-    return side, ok, problem, result_hash, checks
+    return checks
+
+
+def _bounded_sha256(path: Path, deadline: float) -> str:
+    """:func:`sha256_path` of a regular file or a folder of them, refusing anything over the limits."""
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    elif path.is_file():
+        size = path.stat().st_size
+    else:
+        raise InputError(path, "not a regular file or folder (a device, pipe or socket); not read")
+    if size > MAX_HASH_BYTES:
+        raise InputError(path, f"{size} bytes, over the {MAX_HASH_BYTES} byte limit for hashing")
+    return sha256_path(path, deadline)

@@ -17,16 +17,18 @@ moment leaves ``state.json`` pointing at a complete checkpoint.
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from recast.atomic import atomic_path, atomic_write_text, fsync_dir
+from recast.atomic import atomic_path, atomic_write_text, fsync_dir, make_folder, write_error
 from recast.errors import InputError
 
 FORMAT = "recast.model"
@@ -61,6 +63,21 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def check_writable(model_dir: Path) -> None:
+    """Create ``model_dir`` if needed and prove a file can be written there, before any training.
+
+    Raises:
+        InputError: read-only, no permission, disk full, or a file where the folder should be.
+    """
+    model_dir = Path(model_dir)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=model_dir) as handle:
+            handle.write(b"recast")
+    except OSError as error:
+        raise write_error(model_dir, error) from None
+
+
 def write_model_config(model_dir: Path, name: str, config: dict[str, Any]) -> None:
     """Write config.json (registry name and full model config)."""
     data = {"format": FORMAT, "version": FORMAT_VERSION, "model": name, "config": config}
@@ -73,11 +90,15 @@ def read_model_config(model_dir: Path) -> tuple[str, dict[str, Any]]:
     if not path.is_file():
         raise InputError(model_dir, f"is not a recast model folder (no {CONFIG_FILE})")
     data = _read_json(path)
-    if data.get("format") != FORMAT or not isinstance(data.get("config"), dict):
+    if data.get("format") != FORMAT or not isinstance(data.get("config"), dict) or not isinstance(
+            data.get("model"), str):
         raise InputError(path, f"is not a {FORMAT} config")
-    if int(data.get("version", 0)) > FORMAT_VERSION:
-        raise InputError(path, f"version {data.get('version')} is newer than this recast reads")
-    return str(data["model"]), dict(data["config"])
+    version = data.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError(path, "'version' is not a whole number")
+    if version > FORMAT_VERSION:
+        raise InputError(path, f"version {version} is newer than this recast reads")
+    return data["model"], dict(data["config"])
 
 
 def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
@@ -97,9 +118,22 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
 def save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Tensor],
                     optimizer: dict[str, torch.Tensor], state: dict[str, Any], history: dict[str, list[float]],
                     keep: int = 2) -> Path:
-    """Write a checkpoint and commit it in state.json; keeps the ``keep`` newest checkpoints."""
-    root = Path(model_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
+    """Write a checkpoint and commit it in state.json; keeps the ``keep`` newest checkpoints.
+
+    Raises:
+        InputError: the checkpoint could not be written (disk full, read-only, …); the previous
+            checkpoint stays committed.
+    """
+    try:
+        return _save_checkpoint(Path(model_dir), iteration, weights, optimizer, state, history, keep)
+    except OSError as error:
+        raise write_error(Path(model_dir) / CHECKPOINTS, error) from None
+
+
+def _save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Tensor],
+                     optimizer: dict[str, torch.Tensor], state: dict[str, Any], history: dict[str, list[float]],
+                     keep: int) -> Path:
+    root = make_folder(model_dir / CHECKPOINTS)
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     name = f"{iteration:09d}"
@@ -126,9 +160,65 @@ def save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Te
 
 
 def read_state(model_dir: Path) -> dict[str, Any] | None:
-    """state.json contents, or None for a model that was never saved."""
+    """state.json contents (types and ranges checked), or None for a model that was never saved.
+
+    Raises:
+        InputError: naming state.json, for a field of the wrong type or out of range, or a
+            ``checkpoint`` that is not ``checkpoints/<iteration>``.
+    """
     path = Path(model_dir) / STATE_FILE
-    return _read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    state = _read_json(path)
+    checkpoint = state.get("checkpoint")
+    if not isinstance(checkpoint, str) or not re.fullmatch(rf"{CHECKPOINTS}/\d{{1,12}}", checkpoint):
+        raise InputError(path, f"'checkpoint' must be {CHECKPOINTS}/<iteration>, got {str(checkpoint)[:60]!r}")
+    for key, low, high in (("iteration", 0, 10**12), ("seed", -(2**63), 2**63 - 1)):
+        value = state.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise InputError(path, f"'{key}' must be a whole number in {low}..{high}, got {str(value)[:40]!r}")
+    elapsed = state.get("elapsed_seconds", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not 0 <= elapsed < 1e12:
+        raise InputError(path, f"'elapsed_seconds' must be a number of seconds, got {str(elapsed)[:40]!r}")
+    if not isinstance(state.get("settings", {}), dict):
+        raise InputError(path, "'settings' must be an object")
+    return state
+
+
+def check_weights_fit(model_dir: Path, expected: dict[str, tuple[int, ...]]) -> None:
+    """Compare the committed weights' names, shapes and dtypes with ``expected`` (name → shape),
+    reading only the safetensors header, before a model is built at full size.
+
+    Raises:
+        InputError: naming the weights file, for a missing tensor, another shape, or a dtype other
+            than float32 (recast saves float32; fp16/int8 weights are not silently accepted).
+    """
+    state = read_state(model_dir)
+    if state is None:
+        return
+    path = Path(model_dir) / state["checkpoint"] / WEIGHTS_FILE
+    if not path.is_file():
+        raise InputError(path.parent, "checkpoint named in state.json is missing")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            saved = {key: handle.get_slice(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
+            shapes = {key: (tuple(s.get_shape()), s.get_dtype()) for key, s in saved.items()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(path, f"not a valid safetensors weights file ({error}); recast never unpickles "
+                               "weights") from None
+    extra = sorted(key for key in shapes if key.startswith("model.") and key not in expected)
+    if extra:
+        raise InputError(path, f"weights do not fit config.json: it has no tensor {extra[0]} "
+                               f"({len(extra)} such tensors)")
+    for key, shape in expected.items():
+        if key not in shapes:
+            raise InputError(path, f"weights do not fit config.json: tensor {key} is missing")
+        have, dtype = shapes[key]
+        if have != shape:
+            raise InputError(path, f"weights do not fit config.json: {key} is {list(have)}, the config needs "
+                                   f"{list(shape)}")
+        if dtype != "F32":
+            raise InputError(path, f"tensor {key} is {dtype}, not float32; recast reads only its own float32 weights")
 
 
 def load_checkpoint(model_dir: Path, with_optimizer: bool = True) -> Checkpoint | None:
@@ -140,6 +230,9 @@ def load_checkpoint(model_dir: Path, with_optimizer: bool = True) -> Checkpoint 
     if not (path / WEIGHTS_FILE).is_file():
         raise InputError(path, "checkpoint named in state.json is missing")
     weights = load_weights_file(path / WEIGHTS_FILE)
+    for key, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InputError(path / WEIGHTS_FILE, f"tensor {key} holds NaN or infinite values")
     optimizer = load_weights_file(path / OPTIMIZER_FILE) if with_optimizer else {}
     history_path = path / HISTORY_FILE
     history = _read_json(history_path) if history_path.is_file() else {}

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from recast.color import transfer_sample
-from recast.errors import OptionError
+from recast.errors import InputError, OptionError, RecastError
 from recast.faces.aligned import AlignedFace
 from recast.faces.facetype import FaceType
 from recast.faceset.source import open_faceset
@@ -33,6 +33,8 @@ from recast.runtime.threads import init_worker_process
 from recast.train.samples import SampleSpec, crop_face, make_sample
 
 FaceSource = str | Path | Sequence[AlignedFace]
+MAX_SKIPPED_IN_A_ROW = 16
+"""A sample gives up (and training stops, saved) after this many unreadable faces in a row."""
 YAW_BINS = 128
 YAW_RANGE = 1.2
 
@@ -153,29 +155,51 @@ class PairDataset(torch.utils.data.Dataset):
         return max(len(self.src), len(self.dst))
 
     def _sample(self, reader: FaceReader, index: int, spec: SampleSpec, rng: np.random.Generator,
-                reference: np.ndarray | None) -> dict[str, np.ndarray]:
-        face = reader.face(index)
+                reference: np.ndarray | None, skipped: list[str]) -> dict[str, np.ndarray]:
+        face = self._readable_face(reader, index, skipped)
         s = make_sample(face.image, face.meta.landmarks, face.meta.xseg_mask, face.meta.face_type, spec, rng,
                         self.color_transfer, reference)
         return {"warped": s.warped.transpose(2, 0, 1), "target": s.target.transpose(2, 0, 1),
                 "mask": s.mask[None], "em": s.em[None]}
 
-    def __getitem__(self, key: tuple[int, int, int, int]) -> dict[str, np.ndarray]:  # type: ignore[override]
+    @staticmethod
+    def _readable_face(reader: FaceReader, index: int, skipped: list[str]) -> AlignedFace:
+        """Face ``index``, or the next readable one; unreadable faces are named in ``skipped``.
+
+        Raises:
+            RecastError: :data:`MAX_SKIPPED_IN_A_ROW` faces in a row could not be read.
+        """
+        for attempt in range(MAX_SKIPPED_IN_A_ROW):
+            try:
+                return reader.face((index + attempt) % len(reader))
+            except RecastError as error:
+                skipped.append(str(error))
+        raise InputError(str(reader.source), f"{MAX_SKIPPED_IN_A_ROW} faces in a row could not be read; "
+                                             f"last: {skipped[-1]}")
+
+    def __getitem__(self, key: tuple[int, int, int, int]) -> dict[str, Any]:  # type: ignore[override]
         src_i, dst_i, ct_i, seed = key
         rng = np.random.default_rng(seed)
         reference = None
+        skipped: list[str] = []
         if self.color_transfer is not None:
-            ref_face = self.dst.face(ct_i)
+            ref_face = self._readable_face(self.dst, ct_i, skipped)
             reference = crop_face(ref_face.image, ref_face.meta.landmarks, ref_face.meta.face_type,
                                   self.spec.src.resolution, self.spec.src.face_type)
-        out = {f"src_{k}": v for k, v in self._sample(self.src, src_i, self.spec.src, rng, reference).items()}
-        out.update({f"dst_{k}": v for k, v in self._sample(self.dst, dst_i, self.spec.dst, rng, None).items()})
+        out: dict[str, Any] = {
+            f"src_{k}": v for k, v in self._sample(self.src, src_i, self.spec.src, rng, reference, skipped).items()}
+        out.update({f"dst_{k}": v for k, v in self._sample(self.dst, dst_i, self.spec.dst, rng, None, skipped).items()})
+        out["skipped"] = skipped
         return out
 
 
-def collate(items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-    """Stack a list of samples into (N, C, R, R) float32 tensors."""
-    return {k: torch.from_numpy(np.ascontiguousarray(np.stack([it[k] for it in items]))) for k in items[0]}
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack a list of samples into (N, C, R, R) float32 tensors; ``skipped`` (unreadable faces,
+    one message each) is concatenated into one list."""
+    batch: dict[str, Any] = {k: torch.from_numpy(np.ascontiguousarray(np.stack([it[k] for it in items])))
+                             for k in items[0] if k != "skipped"}
+    batch["skipped"] = [message for it in items for message in it.get("skipped", [])]
+    return batch
 
 
 def make_loader(dataset: PairDataset, plan: BatchPlan, workers: int) -> torch.utils.data.DataLoader:

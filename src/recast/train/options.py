@@ -12,6 +12,7 @@ Two kinds of choices, handled differently:
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from typing import Any
 from recast.color import SAMPLE_TRANSFERS
 from recast.errors import InputError, OptionError
 from recast.train.optim import OPTIMIZERS
+
+MAX_BATCH_SIZE = 4096
+"""Largest batch accepted from options, config files or a saved ``state.json``."""
 
 
 @dataclass
@@ -69,8 +73,14 @@ class TrainSettings:
     pretrain: bool = False
 
     def validate(self) -> None:
+        """Raise :class:`OptionError` for a value of the wrong type or out of range (before any allocation)."""
+        check_field_types(self)
         checks = [
-            (self.batch_size >= 1, "batch_size must be ≥ 1"),
+            (1 <= self.batch_size <= MAX_BATCH_SIZE, f"batch_size must be 1–{MAX_BATCH_SIZE}"),
+            (0 <= self.lr_cos_period <= 10_000_000, "lr_cos_period must be 0–10000000"),
+            (0 <= self.random_scale <= 1, "random_scale must be 0–1"),
+            (0 <= self.gan_patch_size <= 640 and 1 <= self.gan_dims <= 512,
+             "gan_patch_size must be 0–640 and gan_dims 1–512"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (0 < self.lr < 1, "lr must be in (0, 1)"),
             (0 < self.lr_dropout <= 1, "lr_dropout (keep probability) must be in (0, 1]"),
@@ -80,8 +90,8 @@ class TrainSettings:
             (0 <= self.true_face_power <= 1, "true_face_power must be 0–1"),
             (0 <= self.face_style_power <= 100 and 0 <= self.bg_style_power <= 100, "style powers must be 0–100"),
             (0.0 <= self.morph_factor <= 1.0, "morph_factor must be 0–1"),
-            (self.clip_grad >= 0, "clip_grad must be ≥ 0"),
-            (self.unwarped_every >= 0, "unwarped_every must be ≥ 0"),
+            (0 <= self.clip_grad <= 1e6, "clip_grad must be 0–1e6"),
+            (0 <= self.unwarped_every <= 1_000_000, "unwarped_every must be 0–1000000"),
         ]
         for ok, message in checks:
             if not ok:
@@ -99,13 +109,33 @@ class TrainSettings:
 
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(TrainSettings))
+_TYPES: dict[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+_TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string"}
+
+
+def check_field_types(instance: Any) -> None:
+    """Raise :class:`OptionError` when a dataclass field of type bool/int/float/str holds another type.
+
+    A bool is not accepted as a number, nor a float (``1e9``) as an int; a float must be finite.
+    """
+    for item in dataclasses.fields(instance):
+        allowed = _TYPES.get(str(item.type))
+        value = getattr(instance, item.name)
+        if allowed is None:
+            continue
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            raise OptionError(f"{item.name} must be {_TYPE_WORDS[str(item.type)]}, got {str(value)[:40]!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(f"{item.name} must be finite, got {value!r}")
 
 
 def resolve_settings(*layers: dict[str, Any]) -> TrainSettings:
     """Merge setting dicts left to right over the defaults; unknown names raise OptionError."""
     merged: dict[str, Any] = {}
     for layer in layers:
-        unknown = sorted(set(layer) - set(SETTING_NAMES))
+        if not isinstance(layer, dict):
+            raise OptionError(f"training settings must be a table of name = value, got {str(layer)[:40]!r}")
+        unknown = sorted(str(name) for name in set(layer) - set(SETTING_NAMES))
         if unknown:
             raise OptionError(f"unknown training setting(s) {', '.join(unknown)}")
         merged.update(layer)

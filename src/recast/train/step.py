@@ -107,7 +107,7 @@ class TrainStep:
     def __call__(self, batch: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
         s = self.settings.effective()
         res = self.model.resolution
-        b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         need_swap = s.face_style_power > 0 or s.bg_style_power > 0
         self.model.train()
         with self.precision.autocast(self.device):

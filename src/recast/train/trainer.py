@@ -5,14 +5,20 @@ the same loop in parts. Progress goes to ``TrainOptions.on_event`` (the library 
 
 Safety: checkpoints are crash-safe (see :mod:`recast.train.checkpoint`); a new model is saved at
 iteration 0, so a good save always exists; a non-finite loss, or one above ``explosion_factor`` × its
-recent median, stops training and restores the last save. Ctrl-C saves and returns.
+recent median, stops training and restores the last save. SIGINT (Ctrl-C, also when the process was
+started with SIGINT ignored) and SIGTERM (``docker stop``, systemd, schedulers) finish the current
+iteration, save and return; any other error after an iteration saves (when the weights are finite)
+before it propagates. A face that cannot be read is replaced by another and listed, not fatal.
+Saved config, state and weights are validated before anything is allocated.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import statistics
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,14 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from recast.errors import OptionError
+from recast.errors import InputError, OptionError
 from recast.runtime.precision import choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
 from recast.train import checkpoint as ckpt
 from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
 from recast.train.models.base import FaceSwapModel
-from recast.train.models.registry import create_model, get_entry, model_from_saved
+from recast.train.models.registry import check_saved_model, create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
 from recast.train.previews import write_previews
@@ -42,7 +48,8 @@ FREEZE_GROUPS = ("encoder",)
 
 @dataclass
 class TrainResult:
-    """Outcome of a run. status: 'done', 'interrupted' (Ctrl-C) or 'diverged' (restored to last save)."""
+    """Outcome of a run. status: 'done', 'interrupted' (SIGINT/SIGTERM) or 'diverged' (restored to last save).
+    ``skipped_faces``: faces that could not be read and were replaced by others."""
 
     model_dir: Path
     iteration: int
@@ -52,6 +59,45 @@ class TrainResult:
     ms_per_iter: float = 0.0
     data_wait_share: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
+    skipped_faces: list[str] = field(default_factory=list)
+
+
+class _StopSignals:
+    """While active (main thread only), SIGINT and SIGTERM ask the loop to stop after the current
+    iteration instead of killing it; a second signal raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def install(self) -> None:
+        """Take over SIGINT and SIGTERM (a no-op outside the main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+def _valid_history(history: Any) -> dict[str, list[float]] | None:
+    """The saved loss history if it is three equally long lists of numbers, else None."""
+    if not isinstance(history, dict) or set(history) != {"iteration", "src", "dst"}:
+        return None
+    columns = [history[k] for k in ("iteration", "src", "dst")]
+    if not all(isinstance(c, list) and len(c) == len(columns[0]) for c in columns):
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for c in columns for v in c):
+        return None
+    return history
 
 
 def _empty_history() -> dict[str, list[float]]:
@@ -81,7 +127,9 @@ class Trainer:
         adapt = self.device.type == "cpu" and options.threads is None and self.threads.torch_threads > 1
         self.tuner = ThreadTuner(self.threads.torch_threads, torch.set_num_threads) if adapt else None
         self.model_dir = Path(options.model_dir)
+        ckpt.check_writable(self.model_dir)
         self._emit = options.on_event or (lambda event: None)
+        self.skipped_faces: list[str] = []
         if options.tensorboard:
             tensorboard.check_available()
         self._setup_model()
@@ -99,7 +147,7 @@ class Trainer:
         checkpoint = None
         torch.manual_seed(o.seed)
         if exists:
-            name, saved_config = ckpt.read_model_config(self.model_dir)
+            name, saved_config = check_saved_model(self.model_dir)
             if o.model and o.model.lower() != name:
                 raise OptionError(f"{self.model_dir} holds a {name!r} model, not {o.model!r}")
             _check_fixed(saved_config, o.model_config, name)
@@ -114,9 +162,20 @@ class Trainer:
         state = checkpoint.state if checkpoint else {}
         self.seed = int(state.get("seed", o.seed))
         saved_settings = dict(state.get("settings", {}))
+        try:
+            resolve_settings(get_entry(name).train_defaults, saved_settings)
+        except OptionError as error:
+            raise InputError(self.model_dir / ckpt.STATE_FILE,
+                             f"saved training settings are invalid: {error}") from None
         self.settings = resolve_settings(get_entry(name).train_defaults, saved_settings, o.settings)
         self.iteration = int(state.get("iteration", 0))
-        self.history = checkpoint.history if checkpoint and checkpoint.history else _empty_history()
+        self.history = _empty_history()
+        if checkpoint and checkpoint.history:
+            history = _valid_history(checkpoint.history)
+            if history is None:
+                self._emit(ProgressEvent("info", self.iteration, message=f"{checkpoint.path / ckpt.HISTORY_FILE}: "
+                                                                         "not a loss history; starting a new one"))
+            self.history = history or _empty_history()
         self.elapsed = float(state.get("elapsed_seconds", 0.0))
         reset_optimizer = checkpoint is None or state.get("optimizer") != self.settings.optimizer
         if checkpoint is not None:
@@ -249,7 +308,7 @@ class Trainer:
             part.optimizer.state.clear()
             self._load_optimizer(key, part, checkpoint.optimizer)
         self.iteration = int(checkpoint.state["iteration"])
-        self.history = checkpoint.history or _empty_history()
+        self.history = _valid_history(checkpoint.history) or _empty_history()
         return self.iteration
 
     # ------------------------------------------------------------------------------------- loop
@@ -281,13 +340,19 @@ class Trainer:
         batches = iter(self.loader)
         previous: dict[str, torch.Tensor] | None = None
         unwarped_every = self.settings.effective().unwarped_every
+        stop = _StopSignals()
         try:
+            stop.install()
             while o.iterations is None or done < o.iterations:
+                if stop.received:
+                    status, message = "interrupted", f"stopped by {stop.received}; saved"
+                    break
                 t0 = time.perf_counter()
                 if unwarped_every and previous is not None and self.iteration % unwarped_every == 0:
                     batch = unwarped(previous)
                 else:
                     batch = previous = next(batches)
+                    self._note_skipped(batch.pop("skipped", []))
                 t1 = time.perf_counter()
                 torch.manual_seed(self.seed * 1_000_003 + self.iteration)
                 logs = self.step(batch, self.iteration)
@@ -329,11 +394,19 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             status, message = "interrupted", "stopped by Ctrl-C; saved"
+        except Exception as error:
+            if stop.received:  # e.g. data workers that died from the same Ctrl-C
+                status, message = "interrupted", f"stopped by {stop.received}; saved"
+            else:
+                self._save_after_error(error, done)
+                raise
+        finally:
+            stop.restore()
         if status != "diverged":
             self.save()
         ms_per_iter = 1000 * step_total / max(done, 1)
         result = TrainResult(self.model_dir, self.iteration, status, message, logs, ms_per_iter,
-                             wait_total / step_total if step_total else 0.0, self.history)
+                             wait_total / step_total if step_total else 0.0, self.history, list(self.skipped_faces))
         self._emit(ProgressEvent("done", self.iteration, ms_per_iter, logs, message))
         return result
 
@@ -345,6 +418,25 @@ class Trainer:
         if self.tuner.switches != switches:
             self._emit(ProgressEvent("info", self.iteration, message=f"now {self.tuner.threads} torch threads: "
                                      "faster under the machine's current load"))
+
+    def _note_skipped(self, names: list[str]) -> None:
+        """Warn once about each face that could not be read (a data worker used another instead)."""
+        for name in names:
+            if name not in self.skipped_faces:
+                self.skipped_faces.append(name)
+                self._emit(ProgressEvent("info", self.iteration, message=f"skipped unreadable face {name}"))
+
+    def _save_after_error(self, error: Exception, done: int) -> None:
+        """Save the work since the last save when an error ends training (never masking ``error``)."""
+        finite = all(bool(torch.isfinite(p).all()) for part in self.parts.values() for p in part.module.parameters())
+        if done == 0 or not finite:
+            return
+        try:
+            self.save()
+        except Exception:  # the original error is the one to report
+            return
+        message = f"{type(error).__name__} at iteration {self.iteration + 1}; saved iteration {self.iteration}"
+        self._emit(ProgressEvent("info", self.iteration, message=message))
 
     def write_preview(self, batch: dict[str, torch.Tensor]) -> None:
         """Preview grid from the batch's target faces, loss curve and history JSON (rank 0)."""

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from recast.errors import OptionError
+from recast.train.options import check_field_types
 
 
 @dataclass
@@ -49,6 +50,7 @@ class ModelConfig:
         if unknown:
             raise OptionError(f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         config = cls(**values)
+        check_field_types(config)
         config.validate()
         return config
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from recast.errors import OptionError
+import torch
+
+from recast.errors import InputError, OptionError
+from recast.train import checkpoint as ckpt
 from recast.train.models.amp import AMP, AMPConfig
 from recast.train.models.base import FaceSwapModel, ModelConfig
 from recast.train.models.quick96 import QUICK96_CONFIG, QUICK96_TRAIN_DEFAULTS
@@ -90,6 +94,26 @@ def model_from_saved(name: str, config: dict[str, Any]) -> FaceSwapModel:
     """Rebuild a model from the name and full config stored in a model folder's config.json."""
     entry = get_entry(name)
     return entry.model_class(entry.config_class.from_dict(dict(config)))
+
+
+def check_saved_model(model_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Validate a model folder's config.json and its committed weights against it, allocating nothing.
+
+    The model is built on torch's ``meta`` device (shapes only), so a config at the validated
+    maximum costs no memory, and the weights' names, shapes and dtypes are read from the
+    safetensors header. Returns ``(registry name, config dict)`` for :func:`model_from_saved`.
+
+    Raises:
+        InputError: naming config.json (invalid config) or the weights file (they do not fit).
+    """
+    name, config = ckpt.read_model_config(model_dir)
+    try:
+        with torch.device("meta"):
+            skeleton = model_from_saved(name, config)
+    except (OptionError, TypeError) as error:
+        raise InputError(Path(model_dir) / ckpt.CONFIG_FILE, f"invalid model config: {error}") from None
+    ckpt.check_weights_fit(model_dir, {f"model.{k}": tuple(v.shape) for k, v in skeleton.state_dict().items()})
+    return name, config
 
 
 def config_fields(name: str) -> list[str]:
