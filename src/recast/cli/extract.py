@@ -10,7 +10,6 @@ from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 from recast.extract.detectors import list_detectors
 from recast.extract.stage import ExtractOptions, extract
-from recast.faces.facetype import parse_face_type
 
 
 def extract_command(
@@ -45,7 +44,7 @@ def extract_command(
     options = ExtractOptions(
         detector=detector,
         detector_kwargs={"model_path": detector_model} if detector_model else {},
-        face_type=parse_face_type(face_type), size=size, image_format=image_format, jpeg_quality=jpeg_quality,
+        face_type=face_type, size=size, image_format=image_format, jpeg_quality=jpeg_quality,
         min_face_size=min_face_size, max_faces=max_faces, try_rotations=rotations, detect_size=detect_size,
         smooth=smooth, debug=debug,
         reference=list(reference), reference_threshold=reference_threshold, embed=embed, fps=fps, force=force,

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
 from recast.color import COLOR_TRANSFERS
 from recast.merge.maskops import MASK_MODES
@@ -58,12 +59,13 @@ def merge_command(
     export_dir: Path | None = typer.Option(None, help="Folder for --export-rgba [<OUTPUT>_rgba]."),
     workers: int = typer.Option(2, min=1, help="Threads for reading, blending and writing."),
     batch_size: int = typer.Option(8, min=1, help="Faces per model batch."),
-    device: str = typer.Option("cpu", help="Torch device for the model (cpu, cuda, cuda:1, …)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help="auto (bf16 where the hardware has it), fp32, bf16, fp16 (CUDA)."),
     force: bool = typer.Option(False, "--force", help="Redo frames already merged (and allow new settings)."),
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
     prefer_passive_openmp()
+    device = pick_device(device)
     overrides: dict[str, Any] = {
         "mode": mode, "mask_mode": mask_mode, "color": color, "erode": erode, "blur": blur,
         "motion_blur": motion_blur, "output_face_scale": face_scale, "sharpen_mode": sharpen_mode,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 
@@ -63,7 +64,7 @@ def run_command(
     model: str = typer.Option("cpu", help="Training preset: cpu, quick96, saehd, amp."),
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help="Merge precision: auto (bf16 where the hardware has it) or fp32."),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
     force: bool = typer.Option(False, help="Replace an existing result."),
@@ -72,8 +73,8 @@ def run_command(
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
-                         iterations=iterations, device=device, precision=precision, reference=list(reference),
-                         visible_label=visible_label, overwrite=force)
+                         iterations=iterations, device=pick_device(device), precision=precision,
+                         reference=list(reference), visible_label=visible_label, overwrite=force)
     _run_and_report(options)
 
 

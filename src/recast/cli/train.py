@@ -9,6 +9,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from recast.cli.devices import DEVICE_HELP, pick_device
+
 # Model-config flags (fixed at creation) and setting flags (changeable on resume): name → value.
 _MODEL_FLAGS = ("resolution", "face_type", "archi", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "inter_dims")
 
@@ -25,7 +27,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="TOML file of model options and settings"),
         iterations: int | None = typer.Option(None, "--iterations", help="run this many iterations"),
         minutes: float | None = typer.Option(None, "--minutes", help="run this many minutes"),
-        device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+        device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
         workers: int | None = typer.Option(None, "--workers", help="data worker processes"),
         seed: int = typer.Option(0, "--seed"),
         threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
@@ -78,6 +80,7 @@ def register(app: typer.Typer) -> None:
         from recast.train.models.registry import config_fields
         from recast.train.options import SETTING_NAMES, read_config_file
 
+        device = pick_device(device)
         given = {k: v for k, v in locals().items() if v is not None}
         model_config: dict[str, Any] = {}
         settings: dict[str, Any] = {}

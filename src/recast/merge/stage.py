@@ -341,6 +341,8 @@ def _check_settings(session: MergeSettings | MergeSession, model: SwapModel, mod
         every += [session.base.updated(changes) for changes in session.keyframes.values()]
     for settings in every:
         check_mask_mode(settings.mask_mode, bool(model.has_learned_mask), model_name)
+        if settings.morph != 1.0 and not getattr(model, "is_amp", False):
+            raise OptionError(f"--morph {settings.morph:g}: only AMP models morph, and {model_name} is not one")
 
 
 def _check_folders(frames: Path, aligned: Path, out_dir: Path, mask_dir: Path) -> None:

@@ -38,7 +38,7 @@ class RunOptions:
         model: training preset (``cpu`` is sized for a laptop CPU).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
-        device: ``cpu`` or ``cuda``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :mod:`recast.train.devices`).
         precision: merge inference precision (``auto``: bf16 where the hardware has it; ``fp32``).
         extract_size: aligned face size.
         reference: photos of the destination person, when the destination shows several people.
@@ -85,6 +85,7 @@ def run(
     on_train_event: Callable[[object], None] | None = None,
 ) -> RunSummary:
     """Run every stage; ``on_stage`` is told each stage's name as it starts."""
+    from recast.train.devices import resolve_device
     from recast.train.models.registry import MODELS
     from recast.train.options import TrainOptions
     from recast.train.trainer import train
@@ -97,6 +98,7 @@ def run(
         raise InputError(output, "already exists; pass --force to replace it")
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
+    device = resolve_device(options.device)
     workspace = init_workspace(options.workspace or output.with_name(f"{output.stem}_workspace"))
     face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
 
@@ -118,12 +120,12 @@ def run(
     model_dir = workspace.model_dir(options.model)
     result = train(TrainOptions(
         src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=options.model,
-        minutes=options.minutes, iterations=options.iterations, device=options.device, seed=options.seed,
+        minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         on_event=on_train_event,
     ))
     stage("merge")
     merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
-                          workspace.merged_mask, device=options.device, precision=options.precision,
+                          workspace.merged_mask, device=device, precision=options.precision,
                           on_progress=on_progress)
     stage("encode")
     encode_summary = encode_video(

@@ -25,6 +25,7 @@ from recast.errors import OptionError
 from recast.train import checkpoint as ckpt
 from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, default_workers, make_loader, yaw_bins
+from recast.train.devices import resolve_device
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
@@ -70,8 +71,9 @@ class Trainer:
 
     def __init__(self, options: TrainOptions) -> None:
         self.options = options
-        self.dist = distributed.setup(options.device)
-        self.device = torch.device(options.device)
+        device = resolve_device(options.device)
+        self.dist = distributed.setup(device)
+        self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", self.dist.local_rank)
         if options.threads:
