@@ -51,7 +51,8 @@ def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
     if identical:
         psnr += f" ({identical} frames identical: ∞)"
     return [
-        ("identity retrieval (closer to src)", num("identity_retrieval", "{:.1f} %", 100.0)),
+        ("identity: same person as src (< 0.6 and closer)", num("identity_same_person", "{:.1f} %", 100.0)),
+        ("  closer to src than dst (weaker)", num("identity_retrieval", "{:.1f} %", 100.0)),
         ("distance to src / dst centroid", f"{num('src_distance')} / {num('dst_distance')}"),
         ("pose error (mean |Δ| pitch, yaw, roll)", num("pose_error_deg", "{:.2f}°")),
         ("  pitch / yaw / roll", " / ".join(num(k, "{:.2f}°") for k in
