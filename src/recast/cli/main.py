@@ -10,10 +10,29 @@ import sys
 
 import typer
 
+from recast import DISTRIBUTION, __version__
 from recast.cli import evaluate, extract, faceset, media, merge, pipeline, provenance, train, workspace
 from recast.errors import RecastError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face replacement in video.")
+# Plain help text (rich_markup_mode=None): rich markup would swallow "[default]" and "pkg[extra]".
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="recast: face replacement in video.",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"recast {__version__} (PyPI: {DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """recast: face replacement in video (extract → train → merge → video). COMMAND --help for each stage."""
 
 # One line per stage module (each adds its commands).
 workspace.register(app)

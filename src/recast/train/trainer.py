@@ -70,6 +70,7 @@ class Trainer:
     """Sets up model, optimisers and data from :class:`TrainOptions`; :meth:`run` trains."""
 
     def __init__(self, options: TrainOptions) -> None:
+        options.validate()
         self.options = options
         device = resolve_device(options.device)
         self.dist = distributed.setup(device)
@@ -275,13 +276,14 @@ class Trainer:
         step_times: deque[float] = deque(maxlen=50)
         wait_total = step_total = 0.0
         done = 0
+        target = o.target_iteration(self.iteration)
         status, message, logs = "done", "", {}
         preview_every = self._preview_every()
         batches = iter(self.loader)
         previous: dict[str, torch.Tensor] | None = None
         unwarped_every = self.settings.effective().unwarped_every
         try:
-            while o.iterations is None or done < o.iterations:
+            while target is None or self.iteration < target:
                 t0 = time.perf_counter()
                 if unwarped_every and previous is not None and self.iteration % unwarped_every == 0:
                     batch = unwarped(previous)
