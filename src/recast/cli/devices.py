@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recast.cli.progress import console
+from recast.cli.trainstatus import is_main_rank
 
 DEVICE_HELP = "Torch device: auto (CUDA when usable, else CPU), cpu, cuda, cuda:N or mps."
 
@@ -12,5 +13,6 @@ def pick_device(name: str) -> str:
     from recast.train.devices import resolve_device  # imports torch: only when a command runs
 
     device = resolve_device(name)
-    console.print(f"device: {device}" + (" (auto)" if name.strip().lower() == "auto" else ""))
+    if is_main_rank():
+        console.print(f"device: {device}" + (" (auto)" if name.strip().lower() == "auto" else ""))
     return device

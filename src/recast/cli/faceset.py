@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from recast.cli.progress import console, progress_bar
-from recast.errors import OptionError
+from recast.errors import InputError, OptionError
 from recast.faces.facetype import parse_face_type
 from recast.faceset.sort import SORT_METHODS
 
@@ -82,6 +82,10 @@ def dedupe_command(
         result = dedupe_faceset(folder, max_bits, max_diff, workers, dry_run, on_progress=update)
     verb = "would move" if dry_run else "moved"
     console.print(f"[green]{len(result.groups)} duplicate groups[/], {verb} {result.moved} faces to the trash")
+    if result.frames_emptied:
+        console.print(f"[yellow]warning[/]: {result.frames_emptied} source frames {'would be' if dry_run else 'are'} "
+                      "left without a face. Fine for a src (training) set; a dst set needs every frame's face for "
+                      f"merging" + ("" if dry_run else f" (undo: recast sort {folder} --restore)"))
 
 
 @faceset_app.command("pack")
@@ -179,6 +183,10 @@ def info_command(
     from recast.faceset.info import faceset_info, plot_info
 
     info = faceset_info(folder)
+    if info.faces == 0:
+        raise InputError(folder, f"none of its {len(info.without_metadata)} images is an aligned face with recast "
+                                 "metadata: extract faces from photos with recast extract, convert DeepFaceLab faces "
+                                 "with recast faceset import-dfl")
     console.print(f"[bold]{folder}[/]{' (packed)' if info.packed else ''}: {info.faces} faces from "
                   f"{info.source_frames} source frames")
     console.print("face types: " + ", ".join(f"{t} {n}" for t, n in info.face_types.most_common()))

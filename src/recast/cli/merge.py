@@ -65,7 +65,6 @@ def merge_command(
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
     prefer_passive_openmp()
-    device = pick_device(device)
     overrides: dict[str, Any] = {
         "mode": mode, "mask_mode": mask_mode, "color": color, "erode": erode, "blur": blur,
         "motion_blur": motion_blur, "output_face_scale": face_scale, "sharpen_mode": sharpen_mode,
@@ -80,13 +79,14 @@ def merge_command(
     else:
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
+    device = pick_device(device)
     with progress_bar("merging") as update:
         summary = merge(
             model_dir, frames, aligned, out, settings, mask_out, workers=workers, batch_size=batch_size,
             force=force, export_dir=export, device=device, precision=precision,
             on_progress=update,
         )
-    done = summary.frames_merged + summary.frames_passed_through
+    done = summary.frames_merged + summary.frames_passed_through + summary.frames_masked_out
     rate = done / summary.seconds if summary.seconds > 0 else 0.0
     console.print(
         f"[green]done[/]: {summary.frames_total} frames, {summary.frames_merged} merged "
@@ -97,6 +97,10 @@ def merge_command(
     )
     if summary.faces_unmatched:
         console.print(f"[yellow]note[/]: {summary.faces_unmatched} aligned faces name frames not in {frames}")
+    if summary.faces_masked_out:
+        console.print(f"[yellow]warning[/]: {summary.faces_masked_out} faces in {summary.frames_masked_out} frames "
+                      "were left unchanged because their mask is empty (eroded to nothing? lower --erode, or try "
+                      "another --mask-mode)")
 
 
 def register(app: typer.Typer) -> None:

@@ -105,19 +105,27 @@ def _run_and_report(options: object) -> None:
 def demo_command(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
     minutes: float = typer.Option(3.0, help="Training time budget."),
-    force: bool = typer.Option(False, help="Replace an existing demo result."),
+    force: bool = typer.Option(False, help="Make the demo again from scratch (the previous work moves to "
+                               "WORKSPACE/work_trash/)."),
 ) -> None:
     """Run the whole pipeline on built-in sample clips (public-domain portraits) and print the result."""
-    from recast.pipeline.demo import write_sample_videos
+    from recast.pipeline.demo import set_aside_demo_work, write_sample_videos
     from recast.pipeline.run import RunOptions
 
     if workspace.exists() and not workspace.is_dir():
         raise InputError(workspace, "exists and is not a folder")
+    output = workspace / "result.mp4"
+    if output.exists() and not force:
+        console.print(f"the demo result already exists: [bold]{output.resolve()}[/] (--force makes it again)")
+        return
+    if force:
+        moved = set_aside_demo_work(workspace)
+        if moved is not None:
+            console.print(f"previous demo work moved to {moved}")
     src, dst = write_sample_videos(workspace / "samples")
     console.print(f"sample clips: {src} (Grace Hopper) and {dst} (NASA astronaut portrait)")
-    output = workspace / "result.mp4"
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace / "work", minutes=minutes,
-                         overwrite=force or output.exists())
+                         overwrite=force)
     _run_and_report(options)
 
 

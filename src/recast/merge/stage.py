@@ -50,9 +50,12 @@ class MergeSummary:
     Attributes:
         frames_total: frames in the destination sequence.
         frames_merged: frames written this run with at least one face merged.
-        frames_passed_through: frames written this run unchanged (no face).
+        frames_passed_through: frames written this run unchanged because they show no face.
+        frames_masked_out: frames written unchanged although they show faces, because every face's
+            mask was empty (eroded to nothing, or a mask mode that found no face pixels).
         frames_skipped: frames already written by an earlier run (resume).
         faces_merged: faces merged this run.
+        faces_masked_out: faces not merged because their mask was empty.
         faces_unmatched: aligned faces whose source frame is not in the sequence.
         seconds: wall time of the run.
         out_dir: merged frames folder; mask_dir: mask frames folder.
@@ -61,8 +64,10 @@ class MergeSummary:
     frames_total: int = 0
     frames_merged: int = 0
     frames_passed_through: int = 0
+    frames_masked_out: int = 0
     frames_skipped: int = 0
     faces_merged: int = 0
+    faces_masked_out: int = 0
     faces_unmatched: int = 0
     seconds: float = 0.0
     out_dir: Path = field(default_factory=Path)
@@ -144,15 +149,18 @@ def merge(
     matched: set[str] = set()
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        pending: list[Future[int]] = []
+        pending: list[Future[tuple[int, int]]] = []
 
         def finish(limit: int) -> None:
             nonlocal done
             while len(pending) > limit:
-                faces = pending.pop(0).result()
+                faces, masked_out = pending.pop(0).result()
+                summary.faces_masked_out += masked_out
                 if faces:
                     summary.frames_merged += 1
                     summary.faces_merged += faces
+                elif masked_out:
+                    summary.frames_masked_out += 1
                 else:
                     summary.frames_passed_through += 1
                 done += 1
@@ -260,12 +268,12 @@ def _predict_chunk(model: SwapModel, jobs: list[_Job], batch_size: int) -> None:
                 job.predictions[index] = output
 
 
-def _finish(job: _Job, out_dir: Path, mask_dir: Path, export_dir: str | Path | None) -> int:
-    """Blend, post-process and write one frame (worker thread); returns the faces merged."""
+def _finish(job: _Job, out_dir: Path, mask_dir: Path, export_dir: str | Path | None) -> tuple[int, int]:
+    """Blend, post-process and write one frame (worker thread); returns (faces merged, faces with an empty mask)."""
     stem = Path(job.name).stem
     if not job.faces:
         _pass_through(job, out_dir / f"{stem}.png", mask_dir / f"{stem}.png")
-        return 0
+        return 0, 0
     assert job.frame is not None
     items = [(crop, pred, job.motion) for crop, pred in zip(job.crops, job.predictions, strict=True)]
     merged, mask, patches = merge_frame(job.frame, items, job.settings)
@@ -281,7 +289,7 @@ def _finish(job: _Job, out_dir: Path, mask_dir: Path, export_dir: str | Path | N
         height, width = job.frame.shape[:2]
         for index, patch in enumerate(patches):
             export_patch(export_dir, job.name, index, patch, (width, height))
-    return len(patches)
+    return len(patches), len(job.faces) - len(patches)
 
 
 def _pass_through(job: _Job, out_path: Path, mask_path: Path) -> None:
