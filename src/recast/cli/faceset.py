@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -202,6 +203,35 @@ def info_command(
                       + ", ".join(info.without_metadata[:10]))
     if plot is not None:
         console.print(f"plot → {plot_info(info, plot)}")
+
+
+@faceset_app.command("import-dfl")
+def import_dfl_command(
+    folder: Path = typer.Argument(..., help="DeepFaceLab aligned folder (.jpg faces with pickled metadata)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Folder for recast faces [FOLDER_recast]."),
+    frames: Path | None = typer.Option(None, help="Source frames, for their sizes (merging needs them) "
+                                       "[FOLDER's parent, as in a DeepFaceLab workspace]."),
+) -> None:
+    """Convert DeepFaceLab aligned faces to recast's format (metadata read as plain data, never run)."""
+    from recast.faceset.dfl import import_dfl
+
+    with progress_bar("converting") as update:
+        result = import_dfl(folder, output, frames, on_progress=update)
+    console.print(f"[green]converted[/] {len(result.converted)} faces → {result.output}")
+    if result.skipped:
+        reasons = Counter(result.skipped.values())
+        console.print(f"[yellow]skipped[/] {len(result.skipped)} files:")
+        for reason, count in reasons.most_common(10):
+            example = next(name for name, why in result.skipped.items() if why == reason)
+            console.print(f"  {count} × {reason} (e.g. {example})")
+    if result.ignored_keys:
+        console.print("metadata recast does not use, left out: "
+                      + ", ".join(f"{key} ({count})" for key, count in result.ignored_keys.most_common()))
+    if result.without_frame_size:
+        console.print(f"[yellow]note[/]: {result.without_frame_size} faces' source frames were not found, so their "
+                      "frame size is unknown: fine for training; to merge with them, give --frames")
+    if not result.converted:
+        raise InputError(folder, "no face could be converted")
 
 
 faceset_app.add_typer(metadata_app, name="metadata")

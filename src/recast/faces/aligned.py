@@ -76,6 +76,25 @@ def embed_metadata(data: bytes, meta: FaceMeta) -> bytes:
     raise ValueError("not a JPEG or PNG image")
 
 
+def strip_foreign_metadata(data: bytes) -> bytes:
+    """JPEG ``data`` without APP15 segments that are not recast's (e.g. DeepFaceLab's pickled metadata).
+
+    The image data is untouched; other data (PNG) is returned as is.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return data
+    segments = _jpeg_segments(data)
+    foreign = [(s, e) for m, s, e in segments if m == _APP15 and not data[s + 4 : e].startswith(MAGIC)]
+    if not foreign:
+        return data
+    pieces, pos = [], 0
+    for start, end in foreign:
+        pieces.append(data[pos:start])
+        pos = end
+    pieces.append(data[pos:])
+    return b"".join(pieces)
+
+
 def write_face(path: str | Path, image: np.ndarray, meta: FaceMeta, jpeg_quality: int = 90) -> None:
     """Write an aligned face atomically; the format follows the suffix (``.jpg`` or ``.png``)."""
     path = Path(path)
@@ -138,7 +157,8 @@ def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
     if text is None:
         raise MetadataError(path, "no recast face metadata (not an aligned face, or extracted by another tool)")
     if text[:1] == b"\x80":
-        raise MetadataError(path, "metadata is a pickle payload; refused (recast never unpickles)")
+        raise MetadataError(path, "DeepFaceLab (pickled) metadata, refused unread; convert the folder with "
+                                  "recast faceset import-dfl")
     try:
         return FaceMeta.from_json(json.loads(text.decode("utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
