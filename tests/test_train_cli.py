@@ -61,3 +61,16 @@ def test_status_line_shows_target_eta_and_preview(tmp_path: Path) -> None:
     assert "iteration 60 / 110" in line and "500 ms/iter" in line and "src 0.2500" in line
     assert "ETA 0:00:25" in line and "elapsed 0:00:00" in line and "m/previews/preview.png" in line
     console.file.close()
+
+
+def test_run_log_and_log_file(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir, log_file = tmp_path / "m", tmp_path / "logs" / "all.log"
+    args = ["-v", "--log-file", str(log_file), "train", "--src", str(facesets[0]), "--dst", str(facesets[1]),
+            "--model-dir", str(model_dir), *TINY, "--iterations", "1"]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    run_log = (model_dir / "recast-train.log").read_text()
+    assert "recast 0.1.0 train:" in run_log and "saved iteration 1" in run_log and "train finished" in run_log
+    everything = log_file.read_text()
+    assert "recast.train.trainer" in everything and "done at iteration 1" in everything
+    assert "done at iteration 1" in " ".join(outcome.output.split())  # -v: library records on the console too

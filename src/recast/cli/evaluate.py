@@ -10,6 +10,7 @@ from rich.table import Table
 from recast.cli.progress import console, progress_bar
 from recast.eval import evaluate, write_report
 from recast.eval.report import check_report_dir
+from recast.runlog import run_log
 
 
 def eval_command(
@@ -24,9 +25,10 @@ def eval_command(
     """Score a swap: identity transfer, pose/expression preservation, jitter, background PSNR."""
     out = out if out is not None else result.with_name(result.stem + "_eval")
     check_report_dir(out, overwrite=force)
-    with progress_bar("evaluating") as update:
-        report = evaluate(result, dst, src_faces, dst_faces, every=every, on_progress=update)
-    json_path, png_path = write_report(report, out, overwrite=force)
+    with run_log(out, "eval"):
+        with progress_bar("evaluating") as update:
+            report = evaluate(result, dst, src_faces, dst_faces, every=every, on_progress=update)
+        json_path, png_path = write_report(report, out, overwrite=force)
     summary = report.summary()
     table = Table(title=f"swap quality ({summary['frames_with_face']} of {summary['frames_evaluated']} "
                         f"evaluated frames with a face)")

@@ -10,6 +10,7 @@ from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 from recast.extract.detectors import list_detectors
 from recast.extract.stage import ExtractOptions, extract
+from recast.runlog import run_log
 
 
 def extract_command(
@@ -50,7 +51,7 @@ def extract_command(
         reference=list(reference), reference_threshold=reference_threshold, embed=embed, fps=fps, force=force,
         frames_list=frames, workers=workers,
     )
-    with progress_bar("extracting") as update:
+    with run_log(out, "extract"), progress_bar("extracting") as update:
         summary = extract(source, out, options, on_progress=update)
     console.print(
         f"[green]done[/]: {summary.frames} frames, {summary.faces} faces, "

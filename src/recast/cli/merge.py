@@ -15,6 +15,7 @@ from recast.color import COLOR_TRANSFERS
 from recast.merge.maskops import MASK_MODES
 from recast.merge.settings import MODES, MergeSession, MergeSettings, load_session
 from recast.merge.stage import merge
+from recast.runlog import run_log
 
 _DEFAULTS = MergeSettings()
 
@@ -80,7 +81,7 @@ def merge_command(
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
     device = pick_device(device)
-    with progress_bar("merging") as update:
+    with run_log(out, "merge"), progress_bar("merging") as update:
         summary = merge(
             model_dir, frames, aligned, out, settings, mask_out, workers=workers, batch_size=batch_size,
             force=force, export_dir=export, device=device, precision=precision,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
+from recast.runlog import run_log
+
+if TYPE_CHECKING:
+    from recast.pipeline.run import RunOptions
 
 
 def video_command(
@@ -28,7 +33,7 @@ def video_command(
 
     options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, crf=crf, lossless=lossless,
                             visible_label=visible_label, overwrite=force)
-    with progress_bar("encoding") as update:
+    with run_log(output.parent, "video"), progress_bar("encoding") as update:
         summary = encode_video(merged, output, options, update)
     audio = "with audio" if summary.has_audio else "no audio"
     if audio_from is not None and not summary.has_audio:
@@ -78,7 +83,7 @@ def run_command(
     _run_and_report(options)
 
 
-def _run_and_report(options: object) -> None:
+def _run_and_report(options: RunOptions) -> None:
     from recast.pipeline.run import run
 
     current = {"update": None}
@@ -90,7 +95,7 @@ def _run_and_report(options: object) -> None:
         if current["update"] is not None:
             current["update"](done, total)
 
-    with progress_bar("working") as update:
+    with run_log(options.workspace_dir, "run"), progress_bar("working") as update:
         current["update"] = update
         summary = run(options, on_stage=on_stage, on_progress=on_progress, on_train_event=_train_reporter())
     console.print(

@@ -112,6 +112,7 @@ def register(app: typer.Typer) -> None:
         changed on every resume and are kept with the model.
         """
         from recast.cli.trainstatus import TrainStatus, is_main_rank
+        from recast.runlog import run_log
         from recast.train import TrainOptions, train
         from recast.train.models.registry import config_fields
         from recast.train.options import SETTING_NAMES, read_config_file
@@ -134,7 +135,8 @@ def register(app: typer.Typer) -> None:
             tensorboard=tensorboard,
         )
         options.validate()
-        with TrainStatus(console, model_dir / "previews" / "preview.png", iterations, more, minutes) as status:
+        with run_log(model_dir, "train"), \
+                TrainStatus(console, model_dir / "previews" / "preview.png", iterations, more, minutes) as status:
             options.on_event = status
             result = train(options)
         console.print(f"{result.status}: iteration {result.iteration}, {result.ms_per_iter:.0f} ms/iter "

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import timedelta
@@ -17,6 +18,9 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from recast.train.options import ProgressEvent
+
+
+log = logging.getLogger("recast.cli.train")
 
 
 def is_main_rank() -> bool:
@@ -92,5 +96,7 @@ class TrainStatus:
         elif event.kind in ("info", "diverged", "backup"):
             style = "red" if event.kind == "diverged" else "cyan"
             self.console.print(f"[{style}]{event.kind}[/]: {event.message or event.iteration}")
+            log.info("%s: %s", event.kind, event.message or event.iteration)
         elif event.kind == "save":
             self.console.print(f"[green]saved[/] iteration {event.iteration}")
+            log.info("saved iteration %d", event.iteration)

@@ -32,6 +32,7 @@ whole video in memory.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,8 @@ ProgressCallback = Callable[[int, int | None], None]
 #: Without a dst faceset, the dst centroid is the mean embedding of this many dst-video faces
 #: (spread over the evaluated frames): one person in one video needs few.
 DST_VIDEO_SAMPLE = 50
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -252,6 +255,7 @@ def evaluate(
         report.frames[position].src_distance = identity_distance(embedding, src_centroid)
         report.frames[position].dst_distance = identity_distance(embedding, dst_centroid)
     report.seconds = time.perf_counter() - started
+    log.info("evaluated %s against %s: %s", report.result, report.dst, report.summary())
     return report
 
 

@@ -16,6 +16,7 @@ dlib's threads), so a script that calls :func:`extract` with ``workers > 1`` nee
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 from collections import deque
@@ -41,6 +42,8 @@ from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
 
 LOG_NAME = ".recast-extract.jsonl"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -217,6 +220,8 @@ def extract(
     summary.faces = sum(done.values())
     summary.frames_without_face = sum(1 for n in done.values() if n == 0)
     summary.frames_with_several = sum(1 for n in done.values() if n > 1)
+    logger.info("extracted %s: %d frames (%d done before), %d faces, %d frames without a face → %s", source,
+                summary.frames, summary.skipped_done, summary.faces, summary.frames_without_face, out_dir)
     return summary
 
 

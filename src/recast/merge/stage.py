@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ from recast.merge.export import export_patch
 from recast.merge.maskops import check_mask_mode, needs_learned_mask
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
 from recast.provenance.label import mark_frame, write_sidecar
+
+log = logging.getLogger(__name__)
 
 RECORD_NAME = ".recast-merge.json"
 
@@ -196,6 +199,9 @@ def merge(
     write_sidecar(out_dir, inputs, {"name": model_name, "resolution": model.resolution,
                                     "face_type": str(model_face_type)}, session.to_dict())
     summary.seconds = time.perf_counter() - started
+    log.info("merged %d frames (%d faces), %d without a face, %d with empty masks, %d done before → %s",
+             summary.frames_merged, summary.faces_merged, summary.frames_passed_through, summary.frames_masked_out,
+             summary.frames_skipped, out_dir)
     return summary
 
 

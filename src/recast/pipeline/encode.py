@@ -8,6 +8,7 @@ invisible watermark in every frame, and a ``<result>.provenance.json`` sidecar.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -18,6 +19,8 @@ from recast.errors import InputError
 from recast.media.images import list_images, read_image
 from recast.media.video import VideoWriter, probe
 from recast.provenance.label import container_metadata, mark_frame, write_sidecar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,4 +112,5 @@ def encode_video(
         inputs.setdefault("dst", Path(options.audio_from))
     sidecar = write_sidecar(output, inputs, extra.get("model", {}), extra.get("settings", {}),
                             visible_label=options.visible_label)
+    log.info("encoded %d frames at %s fps → %s (provenance %s)", len(paths), fps, output, sidecar)
     return EncodeSummary(output, len(paths), float(fps), has_audio, mask_output, sidecar)

@@ -66,6 +66,12 @@ class RunOptions:
     overwrite: bool = False
     seed: int = 0
 
+    @property
+    def workspace_dir(self) -> Path:
+        """The working folder: ``workspace``, or ``<output stem>_workspace`` beside the output."""
+        output = Path(self.output)
+        return Path(self.workspace) if self.workspace is not None else output.with_name(f"{output.stem}_workspace")
+
 
 @dataclass
 class RunSummary:
@@ -99,7 +105,7 @@ def run(
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
     device = resolve_device(options.device)
-    workspace = init_workspace(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    workspace = init_workspace(options.workspace_dir)
     face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
 
     def stage(name: str) -> None:

@@ -11,6 +11,7 @@ recent median, stops training and restores the last save. Ctrl-C saves and retur
 from __future__ import annotations
 
 import dataclasses
+import logging
 import statistics
 import time
 from collections import deque
@@ -37,6 +38,8 @@ from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan
 from recast.train.tensorboard import TensorBoardLog
 
 FREEZE_GROUPS = ("encoder",)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -380,7 +383,10 @@ def _model_face_type(model: FaceSwapModel) -> Any:
 def train(options: TrainOptions) -> TrainResult:
     """Train (or resume) the model in ``options.model_dir``; see :class:`TrainOptions`."""
     with Trainer(options) as trainer:
-        return trainer.run()
+        result = trainer.run()
+    log.info("train %s: %s at iteration %d, %.0f ms/iter %s", result.model_dir, result.status, result.iteration,
+             result.ms_per_iter, result.message)
+    return result
 
 
 __all__ = ["TrainResult", "TrainSettings", "Trainer", "train"]
