@@ -74,3 +74,17 @@ def test_run_log_and_log_file(facesets: tuple[Path, Path], tmp_path: Path) -> No
     everything = log_file.read_text()
     assert "recast.train.trainer" in everything and "done at iteration 1" in everything
     assert "done at iteration 1" in " ".join(outcome.output.split())  # -v: library records on the console too
+
+
+def test_model_card(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    model_dir = tmp_path / "m"
+    consent = "Both people gave written consent on 2025-03-01."
+    assert _train(facesets, model_dir, "--iterations", "1", "--consent", consent).exit_code == 0
+    assert _train(facesets, model_dir, "--more", "1").exit_code == 0
+    card = json.loads((model_dir / "model_card.json").read_text())
+    assert card["iterations"] == 2 and card["consent_statement"] == consent and card["model"] == "saehd"
+    assert [(s["role"], s["name"], s["faces"]) for s in card["data_sources"]] == [("src", "src", 4), ("dst", "dst", 4)]
+    assert card["architecture"]["resolution"] == 64 and card["settings"]["batch_size"] == 2
+    text = (model_dir / "MODEL_CARD.md").read_text()
+    assert consent in text and "NOT licensed for commercial use" in text and "300-W" in text
+    assert str(tmp_path) not in text + json.dumps(card)  # names, not absolute paths

@@ -103,6 +103,9 @@ def register(app: typer.Typer) -> None:
         morph_factor: float | None = typer.Option(None, "--morph-factor", help=f"AMP training morph, 0–1 {_KEPT}."),
         unwarped_every: int | None = typer.Option(None, "--unwarped-every", help="Re-train every N-th iteration "
                                                   f"on the previous batch unwarped (Quick96: 3; 0 = never) {_KEPT}."),
+        consent: str | None = typer.Option(None, "--consent", help="Statement of the depicted people's consent "
+                                           "(e.g. 'both gave written consent on 2025-03-01'), recorded in "
+                                           "MODEL_DIR/MODEL_CARD.md; kept until given again."),
         pretrain: bool | None = typer.Option(None, "--pretrain/--no-pretrain", help="Pretraining mode (no warp, "
                                              f"both flips, uniform yaw, no GAN/style) {_KEPT}."),
     ) -> None:
@@ -132,7 +135,7 @@ def register(app: typer.Typer) -> None:
             iterations=iterations, more=more, minutes=minutes, device=device, workers=workers, seed=seed,
             threads=threads, load_weights=load_weights, freeze=tuple(freeze), autosave_minutes=autosave_minutes,
             autobackup_hours=autobackup_hours, preview_every=preview_every, precision=precision, compile=compile_model,
-            tensorboard=tensorboard,
+            tensorboard=tensorboard, consent=consent,
         )
         options.validate()
         with run_log(model_dir, "train"), \

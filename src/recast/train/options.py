@@ -150,6 +150,8 @@ class TrainOptions:
     event files in ``model_dir/tensorboard`` (needs ``tensorboardX``). compile:
     torch.compile the model. threads: torch CPU threads (None = torch default).
     explosion_factor: stop when a loss exceeds this multiple of its recent median (0 = off).
+    consent: the trainer's statement of the depicted people's consent, written to the model card
+    (:mod:`recast.train.modelcard`; None keeps the card's previous statement).
     on_event: callback for progress (the library never prints).
     """
 
@@ -176,6 +178,7 @@ class TrainOptions:
     tensorboard: bool = False
     threads: int | None = None
     explosion_factor: float = 20.0
+    consent: str | None = None
     on_event: Callable[[ProgressEvent], None] | None = None
 
     def validate(self) -> None:

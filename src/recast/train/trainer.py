@@ -27,6 +27,7 @@ from recast.train import checkpoint as ckpt
 from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, default_workers, make_loader, yaw_bins
 from recast.train.devices import resolve_device
+from recast.train.modelcard import write_model_card
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
@@ -384,6 +385,10 @@ def train(options: TrainOptions) -> TrainResult:
     """Train (or resume) the model in ``options.model_dir``; see :class:`TrainOptions`."""
     with Trainer(options) as trainer:
         result = trainer.run()
+        if trainer.dist.is_main:
+            write_model_card(trainer.model_dir, trainer.name, dataclasses.asdict(trainer.model.config),
+                             dataclasses.asdict(trainer.settings), result.iteration, options.src, options.dst,
+                             options.consent)
     log.info("train %s: %s at iteration %d, %.0f ms/iter %s", result.model_dir, result.status, result.iteration,
              result.ms_per_iter, result.message)
     return result
