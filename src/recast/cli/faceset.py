@@ -218,12 +218,7 @@ def import_dfl_command(
     with progress_bar("converting") as update:
         result = import_dfl(folder, output, frames, on_progress=update)
     console.print(f"[green]converted[/] {len(result.converted)} faces → {result.output}")
-    if result.skipped:
-        reasons = Counter(result.skipped.values())
-        console.print(f"[yellow]skipped[/] {len(result.skipped)} files:")
-        for reason, count in reasons.most_common(10):
-            example = next(name for name, why in result.skipped.items() if why == reason)
-            console.print(f"  {count} × {reason} (e.g. {example})")
+    _report_skipped(result.skipped)
     if result.ignored_keys:
         console.print("metadata recast does not use, left out: "
                       + ", ".join(f"{key} ({count})" for key, count in result.ignored_keys.most_common()))
@@ -232,6 +227,39 @@ def import_dfl_command(
                       "frame size is unknown: fine for training; to merge with them, give --frames")
     if not result.converted:
         raise InputError(folder, "no face could be converted")
+
+
+@faceset_app.command("import-faceswap")
+def import_faceswap_command(
+    folder: Path = typer.Argument(..., help="FaceSwap faces folder (.png with faceswap headers)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Folder for recast faces [FOLDER_recast]."),
+    frames: Path | None = typer.Option(None, help="Source frames: exact re-crops and frame sizes (merging needs "
+                                       "them); without them faces are re-cropped from FaceSwap's crops."),
+    face_type: str = typer.Option("whole", help="recast face type of the new crops: half, mid, full, whole, head."),
+    size: int = typer.Option(512, help="Side of the new crops in pixels."),
+) -> None:
+    """Convert FaceSwap faces to recast's format (headers read as literals, never run)."""
+    from recast.faceset.faceswap import import_faceswap
+
+    with progress_bar("converting") as update:
+        result = import_faceswap(folder, output, frames, face_type, size, on_progress=update)
+    console.print(f"[green]converted[/] {len(result.converted)} faces → {result.output} ({result.from_frames} from "
+                  f"source frames, {result.from_crops} from FaceSwap's crops)")
+    if result.masks:
+        console.print("masks: " + ", ".join(f"{name} ({count})" for name, count in result.masks.most_common()))
+    _report_skipped(result.skipped)
+    if not result.converted:
+        raise InputError(folder, "no face could be converted")
+
+
+def _report_skipped(skipped: dict[str, str]) -> None:
+    """Print how many files were skipped, grouped by reason, with one example each."""
+    if not skipped:
+        return
+    console.print(f"[yellow]skipped[/] {len(skipped)} files:")
+    for reason, count in Counter(skipped.values()).most_common(10):
+        example = next(name for name, why in skipped.items() if why == reason)
+        console.print(f"  {count} × {reason} (e.g. {example})")
 
 
 faceset_app.add_typer(metadata_app, name="metadata")

@@ -95,6 +95,34 @@ def strip_foreign_metadata(data: bytes) -> bytes:
     return b"".join(pieces)
 
 
+def png_itxt(data: bytes, keyword: bytes, max_bytes: int = MAX_METADATA_BYTES) -> bytes | None:
+    """The text of the first PNG ``iTXt`` chunk named ``keyword`` (zlib-inflated if compressed); None if absent.
+
+    Raises:
+        ValueError: not a PNG, a malformed chunk, or text over ``max_bytes``.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError("not a PNG image")
+    for kind, start, end in _png_chunks(data):
+        if kind != b"iTXt" or not data[start:end].startswith(keyword + b"\x00"):
+            continue
+        body = data[start + len(keyword) + 1 : end]
+        if len(body) < 2:
+            raise ValueError("malformed iTXt chunk")
+        compressed = body[0] == 1
+        parts = body[2:].split(b"\x00", 2)
+        if len(parts) != 3:
+            raise ValueError("malformed iTXt chunk")
+        text = parts[2]
+        if compressed:
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(text, max_bytes + 1)
+        if len(text) > max_bytes:
+            raise ValueError("metadata is oversized")
+        return text
+    return None
+
+
 def write_face(path: str | Path, image: np.ndarray, meta: FaceMeta, jpeg_quality: int = 90) -> None:
     """Write an aligned face atomically; the format follows the suffix (``.jpg`` or ``.png``)."""
     path = Path(path)
