@@ -25,12 +25,14 @@ def verify_command(
     path: Path = typer.Argument(..., help="Video file, image file, or folder of frames to check."),
     frames: int = typer.Option(50, "--frames", min=1, help="Frames to sample for the watermark."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    inputs: list[Path] = typer.Option([], "--inputs", help="Folder to look in for the recorded inputs (by name; "
+                                      "repeatable). The result's own folder is always searched."),
 ) -> None:
     """Check PATH for recast's labels: container tag, provenance sidecar, invisible watermark.
 
     Exit status 0 when PATH is labelled synthetic, 3 when no recast label is found, 1 on errors.
     """
-    report = verify(path, sample_frames=frames)
+    report = verify(path, sample_frames=frames, input_dirs=inputs)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -7,6 +7,7 @@ original: the watermark is found frame by frame, blind.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ MIN_FOUND_FRACTION = 0.2
 class HashCheck:
     """One recorded input (or the result itself) compared with the file now at its path.
 
-    ``status``: ``"ok"`` (same sha256), ``"mismatch"`` (the file changed), ``"missing"`` (nothing
-    at the recorded path any more, so it cannot be checked).
+    ``status``: ``"ok"`` (same sha256), ``"mismatch"`` (the file changed), ``"missing"`` (no file
+    of the recorded name beside the result or in the folders searched, so it cannot be checked).
+    Sidecars record names, not paths; ``path`` is where the input was found (or its name).
     """
 
     role: str
@@ -116,13 +118,14 @@ class VerifyReport:
         }
 
 
-def verify(path: str | Path, sample_frames: int = 50) -> VerifyReport:
+def verify(path: str | Path, sample_frames: int = 50, input_dirs: Sequence[str | Path] = ()) -> VerifyReport:
     """Look for recast's labels on a video file, an image file, or a folder of frames.
 
     Args:
         path: the result to check.
         sample_frames: how many frames, spread evenly over the whole result, to test for the
             watermark (all of them when there are fewer).
+        input_dirs: folders to look in for the recorded inputs (by name), after the result's own.
 
     Raises:
         InputError: ``path`` is missing or is not a readable video, image or image folder.
@@ -147,7 +150,7 @@ def verify(path: str | Path, sample_frames: int = 50) -> VerifyReport:
         frames = _video_frames(path, info.frame_count, info.duration, sample_frames)
     results = [detect_watermark(frame) for frame in frames]
     marked = sum(r.found for r in results)
-    sidecar, sidecar_ok, problem, result_hash, checks = _check_sidecar(path)
+    sidecar, sidecar_ok, problem, result_hash, checks = _check_sidecar(path, [Path(d) for d in input_dirs])
     return VerifyReport(
         path=path,
         kind=kind,
@@ -183,7 +186,18 @@ def _video_frames(path: Path, frame_count: int, duration: float, count: int) -> 
     return [frame for _, frame in iter_frames(path, fps=count / duration)][:count]
 
 
-def _check_sidecar(result: Path) -> tuple[Path | None, bool, str | None, str | None, list[HashCheck]]:
+def _find_input(entry: dict[str, Any], folders: list[Path]) -> Path | None:
+    """Where a recorded input is now: by name in ``folders`` (a sidecar of recast ≤ 0.1 recorded a path)."""
+    if "name" in entry:
+        name = Path(str(entry["name"])).name
+        return next((folder / name for folder in folders if name and (folder / name).exists()), None)
+    source = Path(str(entry.get("path", "")))
+    return source if str(source) and source.exists() else None
+
+
+def _check_sidecar(
+    result: Path, input_dirs: list[Path],
+) -> tuple[Path | None, bool, str | None, str | None, list[HashCheck]]:
     """(sidecar path, usable, problem, result hash status, input checks) for ``result``."""
     side = sidecar_path(result)
     if not side.exists():
@@ -198,12 +212,12 @@ def _check_sidecar(result: Path) -> tuple[Path | None, bool, str | None, str | N
     result_hash = None if recorded is None else ("ok" if sha256_path(result) == recorded else "changed")
     checks = []
     for role, entry in record.get("inputs", {}).items():
-        if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
+        if not isinstance(entry, dict) or not ({"name", "path"} & set(entry)) or "sha256" not in entry:
             checks.append(HashCheck(str(role), "", "missing"))
             continue
-        source = Path(str(entry["path"]))
-        if not source.exists():
-            checks.append(HashCheck(str(role), str(source), "missing"))
+        source = _find_input(entry, [side.parent, *input_dirs])
+        if source is None:
+            checks.append(HashCheck(str(role), str(entry.get("name", entry.get("path"))), "missing"))
             continue
         same = sha256_path(source) == entry["sha256"]
         checks.append(HashCheck(str(role), str(source), "ok" if same else "mismatch"))
