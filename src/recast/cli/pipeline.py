@@ -27,12 +27,14 @@ def video_command(
     lossless: bool = typer.Option(False, help="Lossless H.264 (.mp4) or FFV1 (.mkv)."),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into a corner."),
     force: bool = typer.Option(False, help="Replace an existing output."),
+    c2pa: bool | None = typer.Option(None, "--c2pa/--no-c2pa", help="Sign a C2PA manifest into the video "
+                                     "(default: when c2pa-python is installed and the output is .mp4/.mov)."),
 ) -> None:
-    """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar)."""
+    """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar, C2PA)."""
     from recast.pipeline.encode import EncodeOptions, encode_video
 
     options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, crf=crf, lossless=lossless,
-                            visible_label=visible_label, overwrite=force)
+                            visible_label=visible_label, overwrite=force, c2pa=c2pa)
     with run_log(output.parent, "video"), progress_bar("encoding") as update:
         summary = encode_video(merged, output, options, update)
     audio = "with audio" if summary.has_audio else "no audio"
@@ -40,7 +42,7 @@ def video_command(
         console.print(f"[yellow]note[/]: {audio_from} has no audio track; the result is silent")
     console.print(f"[green]done[/]: {summary.frames} frames at {summary.fps:g} fps, {audio} → {summary.output}"
                   + (f" (+ {summary.mask_output})" if summary.mask_output else "")
-                  + f"; provenance: {summary.sidecar}")
+                  + f"; provenance: {summary.sidecar}" + (", C2PA manifest signed" if summary.c2pa else ""))
 
 
 def _train_reporter() -> object:

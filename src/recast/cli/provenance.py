@@ -62,6 +62,16 @@ def _print_report(report: VerifyReport) -> None:
         for check in report.input_checks:
             line(None if check.status == "missing" else check.status == "ok",
                  f"input {escape(check.role)}: {check.status} {escape(check.path)}")
+    if report.c2pa is None:
+        line(None, "C2PA manifest: none (or c2pa-python not installed)")
+    else:
+        kinds = ", ".join(t.rsplit("/", 1)[-1] for t in report.c2pa.digital_source_types) or "no source type"
+        trust = "signature valid" if report.c2pa.signature_valid else "signature INVALID"
+        if "signingCredential.untrusted" in report.c2pa.validation:
+            trust += ", signer not in a trust list"
+        line(report.c2pa.synthetic and report.c2pa.signature_valid,
+             f"C2PA manifest: {escape(kinds)} by {escape(report.c2pa.generator)}, signed {escape(report.c2pa.signer)} "
+             f"({trust})")
     median = sorted(report.scores)[len(report.scores) // 2] if report.scores else 0.0
     line(report.watermark, f"watermark: {report.frames_marked}/{report.frames_checked} frames "
                            f"(median score {median:.1f})")

@@ -15,9 +15,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from recast.errors import InputError
+from recast import DISTRIBUTION
+from recast.errors import InputError, OptionError
 from recast.media.images import list_images, read_image
 from recast.media.video import VideoWriter, probe
+from recast.provenance import contentcred
 from recast.provenance.label import container_metadata, mark_frame, write_sidecar
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ class EncodeOptions:
         visible_label: also burn a small "SYNTHETIC" label into a corner of every frame.
         overwrite: replace an existing result.
         provenance: extra sidecar content: ``inputs`` (role → path), ``model`` and ``settings`` dicts.
+        c2pa: also sign a C2PA manifest into the result (:mod:`recast.provenance.contentcred`); None
+            = when ``c2pa-python`` is installed and the container can carry one (.mp4, .mov).
     """
 
     fps: float | Fraction | None = None
@@ -46,6 +50,7 @@ class EncodeOptions:
     visible_label: bool = False
     overwrite: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    c2pa: bool | None = None
 
 
 @dataclass
@@ -58,6 +63,7 @@ class EncodeSummary:
     has_audio: bool
     mask_output: Path | None
     sidecar: Path
+    c2pa: bool = False
 
 
 def mask_output_path(output: Path) -> Path:
@@ -82,6 +88,7 @@ def encode_video(
     paths = list_images(frames_dir)
     if not paths:
         raise InputError(frames_dir, "holds no frames to encode")
+    c2pa = _c2pa_wanted(options.c2pa, output)
     fps = options.fps
     if fps is None:
         fps = probe(options.audio_from).fps_fraction if options.audio_from is not None else Fraction(25)
@@ -106,6 +113,8 @@ def encode_video(
                 writer.write(mark_frame(read_image(path)))
                 if on_progress is not None:
                     on_progress(len(paths) + index, total)
+    if c2pa:
+        contentcred.embed_manifest(output)
     extra = dict(options.provenance)
     inputs = {role: Path(p) for role, p in extra.pop("inputs", {}).items()}
     if options.audio_from is not None:
@@ -113,4 +122,16 @@ def encode_video(
     sidecar = write_sidecar(output, inputs, extra.get("model", {}), extra.get("settings", {}),
                             visible_label=options.visible_label)
     log.info("encoded %d frames at %s fps → %s (provenance %s)", len(paths), fps, output, sidecar)
-    return EncodeSummary(output, len(paths), float(fps), has_audio, mask_output, sidecar)
+    return EncodeSummary(output, len(paths), float(fps), has_audio, mask_output, sidecar, c2pa)
+
+
+def _c2pa_wanted(asked: bool | None, output: Path) -> bool:
+    """Whether to sign a C2PA manifest; raises OptionError when asked for and impossible."""
+    video_types = {".mp4", ".mov", ".m4v"}
+    if asked is None:
+        return contentcred.available() and output.suffix.lower() in video_types
+    if asked and not contentcred.available():
+        raise OptionError(f"--c2pa needs c2pa-python: pip install '{DISTRIBUTION}[c2pa]'")
+    if asked and output.suffix.lower() not in video_types:
+        raise OptionError(f"--c2pa: {output.suffix} files cannot carry a C2PA manifest; use .mp4 or .mov")
+    return asked

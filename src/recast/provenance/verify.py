@@ -17,6 +17,7 @@ import numpy as np
 from recast.errors import InputError, OptionError
 from recast.media.images import IMAGE_EXTENSIONS, list_images, read_image
 from recast.media.video import iter_frames, probe
+from recast.provenance.contentcred import ContentCredentials, read_manifest
 from recast.provenance.label import (
     PROVENANCE_LABEL,
     has_label_tag,
@@ -63,6 +64,8 @@ class VerifyReport:
         frames_marked: how many of them carry it.
         scores: per sampled frame watermark score (see :mod:`recast.provenance.watermark`).
         watermark: ``frames_marked >= max(1, MIN_FOUND_FRACTION * frames_checked)``.
+        c2pa: the file's C2PA manifest (see :mod:`recast.provenance.contentcred`), or None when it
+            has none (or ``c2pa-python`` is not installed).
     """
 
     path: Path
@@ -77,11 +80,12 @@ class VerifyReport:
     frames_marked: int = 0
     scores: list[float] = field(default_factory=list)
     watermark: bool = False
+    c2pa: ContentCredentials | None = None
 
     @property
     def labelled(self) -> bool:
-        """Any of the three labels says this is synthetic media made with recast."""
-        return bool(self.container_tag) or self.sidecar_ok or self.watermark
+        """Any label says this is synthetic media: recast's three, or a C2PA trained-algorithmic-media manifest."""
+        return bool(self.container_tag) or self.sidecar_ok or self.watermark or bool(self.c2pa and self.c2pa.synthetic)
 
     @property
     def verdict(self) -> str:
@@ -95,6 +99,8 @@ class VerifyReport:
             found.append("sidecar")
         if self.watermark:
             found.append(f"watermark in {self.frames_marked}/{self.frames_checked} frames")
+        if self.c2pa is not None and self.c2pa.synthetic:
+            found.append("C2PA manifest")
         return f"{PROVENANCE_LABEL}: " + ", ".join(found)
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +121,8 @@ class VerifyReport:
             "frames_marked": self.frames_marked,
             "median_score": float(np.median(self.scores)) if self.scores else None,
             "score_threshold": SCORE_THRESHOLD,
+            "c2pa": None if self.c2pa is None else {**vars(self.c2pa), "synthetic": self.c2pa.synthetic,
+                                                    "signature_valid": self.c2pa.signature_valid},
         }
 
 
@@ -164,6 +172,7 @@ def verify(path: str | Path, sample_frames: int = 50, input_dirs: Sequence[str |
         frames_marked=marked,
         scores=[round(r.score, 3) for r in results],
         watermark=marked >= max(1, math.ceil(MIN_FOUND_FRACTION * len(results))),
+        c2pa=read_manifest(path) if path.is_file() else None,
     )
 
 
