@@ -115,8 +115,8 @@ class ExtractOptions:
             raise OptionError("--workers must be at least 1")
         if self.fps is not None and self.fps <= 0:
             raise OptionError(f"--fps {self.fps}: must be positive")
-        if not 0 < self.reference_threshold <= 2:
-            raise OptionError(f"--reference-threshold {self.reference_threshold}: must be in (0, 2]")
+        if self.reference_threshold < 0:
+            raise OptionError(f"--reference-threshold {self.reference_threshold}: must be ≥ 0")
         for photo in self.reference:
             if not Path(photo).is_file():
                 raise InputError(photo, "no such reference photo")
