@@ -28,3 +28,17 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def c2pa_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Results are C2PA-signed when c2pa-python is installed: keep the local signing key out of ``~``."""
+    import os
+
+    previous = os.environ.get("RECAST_C2PA_DIR")
+    os.environ["RECAST_C2PA_DIR"] = str(tmp_path_factory.mktemp("c2pa-keys"))
+    yield
+    if previous is None:
+        os.environ.pop("RECAST_C2PA_DIR", None)
+    else:
+        os.environ["RECAST_C2PA_DIR"] = previous

@@ -203,3 +203,34 @@ def test_bad_inputs(clip: Path, hopper_faces: Path, tmp_path: Path) -> None:
         writer.write(np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(InputError, match="differs"):
         evaluate(small, clip, hopper_faces)
+
+
+def test_same_person_headline_needs_the_threshold() -> None:
+    """The issue's case: a result at 0.70 from src and 0.80 from dst is 'closer to src' but not src."""
+    from recast.eval.evaluate import FrameMetrics, summarise
+
+    frames = [FrameMetrics(1, dst_face=True, src_distance=0.70, dst_distance=0.80),
+              FrameMetrics(2, dst_face=True, src_distance=0.45, dst_distance=0.75),
+              FrameMetrics(3, dst_face=True, src_distance=0.50, dst_distance=0.40)]
+    summary = summarise(frames)
+    assert summary["identity_retrieval"] == pytest.approx(2 / 3, abs=1e-4)
+    assert summary["identity_same_person"] == pytest.approx(1 / 3, abs=1e-4)
+    assert [f.same_person_as_src for f in frames] == [False, True, False]
+
+
+def test_a_noise_face_scores_low(clip: Path, hopper_faces: Path, tmp_path: Path) -> None:
+    """A 'swap' whose face is visible noise (a 4-iteration model) is not the src person."""
+    from recast.extract.detectors import create_detector
+
+    detector = create_detector("dlib-hog")
+    rng = np.random.default_rng(0)
+    result = tmp_path / "noise.mp4"
+    with VideoWriter(result, 25, crf=18, preset="ultrafast") as writer:
+        for frame in face_clip_frames(12):
+            left, top, right, bottom = (int(round(v)) for v in detector.detect(frame)[0].rect)
+            frame[top:bottom, left:right] = rng.integers(0, 256, (bottom - top, right - left, 3), dtype=np.uint8)
+            writer.write(frame)
+    summary = evaluate(result, clip, hopper_faces, every=4).summary()
+    assert summary["frames_with_face"] == 3
+    assert summary["identity_same_person"] == 0.0
+    assert summary["src_distance"] > 0.6

@@ -248,3 +248,17 @@ def test_cli_merges_with_a_saved_model(workspace, monkeypatch, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and "session.json" in error and "mode='paste'" in error
     assert len(error.splitlines()) == 1
+
+
+def test_a_mask_eroded_to_nothing_is_not_called_faceless(workspace):
+    summary = merge(FunctionModel(invert), workspace / "frames", workspace / "aligned", workspace / "out",
+                    MergeSettings(mask_mode="dst", erode=400, color="none"))
+    assert summary.frames_merged == 0 and summary.frames_passed_through == 1
+    assert summary.frames_masked_out == 5 and summary.faces_masked_out == 6
+
+
+def test_morph_is_refused_for_a_model_that_cannot_morph(workspace):
+    with pytest.raises(OptionError, match=r"--morph 0\.5: only AMP models morph"):
+        merge(FunctionModel(invert), workspace / "frames", workspace / "aligned", workspace / "out",
+              MergeSettings(morph=0.5))
+    assert not (workspace / "out").exists()

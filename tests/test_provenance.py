@@ -162,6 +162,8 @@ def test_sidecar_round_trip_and_hash_mismatch(tmp_path: Path, marked):
     record = read_sidecar(result)
     assert record == read_sidecar(side) and record["label"] == PROVENANCE_LABEL
     assert record["inputs"]["src"]["sha256"] == sha256_file(src)
+    assert record["inputs"]["src"]["name"] == "src.mp4" and all("path" not in e for e in record["inputs"].values())
+    assert str(tmp_path / "src.mp4") not in side.read_text()  # names and hashes, not the user's folders
     assert record["model"] == {"name": "SAEHD", "resolution": 128, "path": str(weights)}
     assert record["settings"]["scale"] == [1, 2]
     assert record["created_utc"].endswith("Z") and record["generator"]["name"] == "recast"

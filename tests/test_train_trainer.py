@@ -62,7 +62,7 @@ def test_train_loss_falls_and_writes_model(facesets: tuple[Path, Path], tmp_path
 def test_resume_continues_the_same_curve(facesets: tuple[Path, Path], tmp_path: Path) -> None:
     straight = train(_options(facesets, tmp_path / "a", iterations=6))
     train(_options(facesets, tmp_path / "b", iterations=3))
-    resumed = train(_options(facesets, tmp_path / "b", model=None, model_config={}, settings={}, iterations=3))
+    resumed = train(_options(facesets, tmp_path / "b", model=None, model_config={}, settings={}, iterations=6))
     assert resumed.iteration == straight.iteration == 6
     assert resumed.history["src"] == pytest.approx(straight.history["src"], rel=1e-5)
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
@@ -77,7 +77,7 @@ def test_fixed_options_refused_settings_change(facesets: tuple[Path, Path], tmp_
     with pytest.raises(OptionError, match="holds a 'saehd' model"):
         Trainer(_options(facesets, tmp_path / "m", model="amp", model_config={}))
     result = train(_options(facesets, tmp_path / "m", settings={"batch_size": 2, "optimizer": "rmsprop"},
-                            iterations=1))
+                            more=1))
     assert result.iteration == 2
     state = json.loads((tmp_path / "m" / "state.json").read_text())
     assert state["settings"]["batch_size"] == 2 and state["optimizer"] == "rmsprop"

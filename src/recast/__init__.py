@@ -8,3 +8,6 @@ Image convention across the package: ``numpy.ndarray`` of shape ``(H, W, 3)``, `
 """
 
 __version__ = "0.1.0"
+
+#: The name recast is published under on PyPI (``recast`` there is an unrelated project).
+DISTRIBUTION = "recast-faceswap"

@@ -10,6 +10,7 @@ from rich.table import Table
 from recast.cli.progress import console, progress_bar
 from recast.eval import evaluate, write_report
 from recast.eval.report import check_report_dir
+from recast.runlog import run_log
 
 
 def eval_command(
@@ -24,9 +25,10 @@ def eval_command(
     """Score a swap: identity transfer, pose/expression preservation, jitter, background PSNR."""
     out = out if out is not None else result.with_name(result.stem + "_eval")
     check_report_dir(out, overwrite=force)
-    with progress_bar("evaluating") as update:
-        report = evaluate(result, dst, src_faces, dst_faces, every=every, on_progress=update)
-    json_path, png_path = write_report(report, out, overwrite=force)
+    with run_log(out, "eval"):
+        with progress_bar("evaluating") as update:
+            report = evaluate(result, dst, src_faces, dst_faces, every=every, on_progress=update)
+        json_path, png_path = write_report(report, out, overwrite=force)
     summary = report.summary()
     table = Table(title=f"swap quality ({summary['frames_with_face']} of {summary['frames_evaluated']} "
                         f"evaluated frames with a face)")
@@ -51,7 +53,8 @@ def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
     if identical:
         psnr += f" ({identical} frames identical: ∞)"
     return [
-        ("identity retrieval (closer to src)", num("identity_retrieval", "{:.1f} %", 100.0)),
+        ("identity: same person as src (< 0.6 and closer)", num("identity_same_person", "{:.1f} %", 100.0)),
+        ("  closer to src than dst (weaker)", num("identity_retrieval", "{:.1f} %", 100.0)),
         ("distance to src / dst centroid", f"{num('src_distance')} / {num('dst_distance')}"),
         ("pose error (mean |Δ| pitch, yaw, roll)", num("pose_error_deg", "{:.2f}°")),
         ("  pitch / yaw / roll", " / ".join(num(k, "{:.2f}°") for k in

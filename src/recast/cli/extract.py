@@ -10,7 +10,7 @@ from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 from recast.extract.detectors import list_detectors
 from recast.extract.stage import ExtractOptions, extract
-from recast.faces.facetype import parse_face_type
+from recast.runlog import run_log
 
 
 def extract_command(
@@ -45,13 +45,13 @@ def extract_command(
     options = ExtractOptions(
         detector=detector,
         detector_kwargs={"model_path": detector_model} if detector_model else {},
-        face_type=parse_face_type(face_type), size=size, image_format=image_format, jpeg_quality=jpeg_quality,
+        face_type=face_type, size=size, image_format=image_format, jpeg_quality=jpeg_quality,
         min_face_size=min_face_size, max_faces=max_faces, try_rotations=rotations, detect_size=detect_size,
         smooth=smooth, debug=debug,
         reference=list(reference), reference_threshold=reference_threshold, embed=embed, fps=fps, force=force,
         frames_list=frames, workers=workers,
     )
-    with progress_bar("extracting") as update:
+    with run_log(out, "extract"), progress_bar("extracting") as update:
         summary = extract(source, out, options, on_progress=update)
     console.print(
         f"[green]done[/]: {summary.frames} frames, {summary.faces} faces, "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
 
 from recast.cli.progress import console, progress_bar
-from recast.errors import OptionError
+from recast.errors import InputError, OptionError
 from recast.faces.facetype import parse_face_type
 from recast.faceset.sort import SORT_METHODS
 
@@ -82,6 +83,10 @@ def dedupe_command(
         result = dedupe_faceset(folder, max_bits, max_diff, workers, dry_run, on_progress=update)
     verb = "would move" if dry_run else "moved"
     console.print(f"[green]{len(result.groups)} duplicate groups[/], {verb} {result.moved} faces to the trash")
+    if result.frames_emptied:
+        console.print(f"[yellow]warning[/]: {result.frames_emptied} source frames {'would be' if dry_run else 'are'} "
+                      "left without a face. Fine for a src (training) set; a dst set needs every frame's face for "
+                      f"merging" + ("" if dry_run else f" (undo: recast sort {folder} --restore)"))
 
 
 @faceset_app.command("pack")
@@ -179,6 +184,10 @@ def info_command(
     from recast.faceset.info import faceset_info, plot_info
 
     info = faceset_info(folder)
+    if info.faces == 0:
+        raise InputError(folder, f"none of its {len(info.without_metadata)} images is an aligned face with recast "
+                                 "metadata: extract faces from photos with recast extract, convert DeepFaceLab faces "
+                                 "with recast faceset import-dfl")
     console.print(f"[bold]{folder}[/]{' (packed)' if info.packed else ''}: {info.faces} faces from "
                   f"{info.source_frames} source frames")
     console.print("face types: " + ", ".join(f"{t} {n}" for t, n in info.face_types.most_common()))
@@ -194,6 +203,63 @@ def info_command(
                       + ", ".join(info.without_metadata[:10]))
     if plot is not None:
         console.print(f"plot → {plot_info(info, plot)}")
+
+
+@faceset_app.command("import-dfl")
+def import_dfl_command(
+    folder: Path = typer.Argument(..., help="DeepFaceLab aligned folder (.jpg faces with pickled metadata)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Folder for recast faces [FOLDER_recast]."),
+    frames: Path | None = typer.Option(None, help="Source frames, for their sizes (merging needs them) "
+                                       "[FOLDER's parent, as in a DeepFaceLab workspace]."),
+) -> None:
+    """Convert DeepFaceLab aligned faces to recast's format (metadata read as plain data, never run)."""
+    from recast.faceset.dfl import import_dfl
+
+    with progress_bar("converting") as update:
+        result = import_dfl(folder, output, frames, on_progress=update)
+    console.print(f"[green]converted[/] {len(result.converted)} faces → {result.output}")
+    _report_skipped(result.skipped)
+    if result.ignored_keys:
+        console.print("metadata recast does not use, left out: "
+                      + ", ".join(f"{key} ({count})" for key, count in result.ignored_keys.most_common()))
+    if result.without_frame_size:
+        console.print(f"[yellow]note[/]: {result.without_frame_size} faces' source frames were not found, so their "
+                      "frame size is unknown: fine for training; to merge with them, give --frames")
+    if not result.converted:
+        raise InputError(folder, "no face could be converted")
+
+
+@faceset_app.command("import-faceswap")
+def import_faceswap_command(
+    folder: Path = typer.Argument(..., help="FaceSwap faces folder (.png with faceswap headers)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Folder for recast faces [FOLDER_recast]."),
+    frames: Path | None = typer.Option(None, help="Source frames: exact re-crops and frame sizes (merging needs "
+                                       "them); without them faces are re-cropped from FaceSwap's crops."),
+    face_type: str = typer.Option("whole", help="recast face type of the new crops: half, mid, full, whole, head."),
+    size: int = typer.Option(512, help="Side of the new crops in pixels."),
+) -> None:
+    """Convert FaceSwap faces to recast's format (headers read as literals, never run)."""
+    from recast.faceset.faceswap import import_faceswap
+
+    with progress_bar("converting") as update:
+        result = import_faceswap(folder, output, frames, face_type, size, on_progress=update)
+    console.print(f"[green]converted[/] {len(result.converted)} faces → {result.output} ({result.from_frames} from "
+                  f"source frames, {result.from_crops} from FaceSwap's crops)")
+    if result.masks:
+        console.print("masks: " + ", ".join(f"{name} ({count})" for name, count in result.masks.most_common()))
+    _report_skipped(result.skipped)
+    if not result.converted:
+        raise InputError(folder, "no face could be converted")
+
+
+def _report_skipped(skipped: dict[str, str]) -> None:
+    """Print how many files were skipped, grouped by reason, with one example each."""
+    if not skipped:
+        return
+    console.print(f"[yellow]skipped[/] {len(skipped)} files:")
+    for reason, count in Counter(skipped.values()).most_common(10):
+        example = next(name for name, why in skipped.items() if why == reason)
+        console.print(f"  {count} × {reason} (e.g. {example})")
 
 
 faceset_app.add_typer(metadata_app, name="metadata")

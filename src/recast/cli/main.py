@@ -7,13 +7,39 @@ module turns them into a one-line ``error: …`` message and exit status 1.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
+from recast import DISTRIBUTION, __version__
 from recast.cli import evaluate, extract, faceset, media, merge, pipeline, provenance, train, workspace
+from recast.cli.logsetup import configure_logging
 from recast.errors import RecastError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face replacement in video.")
+# Plain help text (rich_markup_mode=None): rich markup would swallow "[default]" and "pkg[extra]".
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="recast: face replacement in video.",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"recast {__version__} (PyPI: {DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Show the version and exit."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="Show the library's log on the console: "
+                                "-v info, -vv debug (default: warnings only)."),
+    log_file: Path | None = typer.Option(None, "--log-file", help="Also append the full (debug) log to this file. "
+                                         "Every stage also writes recast-<stage>.log into its output folder."),
+) -> None:
+    """recast: face replacement in video (extract → train → merge → video). COMMAND --help for each stage."""
+    configure_logging(verbose, log_file)
 
 # One line per stage module (each adds its commands).
 workspace.register(app)

@@ -9,11 +9,13 @@ from typing import Any
 
 import typer
 
+from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
 from recast.color import COLOR_TRANSFERS
 from recast.merge.maskops import MASK_MODES
 from recast.merge.settings import MODES, MergeSession, MergeSettings, load_session
 from recast.merge.stage import merge
+from recast.runlog import run_log
 
 _DEFAULTS = MergeSettings()
 
@@ -58,7 +60,7 @@ def merge_command(
     export_dir: Path | None = typer.Option(None, help="Folder for --export-rgba [<OUTPUT>_rgba]."),
     workers: int = typer.Option(2, min=1, help="Threads for reading, blending and writing."),
     batch_size: int = typer.Option(8, min=1, help="Faces per model batch."),
-    device: str = typer.Option("cpu", help="Torch device for the model (cpu, cuda, cuda:1, …)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help="auto (bf16 where the hardware computes it natively, fp16 on "
                                   "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA)."),
     force: bool = typer.Option(False, "--force", help="Redo frames already merged (and allow new settings)."),
@@ -79,13 +81,14 @@ def merge_command(
     else:
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
-    with progress_bar("merging") as update:
+    device = pick_device(device)
+    with run_log(out, "merge"), progress_bar("merging") as update:
         summary = merge(
             model_dir, frames, aligned, out, settings, mask_out, workers=workers, batch_size=batch_size,
             force=force, export_dir=export, device=device, precision=precision,
             on_progress=update,
         )
-    done = summary.frames_merged + summary.frames_passed_through
+    done = summary.frames_merged + summary.frames_passed_through + summary.frames_masked_out
     rate = done / summary.seconds if summary.seconds > 0 else 0.0
     console.print(
         f"[green]done[/]: {summary.frames_total} frames, {summary.frames_merged} merged "
@@ -98,6 +101,10 @@ def merge_command(
         console.print(f"model precision: {summary.precision}")
     if summary.faces_unmatched:
         console.print(f"[yellow]note[/]: {summary.faces_unmatched} aligned faces name frames not in {frames}")
+    if summary.faces_masked_out:
+        console.print(f"[yellow]warning[/]: {summary.faces_masked_out} faces in {summary.frames_masked_out} frames "
+                      "were left unchanged because their mask is empty (eroded to nothing? lower --erode, or try "
+                      "another --mask-mode)")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
+from recast.runlog import run_log
+
+if TYPE_CHECKING:
+    from recast.pipeline.run import RunOptions
 
 PRECISION_HELP = ("Training and merge precision: auto (bf16 where the hardware computes it natively, fp16 on "
                   "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA).")
@@ -25,20 +31,22 @@ def video_command(
     lossless: bool = typer.Option(False, help="Lossless H.264 (.mp4) or FFV1 (.mkv)."),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into a corner."),
     force: bool = typer.Option(False, help="Replace an existing output."),
+    c2pa: bool | None = typer.Option(None, "--c2pa/--no-c2pa", help="Sign a C2PA manifest into the video "
+                                     "(default: when c2pa-python is installed and the output is .mp4/.mov)."),
 ) -> None:
-    """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar)."""
+    """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar, C2PA)."""
     from recast.pipeline.encode import EncodeOptions, encode_video
 
     options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, crf=crf, lossless=lossless,
-                            visible_label=visible_label, overwrite=force)
-    with progress_bar("encoding") as update:
+                            visible_label=visible_label, overwrite=force, c2pa=c2pa)
+    with run_log(output.parent, "video"), progress_bar("encoding") as update:
         summary = encode_video(merged, output, options, update)
     audio = "with audio" if summary.has_audio else "no audio"
     if audio_from is not None and not summary.has_audio:
         console.print(f"[yellow]note[/]: {audio_from} has no audio track; the result is silent")
     console.print(f"[green]done[/]: {summary.frames} frames at {summary.fps:g} fps, {audio} → {summary.output}"
                   + (f" (+ {summary.mask_output})" if summary.mask_output else "")
-                  + f"; provenance: {summary.sidecar}")
+                  + f"; provenance: {summary.sidecar}" + (", C2PA manifest signed" if summary.c2pa else ""))
 
 
 def _train_reporter() -> object:
@@ -67,7 +75,7 @@ def run_command(
     model: str = typer.Option("cpu", help="Training preset: cpu, quick96, saehd, amp."),
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
@@ -77,12 +85,12 @@ def run_command(
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
-                         iterations=iterations, device=device, precision=precision, threads=threads,
+                         iterations=iterations, device=pick_device(device), precision=precision, threads=threads,
                          reference=list(reference), visible_label=visible_label, overwrite=force)
     _run_and_report(options)
 
 
-def _run_and_report(options: object) -> None:
+def _run_and_report(options: RunOptions) -> None:
     from recast.pipeline.run import run
 
     current = {"update": None}
@@ -94,7 +102,7 @@ def _run_and_report(options: object) -> None:
         if current["update"] is not None:
             current["update"](done, total)
 
-    with progress_bar("working") as update:
+    with run_log(options.workspace_dir, "run"), progress_bar("working") as update:
         current["update"] = update
         summary = run(options, on_stage=on_stage, on_progress=on_progress, on_train_event=_train_reporter())
     console.print(
@@ -113,19 +121,27 @@ def demo_command(
     minutes: float = typer.Option(3.0, help="Training time budget."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
-    force: bool = typer.Option(False, help="Replace an existing demo result."),
+    force: bool = typer.Option(False, help="Make the demo again from scratch (the previous work moves to "
+                               "WORKSPACE/work_trash/)."),
 ) -> None:
     """Run the whole pipeline on built-in sample clips (public-domain portraits) and print the result."""
-    from recast.pipeline.demo import write_sample_videos
+    from recast.pipeline.demo import set_aside_demo_work, write_sample_videos
     from recast.pipeline.run import RunOptions
 
     if workspace.exists() and not workspace.is_dir():
         raise InputError(workspace, "exists and is not a folder")
+    output = workspace / "result.mp4"
+    if output.exists() and not force:
+        console.print(f"the demo result already exists: [bold]{output.resolve()}[/] (--force makes it again)")
+        return
+    if force:
+        moved = set_aside_demo_work(workspace)
+        if moved is not None:
+            console.print(f"previous demo work moved to {moved}")
     src, dst = write_sample_videos(workspace / "samples")
     console.print(f"sample clips: {src} (Grace Hopper) and {dst} (NASA astronaut portrait)")
-    output = workspace / "result.mp4"
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace / "work", minutes=minutes,
-                         precision=precision, threads=threads, overwrite=force or output.exists())
+                         precision=precision, threads=threads, overwrite=force)
     _run_and_report(options)
 
 

@@ -25,12 +25,14 @@ def verify_command(
     path: Path = typer.Argument(..., help="Video file, image file, or folder of frames to check."),
     frames: int = typer.Option(50, "--frames", min=1, help="Frames to sample for the watermark."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    inputs: list[Path] = typer.Option([], "--inputs", help="Folder to look in for the recorded inputs (by name; "
+                                      "repeatable). The result's own folder is always searched."),
 ) -> None:
     """Check PATH for recast's labels: container tag, provenance sidecar, invisible watermark.
 
     Exit status 0 when PATH is labelled synthetic, 3 when no recast label is found, 1 on errors.
     """
-    report = verify(path, sample_frames=frames)
+    report = verify(path, sample_frames=frames, input_dirs=inputs)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -61,6 +63,16 @@ def _print_report(report: VerifyReport) -> None:
             reason = f" ({escape(check.reason)})" if check.reason else ""
             line(None if check.status in ("missing", "unchecked") else check.status == "ok",
                  f"input {escape(check.role)}: {check.status} {escape(check.path)}{reason}")
+    if report.c2pa is None:
+        line(None, "C2PA manifest: none (or c2pa-python not installed)")
+    else:
+        kinds = ", ".join(t.rsplit("/", 1)[-1] for t in report.c2pa.digital_source_types) or "no source type"
+        trust = "signature valid" if report.c2pa.signature_valid else "signature INVALID"
+        if "signingCredential.untrusted" in report.c2pa.validation:
+            trust += ", signer not in a trust list"
+        line(report.c2pa.synthetic and report.c2pa.signature_valid,
+             f"C2PA manifest: {escape(kinds)} by {escape(report.c2pa.generator)}, signed {escape(report.c2pa.signer)} "
+             f"({trust})")
     median = sorted(report.scores)[len(report.scores) // 2] if report.scores else 0.0
     line(report.watermark, f"watermark: {report.frames_marked}/{report.frames_checked} frames "
                            f"(median score {median:.1f})")

@@ -123,6 +123,11 @@ def background_psnr(result: np.ndarray, dst: np.ndarray, dst_landmarks: np.ndarr
     return 10.0 * math.log10(255.0 * 255.0 * count / squared)
 
 
+#: dlib's face-recognition model calls two faces the same person below this embedding distance.
+SAME_PERSON_DISTANCE = 0.6
+
+
 def identity_distance(embedding: np.ndarray, centroid: np.ndarray) -> float:
-    """Euclidean distance between a 128-d embedding and an identity centroid (dlib: < 0.6 = same person)."""
+    """Euclidean distance between a 128-d embedding and an identity centroid (dlib: < 0.6 = same person,
+    :data:`SAME_PERSON_DISTANCE`)."""
     return float(np.linalg.norm(np.asarray(embedding, np.float64) - np.asarray(centroid, np.float64)))

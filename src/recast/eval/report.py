@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.errors import InputError
 from recast.eval.evaluate import EvalReport, FrameMetrics, open_frames
+from recast.eval.metrics import SAME_PERSON_DISTANCE
 
 JSON_NAME = "eval.json"
 PNG_NAME = "eval.png"
@@ -85,8 +86,9 @@ def render_png(report: EvalReport) -> bytes:
     axis = figure.add_subplot(grid[0])
     axis.plot(index, _series(frames, "src_distance"), label="to src centroid")
     axis.plot(index, _series(frames, "dst_distance"), label="to dst centroid")
-    axis.axhline(0.6, color="grey", linestyle=":", label="same person < 0.6")
-    axis.set_title(f"identity distance (retrieval {_percent(summary['identity_retrieval'])})")
+    axis.axhline(SAME_PERSON_DISTANCE, color="grey", linestyle=":", label=f"same person < {SAME_PERSON_DISTANCE}")
+    axis.set_title(f"identity distance (same person as src {_percent(summary['identity_same_person'])}, "
+                   f"closer to src {_percent(summary['identity_retrieval'])})")
     axis.legend(loc="upper right", fontsize=8)
 
     axis = figure.add_subplot(grid[1])

@@ -16,6 +16,7 @@ dlib's threads), so a script that calls :func:`extract` with ``workers > 1`` nee
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 from collections import deque
@@ -31,11 +32,12 @@ from recast.atomic import make_folder, remove_stale_temp_files
 from recast.errors import InputError, OptionError
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.debug_image import draw_debug
+from recast.extract.detectors import create_detector
 from recast.extract.reference import IdentityFilter
 from recast.extract.tracking import FaceTracker
 from recast.faces.aligned import write_face
 from recast.faces.alignment import transform_matrix, transform_points
-from recast.faces.facetype import FaceType
+from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
@@ -45,6 +47,8 @@ from recast.workers import watch_parent
 
 LOG_NAME = ".recast-extract.jsonl"
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class ExtractOptions:
@@ -53,7 +57,8 @@ class ExtractOptions:
     Attributes:
         detector: registered detector name (``dlib-hog``, ``mtcnn``, ``dlib-cnn``, ``onnx``).
         detector_kwargs: extra constructor arguments (e.g. ``{"model_path": ...}`` for ``onnx``).
-        face_type: crop coverage.
+        face_type: crop coverage (a :class:`FaceType`, a name such as ``"whole"`` or a DeepFaceLab code
+            such as ``"wf"``).
         size: aligned image side, 256–2048.
         image_format: ``jpg`` or ``png``.
         jpeg_quality: 1–100.
@@ -95,8 +100,15 @@ class ExtractOptions:
     frames_list: list[str] | None = None
     workers: int | None = None
 
+    def __post_init__(self) -> None:
+        self.face_type = parse_face_type(self.face_type)
+
     def validate(self) -> None:
-        """Raise :class:`OptionError` for out-of-range values."""
+        """Raise :class:`OptionError` for out-of-range values and :class:`InputError` for missing files.
+
+        The detector is built once here, in the calling process, so a bad name, a missing model
+        file or a wrong detector argument is reported before any worker starts or file is written.
+        """
         if not 256 <= self.size <= 2048:
             raise OptionError(f"--size {self.size}: must be between 256 and 2048")
         if self.image_format not in ("jpg", "png"):
@@ -105,6 +117,14 @@ class ExtractOptions:
             raise OptionError(f"--jpeg-quality {self.jpeg_quality}: must be between 1 and 100")
         if self.workers is not None and self.workers < 1:
             raise OptionError("--workers must be at least 1")
+        if self.fps is not None and self.fps <= 0:
+            raise OptionError(f"--fps {self.fps}: must be positive")
+        if self.reference_threshold < 0:
+            raise OptionError(f"--reference-threshold {self.reference_threshold}: must be ≥ 0")
+        for photo in self.reference:
+            if not Path(photo).is_file():
+                raise InputError(photo, "no such reference photo")
+        create_detector(self.detector, **self.detector_kwargs)
 
 
 @dataclass
@@ -153,6 +173,8 @@ def extract(
     check_outputs_not_inputs([out_dir, debug_dir if options.debug else None], [source, *options.reference])
     frames, total, fps = _open_source(source, options.fps)
     is_video = source.is_file()
+    identity = IdentityFilter.from_photos(options.reference, options, options.reference_threshold) \
+        if options.reference else None
     make_folder(out_dir)
     remove_stale_temp_files(out_dir)
     log_path = out_dir / LOG_NAME
@@ -160,8 +182,6 @@ def extract(
     wanted = None if options.frames_list is None else {_frame_key(f) for f in options.frames_list}
     if wanted is not None:
         done = {k: v for k, v in done.items() if _frame_key(k) not in wanted}
-    identity = IdentityFilter.from_photos(options.reference, options, options.reference_threshold) \
-        if options.reference else None
     analyze_options = AnalyzeOptions(
         detector=options.detector,
         detector_kwargs=tuple(sorted(options.detector_kwargs.items())),
@@ -208,6 +228,8 @@ def extract(
     summary.faces = sum(done.values())
     summary.frames_without_face = sum(1 for n in done.values() if n == 0)
     summary.frames_with_several = sum(1 for n in done.values() if n > 1)
+    logger.info("extracted %s: %d frames (%d done before), %d faces, %d frames without a face → %s", source,
+                summary.frames, summary.skipped_done, summary.faces, summary.frames_without_face, out_dir)
     return summary
 
 

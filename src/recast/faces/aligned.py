@@ -77,6 +77,53 @@ def embed_metadata(data: bytes, meta: FaceMeta) -> bytes:
     raise ValueError("not a JPEG or PNG image")
 
 
+def strip_foreign_metadata(data: bytes) -> bytes:
+    """JPEG ``data`` without APP15 segments that are not recast's (e.g. DeepFaceLab's pickled metadata).
+
+    The image data is untouched; other data (PNG) is returned as is.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return data
+    segments = _jpeg_segments(data)
+    foreign = [(s, e) for m, s, e in segments if m == _APP15 and not data[s + 4 : e].startswith(MAGIC)]
+    if not foreign:
+        return data
+    pieces, pos = [], 0
+    for start, end in foreign:
+        pieces.append(data[pos:start])
+        pos = end
+    pieces.append(data[pos:])
+    return b"".join(pieces)
+
+
+def png_itxt(data: bytes, keyword: bytes, max_bytes: int = MAX_METADATA_BYTES) -> bytes | None:
+    """The text of the first PNG ``iTXt`` chunk named ``keyword`` (zlib-inflated if compressed); None if absent.
+
+    Raises:
+        ValueError: not a PNG, a malformed chunk, or text over ``max_bytes``.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError("not a PNG image")
+    for kind, start, end in _png_chunks(data):
+        if kind != b"iTXt" or not data[start:end].startswith(keyword + b"\x00"):
+            continue
+        body = data[start + len(keyword) + 1 : end]
+        if len(body) < 2:
+            raise ValueError("malformed iTXt chunk")
+        compressed = body[0] == 1
+        parts = body[2:].split(b"\x00", 2)
+        if len(parts) != 3:
+            raise ValueError("malformed iTXt chunk")
+        text = parts[2]
+        if compressed:
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(text, max_bytes + 1)
+        if len(text) > max_bytes:
+            raise ValueError("metadata is oversized")
+        return text
+    return None
+
+
 def write_face(path: str | Path, image: np.ndarray, meta: FaceMeta, jpeg_quality: int = 90) -> None:
     """Write an aligned face atomically; the format follows the suffix (``.jpg`` or ``.png``)."""
     path = Path(path)
@@ -136,7 +183,8 @@ def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
     if text is None:
         raise MetadataError(path, "no recast face metadata (not an aligned face, or extracted by another tool)")
     if text[:1] == b"\x80":
-        raise MetadataError(path, "metadata is a pickle payload; refused (recast never unpickles)")
+        raise MetadataError(path, "DeepFaceLab (pickled) metadata, refused unread; convert the folder with "
+                                  "recast faceset import-dfl")
     face_size = image_size(data)
     if face_size is None:
         raise MetadataError(path, "not an aligned face: the image header is unreadable")

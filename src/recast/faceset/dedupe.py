@@ -27,9 +27,14 @@ _BLOCK = 2048
 
 @dataclass
 class DedupeResult:
-    """Duplicate groups (kept name → moved names) and the number of faces moved."""
+    """Duplicate groups (kept name → moved names) and the number of faces moved.
+
+    ``frames_emptied`` counts source frames whose every face is among the moved ones: harmless in
+    a src (training) set, but merging needs each dst frame's face, so the CLI warns about it.
+    """
 
     groups: dict[str, list[str]] = field(default_factory=dict)
+    frames_emptied: int = 0
 
     @property
     def moved(self) -> int:
@@ -89,7 +94,23 @@ def find_duplicates(
         if len(group) > 1:
             keep = max(group, key=lambda i: (quality[i], -i))
             result.groups[paths[keep].name] = [paths[i].name for i in group if i != keep]
+    result.frames_emptied = _frames_emptied(paths, {name for names in result.groups.values() for name in names})
     return result
+
+
+def _frames_emptied(paths: list[Path], moved: set[str]) -> int:
+    """Source frames all of whose faces (by metadata ``source_filename``) are in ``moved``."""
+    if not moved:
+        return 0
+    kept_frames: set[str] = set()
+    moved_frames: set[str] = set()
+    for path in paths:
+        try:
+            source = read_meta(path).source_filename
+        except MetadataError:
+            continue
+        (moved_frames if path.name in moved else kept_frames).add(source)
+    return len(moved_frames - kept_frames)
 
 
 def dedupe_faceset(folder: str | Path, max_bits: int = 4, max_diff: float = 0.03, workers: int = 2,

@@ -218,6 +218,8 @@ def pack_faceset(
             out.write(data)
             if on_progress is not None and i % 256 == 0:
                 on_progress(len(paths) + i + 1, 2 * len(paths))
+    if on_progress is not None:
+        on_progress(2 * len(paths), 2 * len(paths))
     if not keep_loose:
         backup = folder / BACKUP_DIR
         backup.mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -43,6 +44,8 @@ from recast.paths import check_outputs_not_inputs
 from recast.provenance.label import mark_frame, write_sidecar
 from recast.runtime.threads import plan_threads
 
+log = logging.getLogger(__name__)
+
 RECORD_NAME = ".recast-merge.json"
 
 
@@ -53,9 +56,12 @@ class MergeSummary:
     Attributes:
         frames_total: frames in the destination sequence.
         frames_merged: frames written this run with at least one face merged.
-        frames_passed_through: frames written this run unchanged (no face).
+        frames_passed_through: frames written this run unchanged because they show no face.
+        frames_masked_out: frames written unchanged although they show faces, because every face's
+            mask was empty (eroded to nothing, or a mask mode that found no face pixels).
         frames_skipped: frames already written by an earlier run (resume).
         faces_merged: faces merged this run.
+        faces_masked_out: faces not merged because their mask was empty.
         faces_unmatched: aligned faces whose source frame is not in the sequence.
         seconds: wall time of the run.
         out_dir: merged frames folder; mask_dir: mask frames folder.
@@ -67,8 +73,10 @@ class MergeSummary:
     frames_total: int = 0
     frames_merged: int = 0
     frames_passed_through: int = 0
+    frames_masked_out: int = 0
     frames_skipped: int = 0
     faces_merged: int = 0
+    faces_masked_out: int = 0
     faces_unmatched: int = 0
     seconds: float = 0.0
     out_dir: Path = field(default_factory=Path)
@@ -159,15 +167,18 @@ def merge(
     matched: set[str] = set()
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers or plan_threads().io_threads)) as pool:
-        pending: list[Future[int]] = []
+        pending: list[Future[tuple[int, int]]] = []
 
         def finish(limit: int) -> None:
             nonlocal done
             while len(pending) > limit:
-                faces = pending.pop(0).result()
+                faces, masked_out = pending.pop(0).result()
+                summary.faces_masked_out += masked_out
                 if faces:
                     summary.frames_merged += 1
                     summary.faces_merged += faces
+                elif masked_out:
+                    summary.frames_masked_out += 1
                 else:
                     summary.frames_passed_through += 1
                 done += 1
@@ -205,6 +216,9 @@ def merge(
                                     "face_type": str(model_face_type), "weights_sha256": weights},
                   session.to_dict())
     summary.seconds = time.perf_counter() - started
+    log.info("merged %d frames (%d faces), %d without a face, %d with empty masks, %d done before → %s",
+             summary.frames_merged, summary.faces_merged, summary.frames_passed_through, summary.frames_masked_out,
+             summary.frames_skipped, out_dir)
     return summary
 
 
@@ -277,12 +291,12 @@ def _predict_chunk(model: SwapModel, jobs: list[_Job], batch_size: int) -> None:
                 job.predictions[index] = output
 
 
-def _finish(job: _Job, out_dir: Path, mask_dir: Path, export_dir: str | Path | None) -> int:
-    """Blend, post-process and write one frame (worker thread); returns the faces merged."""
+def _finish(job: _Job, out_dir: Path, mask_dir: Path, export_dir: str | Path | None) -> tuple[int, int]:
+    """Blend, post-process and write one frame (worker thread); returns (faces merged, faces with an empty mask)."""
     stem = Path(job.name).stem
     if not job.faces:
         _pass_through(job, out_dir / f"{stem}.png", mask_dir / f"{stem}.png")
-        return 0
+        return 0, 0
     assert job.frame is not None
     items = [(crop, pred, job.motion) for crop, pred in zip(job.crops, job.predictions, strict=True)]
     merged, mask, patches = merge_frame(job.frame, items, job.settings)
@@ -298,7 +312,7 @@ def _finish(job: _Job, out_dir: Path, mask_dir: Path, export_dir: str | Path | N
         height, width = job.frame.shape[:2]
         for index, patch in enumerate(patches):
             export_patch(export_dir, job.name, index, patch, (width, height))
-    return len(patches)
+    return len(patches), len(job.faces) - len(patches)
 
 
 def _pass_through(job: _Job, out_path: Path, mask_path: Path) -> None:
@@ -358,6 +372,8 @@ def _check_settings(session: MergeSettings | MergeSession, model: SwapModel, mod
         every += [session.base.updated(changes) for changes in session.keyframes.values()]
     for settings in every:
         check_mask_mode(settings.mask_mode, bool(model.has_learned_mask), model_name)
+        if settings.morph != 1.0 and not getattr(model, "is_amp", False):
+            raise OptionError(f"--morph {settings.morph:g}: only AMP models morph, and {model_name} is not one")
 
 
 def _check_folders(frames: Path, aligned: Path, out_dir: Path, mask_dir: Path) -> None:

@@ -8,6 +8,7 @@ stage to run; a real swap needs real footage of two consenting people.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -59,3 +60,21 @@ def write_sample_videos(folder: str | Path, count: int = 60, fps: int = 24) -> t
                     writer.write(frame)
         paths.append(path)
     return paths[0], paths[1]
+
+
+def set_aside_demo_work(workspace: str | Path) -> Path | None:
+    """Move a previous demo's ``work`` folder (faces, model, merged frames) into ``work_trash/<n>``.
+
+    The next demo run then starts from scratch (nothing is deleted). Returns where it went, or
+    None when there was no previous work.
+    """
+    work = Path(workspace) / "work"
+    if not work.exists():
+        return None
+    trash = Path(workspace) / "work_trash"
+    trash.mkdir(exist_ok=True)
+    number = 1
+    while (trash / str(number)).exists():
+        number += 1
+    os.replace(work, trash / str(number))
+    return trash / str(number)

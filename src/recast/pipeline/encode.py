@@ -8,17 +8,22 @@ invisible watermark in every frame, and a ``<result>.provenance.json`` sidecar.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from recast.errors import InputError
+from recast import DISTRIBUTION
+from recast.errors import InputError, OptionError
 from recast.media.images import list_images, read_image
 from recast.media.video import VideoWriter, probe
 from recast.paths import check_outputs_not_inputs
+from recast.provenance import contentcred
 from recast.provenance.label import container_metadata, mark_frame, sidecar_path, write_sidecar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +39,8 @@ class EncodeOptions:
         visible_label: also burn a small "SYNTHETIC" label into a corner of every frame.
         overwrite: replace an existing result.
         provenance: extra sidecar content: ``inputs`` (role → path), ``model`` and ``settings`` dicts.
+        c2pa: also sign a C2PA manifest into the result (:mod:`recast.provenance.contentcred`); None
+            = when ``c2pa-python`` is installed and the container can carry one (.mp4, .mov).
     """
 
     fps: float | Fraction | None = None
@@ -44,6 +51,7 @@ class EncodeOptions:
     visible_label: bool = False
     overwrite: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    c2pa: bool | None = None
 
 
 @dataclass
@@ -56,6 +64,7 @@ class EncodeSummary:
     has_audio: bool
     mask_output: Path | None
     sidecar: Path
+    c2pa: bool = False
 
 
 def _check_recordable(path: str | Path | None) -> None:
@@ -94,6 +103,7 @@ def encode_video(
     paths = list_images(frames_dir)
     if not paths:
         raise InputError(frames_dir, "holds no frames to encode")
+    c2pa = _c2pa_wanted(options.c2pa, output)
     fps = options.fps
     if fps is None:
         fps = probe(options.audio_from).fps_fraction if options.audio_from is not None else Fraction(25)
@@ -118,10 +128,25 @@ def encode_video(
                 writer.write(mark_frame(read_image(path)))
                 if on_progress is not None:
                     on_progress(len(paths) + index, total)
+    if c2pa:
+        contentcred.embed_manifest(output)
     extra = dict(options.provenance)
     inputs = {role: Path(p) for role, p in extra.pop("inputs", {}).items()}
     if options.audio_from is not None:
         inputs.setdefault("dst", Path(options.audio_from))
     sidecar = write_sidecar(output, inputs, extra.get("model", {}), extra.get("settings", {}),
                             visible_label=options.visible_label)
-    return EncodeSummary(output, len(paths), float(fps), has_audio, mask_output, sidecar)
+    log.info("encoded %d frames at %s fps → %s (provenance %s)", len(paths), fps, output, sidecar)
+    return EncodeSummary(output, len(paths), float(fps), has_audio, mask_output, sidecar, c2pa)
+
+
+def _c2pa_wanted(asked: bool | None, output: Path) -> bool:
+    """Whether to sign a C2PA manifest; raises OptionError when asked for and impossible."""
+    video_types = {".mp4", ".mov", ".m4v"}
+    if asked is None:
+        return contentcred.available() and output.suffix.lower() in video_types
+    if asked and not contentcred.available():
+        raise OptionError(f"--c2pa needs c2pa-python: pip install '{DISTRIBUTION}[c2pa]'")
+    if asked and output.suffix.lower() not in video_types:
+        raise OptionError(f"--c2pa: {output.suffix} files cannot carry a C2PA manifest; use .mp4 or .mov")
+    return asked

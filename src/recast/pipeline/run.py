@@ -41,7 +41,7 @@ class RunOptions:
         model: training preset (``cpu`` is sized for a laptop CPU).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
-        device: ``cpu`` or ``cuda``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :mod:`recast.train.devices`).
         precision: training and merge precision (``auto``: bf16 where the hardware computes it
             natively, fp16 on older CUDA GPUs, else float32; see :mod:`recast.runtime.precision`).
         threads: torch threads for training and merging (None: one per usable core, adapted to the
@@ -73,6 +73,12 @@ class RunOptions:
     overwrite: bool = False
     seed: int = 0
 
+    @property
+    def workspace_dir(self) -> Path:
+        """The working folder: ``workspace``, or ``<output stem>_workspace`` beside the output."""
+        output = Path(self.output)
+        return Path(self.workspace) if self.workspace is not None else output.with_name(f"{output.stem}_workspace")
+
 
 @dataclass
 class RunSummary:
@@ -92,6 +98,7 @@ def run(
     on_train_event: Callable[[object], None] | None = None,
 ) -> RunSummary:
     """Run every stage; ``on_stage`` is told each stage's name as it starts."""
+    from recast.train.devices import resolve_device
     from recast.train.models.registry import MODELS
     from recast.train.options import TrainOptions
     from recast.train.trainer import train
@@ -100,13 +107,14 @@ def run(
     for video in (src, dst):
         if not video.is_file():
             raise InputError(video, "no such video file")
-    workspace_dir = Path(options.workspace or output.with_name(f"{output.stem}_workspace"))
+    workspace_dir = options.workspace_dir
     check_outputs_not_inputs([output, mask_output_path(output), sidecar_path(output), workspace_dir],
                              [src, dst, *options.reference])
     if output.exists() and not options.overwrite:
         raise InputError(output, "already exists; pass --force to replace it")
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
+    device = resolve_device(options.device)
     workspace = init_workspace(workspace_dir)
     face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
 
@@ -128,13 +136,13 @@ def run(
     model_dir = workspace.model_dir(options.model)
     result = train(TrainOptions(
         src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=options.model,
-        minutes=options.minutes, iterations=options.iterations, device=options.device, seed=options.seed,
+        minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         precision=options.precision, threads=options.threads, on_event=on_train_event,
     ))
     stage("merge")
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
-                          workspace.merged_mask, device=options.device, precision=options.precision,
+                          workspace.merged_mask, device=device, precision=options.precision,
                           redo_changed=True, on_progress=on_progress)
     stage("encode")
     encode_summary = encode_video(

@@ -146,7 +146,8 @@ def write_sidecar(
             sha256 is recorded too, so :func:`recast.provenance.verify.verify` can tell whether
             the result was changed (re-encoded, edited) after labelling.
         inputs: role → file or folder, e.g. ``{"src": ..., "dst": ..., "model_weights": ...}``;
-            each is recorded with its path, size and sha256 (folders: see :func:`sha256_path`).
+            each is recorded with its name, size and sha256 (folders: see :func:`sha256_path`) —
+            never its path, which would reveal the user's folders to anyone the result is shared with.
         model: model name / config summary (JSON-serialisable; paths, dataclasses, enums and
             numpy scalars are converted).
         settings: merge settings (same rules as ``model``).
@@ -277,7 +278,7 @@ def _describe_input(path: Path) -> dict[str, Any]:
         raise InputError(path, "input to record in the provenance sidecar does not exist")
     size = (sum(p.stat().st_size for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if path.is_dir() else path.stat().st_size)
-    return {"path": str(path.resolve()), "bytes": size, "sha256": sha256_path(path)}
+    return {"name": path.resolve().name, "bytes": size, "sha256": sha256_path(path)}
 
 
 def _jsonable(value: Any) -> Any:

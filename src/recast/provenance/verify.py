@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from recast.errors import InputError, OptionError
 from recast.media.images import IMAGE_EXTENSIONS, list_images, read_image
 from recast.media.video import iter_frames, probe
+from recast.provenance.contentcred import ContentCredentials, read_manifest
 from recast.provenance.label import (
     PROVENANCE_LABEL,
     SIDECAR_SUFFIX,
@@ -39,9 +41,11 @@ MAX_HASH_BYTES = 16 << 30
 class HashCheck:
     """One recorded input (or the result itself) compared with the file now at its path.
 
-    ``status``: ``"ok"`` (same sha256), ``"mismatch"`` (the file changed), ``"missing"`` (nothing
-    at the recorded path any more, so it cannot be checked), ``"unchecked"`` (not a regular file
-    or folder, unreadable, over :data:`MAX_HASH_BYTES`, or past the time limit; see ``reason``).
+    ``status``: ``"ok"`` (same sha256), ``"mismatch"`` (the file changed), ``"missing"`` (no file
+    of the recorded name beside the result or in the folders searched, so it cannot be checked),
+    ``"unchecked"`` (not a regular file or folder, unreadable, over :data:`MAX_HASH_BYTES`, or past
+    the time limit; see ``reason``). Sidecars record names, not paths; ``path`` is where the input
+    was found (or its name).
     """
 
     role: str
@@ -71,6 +75,8 @@ class VerifyReport:
         frames_marked: how many of them carry it.
         scores: per sampled frame watermark score (see :mod:`recast.provenance.watermark`).
         watermark: ``frames_marked >= max(1, MIN_FOUND_FRACTION * frames_checked)``.
+        c2pa: the file's C2PA manifest (see :mod:`recast.provenance.contentcred`), or None when it
+            has none (or ``c2pa-python`` is not installed).
     """
 
     path: Path
@@ -85,11 +91,12 @@ class VerifyReport:
     frames_marked: int = 0
     scores: list[float] = field(default_factory=list)
     watermark: bool = False
+    c2pa: ContentCredentials | None = None
 
     @property
     def labelled(self) -> bool:
-        """Any of the three labels says this is synthetic media made with recast."""
-        return bool(self.container_tag) or self.sidecar_ok or self.watermark
+        """Any label says this is synthetic media: recast's three, or a C2PA trained-algorithmic-media manifest."""
+        return bool(self.container_tag) or self.sidecar_ok or self.watermark or bool(self.c2pa and self.c2pa.synthetic)
 
     @property
     def failed(self) -> dict[str, str]:
@@ -117,6 +124,8 @@ class VerifyReport:
             found.append("sidecar")
         if self.watermark:
             found.append(f"watermark in {self.frames_marked}/{self.frames_checked} frames")
+        if self.c2pa is not None and self.c2pa.synthetic:
+            found.append("C2PA manifest")
         return f"{PROVENANCE_LABEL}: " + ", ".join(found)
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,16 +147,19 @@ class VerifyReport:
             "frames_marked": self.frames_marked,
             "median_score": float(np.median(self.scores)) if self.scores else None,
             "score_threshold": SCORE_THRESHOLD,
+            "c2pa": None if self.c2pa is None else {**vars(self.c2pa), "synthetic": self.c2pa.synthetic,
+                                                    "signature_valid": self.c2pa.signature_valid},
         }
 
 
-def verify(path: str | Path, sample_frames: int = 50) -> VerifyReport:
+def verify(path: str | Path, sample_frames: int = 50, input_dirs: Sequence[str | Path] = ()) -> VerifyReport:
     """Look for recast's labels on a video file, an image file, or a folder of frames.
 
     Args:
         path: the result to check.
         sample_frames: how many frames, spread evenly over the whole result, to test for the
             watermark (all of them when there are fewer).
+        input_dirs: folders to look in for the recorded inputs (by name), after the result's own.
 
     Raises:
         InputError: ``path`` is missing or is not a readable video, image or image folder.
@@ -172,7 +184,7 @@ def verify(path: str | Path, sample_frames: int = 50) -> VerifyReport:
         frames = _video_frames(path, info.frame_count, info.duration, sample_frames)
     results = [detect_watermark(frame) for frame in frames]
     marked = sum(r.found for r in results)
-    sidecar, sidecar_ok, problem, result_hash, checks = _check_sidecar(path)
+    sidecar, sidecar_ok, problem, result_hash, checks = _check_sidecar(path, [Path(d) for d in input_dirs])
     return VerifyReport(
         path=path,
         kind=kind,
@@ -186,6 +198,7 @@ def verify(path: str | Path, sample_frames: int = 50) -> VerifyReport:
         frames_marked=marked,
         scores=[round(r.score, 3) for r in results],
         watermark=marked >= max(1, math.ceil(MIN_FOUND_FRACTION * len(results))),
+        c2pa=read_manifest(path) if path.is_file() else None,
     )
 
 
@@ -208,7 +221,18 @@ def _video_frames(path: Path, frame_count: int, duration: float, count: int) -> 
     return [frame for _, frame in iter_frames(path, fps=count / duration)][:count]
 
 
-def _check_sidecar(result: Path) -> tuple[Path | None, bool, str | None, str | None, list[HashCheck]]:
+def _find_input(entry: dict[str, Any], folders: list[Path]) -> Path | None:
+    """Where a recorded input is now: by name in ``folders`` (a sidecar of recast ≤ 0.1 recorded a path)."""
+    if "name" in entry:
+        name = Path(str(entry["name"])).name
+        return next((folder / name for folder in folders if name and (folder / name).exists()), None)
+    source = Path(str(entry.get("path", "")))
+    return source if str(source) and source.exists() else None
+
+
+def _check_sidecar(
+    result: Path, input_dirs: list[Path],
+) -> tuple[Path | None, bool, str | None, str | None, list[HashCheck]]:
     """(sidecar path, usable, problem, result hash status, input checks) for ``result``."""
     side = sidecar_path(result)
     if not side.exists() and not side.is_symlink():
@@ -235,28 +259,32 @@ def _check_sidecar(result: Path) -> tuple[Path | None, bool, str | None, str | N
                    "re-encoded or edited after labelling)")
     else:
         problem = None
-    return side, problem is None, problem, result_hash, _check_inputs(record.get("inputs", {}))
+    inputs = record.get("inputs", {})
+    return side, problem is None, problem, result_hash, _check_inputs(inputs if isinstance(inputs, dict) else {},
+                                                                      [side.parent, *input_dirs])
 
 
-def _check_inputs(inputs: dict[str, Any]) -> list[HashCheck]:
-    """Compare each recorded input with the file now at its path, within one time budget."""
+def _check_inputs(inputs: dict[str, Any], folders: list[Path]) -> list[HashCheck]:
+    """Compare each recorded input with the file of its name in ``folders``, within one time budget."""
     deadline = time.monotonic() + HASH_SECONDS
     checks = []
     for role, entry in inputs.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or "sha256" not in entry:
-            checks.append(HashCheck(str(role), "", "missing", "the sidecar entry has no path and sha256"))
+        if not isinstance(entry, dict) or not ({"name", "path"} & set(entry)) or "sha256" not in entry:
+            checks.append(HashCheck(str(role), "", "missing", "the sidecar entry has no name and sha256"))
             continue
-        source = Path(entry["path"])
+        shown = str(entry.get("name", entry.get("path")))[:200]
         try:
-            if not source.exists() and not source.is_symlink():
-                checks.append(HashCheck(str(role), str(source), "missing", "nothing at the recorded path"))
+            source = _find_input(entry, folders)
+            if source is None:
+                checks.append(HashCheck(str(role), shown, "missing", "not found beside the result or in the "
+                                                                     "folders searched"))
                 continue
             same = _bounded_sha256(source, deadline) == entry["sha256"]
         except InputError as error:
-            checks.append(HashCheck(str(role), str(source), "unchecked", error.problem))
+            checks.append(HashCheck(str(role), shown, "unchecked", error.problem))
             continue
         except (OSError, ValueError) as error:  # e.g. a name too long, or holding NUL
-            checks.append(HashCheck(str(role), str(source)[:200], "unchecked", str(error)[:200]))
+            checks.append(HashCheck(str(role), shown, "unchecked", str(error)[:200]))
             continue
         checks.append(HashCheck(str(role), str(source), "ok" if same else "mismatch"))
     return checks

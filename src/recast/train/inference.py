@@ -23,6 +23,7 @@ from recast.faces.facetype import FaceType, parse_face_type
 from recast.provenance.label import sha256_file
 from recast.runtime.precision import choose_precision
 from recast.train import checkpoint as ckpt
+from recast.train.devices import resolve_device
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import check_saved_model, model_from_saved
 
@@ -39,7 +40,7 @@ class FaceSwapper:
 
     def __init__(self, model: FaceSwapModel, device: str = "cpu", iteration: int = 0,
                  channels_last: bool = True, precision: str = "auto") -> None:
-        self.device = torch.device(device)
+        self.device = torch.device(resolve_device(device))
         self.precision = choose_precision(precision, self.device, "infer")
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -60,6 +61,7 @@ class FaceSwapper:
         for inference on a 2-core CPU (cpu preset 641 → 479 ms, quick96 2695 → 2537 ms, liae-ud 128
         4744 → 3478 ms per 8 faces), unlike training, where it gave no reliable gain.
         """
+        device = resolve_device(device)
         model_dir = Path(model_dir)
         name, config = check_saved_model(model_dir)
         checkpoint = ckpt.load_checkpoint(model_dir, with_optimizer=False)

@@ -164,8 +164,12 @@ class TrainOptions:
     model: registry name (saehd, quick96, amp, cpu; None = the saved one, or saehd).
     model_config: architecture overrides, only
     accepted when creating the model (or when equal to the saved values).
-    settings: TrainSettings overrides for this run. iterations / minutes: stop after either (None = no
-    limit; Ctrl-C always saves and stops). device: cpu / cuda / cuda:N. workers: data processes
+    settings: TrainSettings overrides for this run. iterations: the target iteration — stop when the
+    model's iteration count reaches it, counting earlier runs (DeepFaceLab's "target iteration"; a
+    model already there trains no further). more: stop after this many iterations of this run
+    (give one of the two). minutes: stop after this many minutes of this run. With none of them
+    there is no limit; Ctrl-C always saves and stops. device: auto / cpu / cuda / cuda:N / mps
+    (:func:`recast.train.devices.resolve_device`). workers: data processes
     (None = automatic). seed: for init, sampling and augmentation.
     autosave_minutes / autobackup_hours / backup_count: checkpoint cadence (0 = off).
     preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64); 0 = off).
@@ -177,6 +181,8 @@ class TrainOptions:
     torch.compile the model. threads: torch CPU threads (None = one per usable core,
     adapted while training to the machine's load: :class:`recast.runtime.threads.ThreadTuner`).
     explosion_factor: stop when a loss exceeds this multiple of its recent median (0 = off).
+    consent: the trainer's statement of the depicted people's consent, written to the model card
+    (:mod:`recast.train.modelcard`; None keeps the card's previous statement).
     on_event: callback for progress (the library never prints).
     """
 
@@ -187,6 +193,7 @@ class TrainOptions:
     model_config: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     iterations: int | None = None
+    more: int | None = None
     minutes: float | None = None
     device: str = "cpu"
     workers: int | None = None
@@ -202,7 +209,26 @@ class TrainOptions:
     tensorboard: bool = False
     threads: int | None = None
     explosion_factor: float = 20.0
+    consent: str | None = None
     on_event: Callable[[ProgressEvent], None] | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`OptionError` for contradictory or out-of-range run limits (before anything is written)."""
+        if self.iterations is not None and self.more is not None:
+            raise OptionError("give --iterations (the target iteration) or --more (iterations to add), not both")
+        for name, value in (("--iterations", self.iterations), ("--more", self.more), ("--minutes", self.minutes),
+                            ("--autosave-minutes", self.autosave_minutes),
+                            ("--autobackup-hours", self.autobackup_hours)):
+            if value is not None and value < 0:
+                raise OptionError(f"{name} {value}: must be ≥ 0")
+
+    def target_iteration(self, current: int) -> int | None:
+        """The iteration to stop at for a model now at iteration ``current`` (None = no iteration limit)."""
+        if self.iterations is not None:
+            return self.iterations
+        if self.more is not None:
+            return current + self.more
+        return None
 
 
 def read_config_file(path: str | Path, config_fields: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -5,7 +5,7 @@ Writes standard TensorBoard event files into ``<model_dir>/tensorboard/``: the s
 every iteration, and the preview grid as the image ``preview`` whenever a preview is made.
 View with ``tensorboard --logdir <model_dir>/tensorboard``.
 
-Uses the small ``tensorboardX`` package (``pip install recast[tensorboard]``); TensorBoard itself
+Uses the small ``tensorboardX`` package (``pip install 'recast-faceswap[tensorboard]'``); TensorBoard itself
 is only needed to look at the files.
 
 Example:
@@ -33,7 +33,7 @@ def _writer_class() -> Any:
         from tensorboardX import SummaryWriter
     except ImportError:
         raise OptionError("TensorBoard logging needs the tensorboardX package: "
-                          "pip install 'recast[tensorboard]'") from None
+                          "pip install 'recast-faceswap[tensorboard]'") from None
     return SummaryWriter
 
 

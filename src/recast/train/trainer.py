@@ -15,6 +15,7 @@ Saved config, state and weights are validated before anything is allocated.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import statistics
@@ -34,6 +35,8 @@ from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_thread
 from recast.train import checkpoint as ckpt
 from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
+from recast.train.devices import resolve_device
+from recast.train.modelcard import write_model_card
 from recast.train.models.base import FaceSwapModel
 from recast.train.models.registry import check_saved_model, create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
@@ -44,6 +47,8 @@ from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan
 from recast.train.tensorboard import TensorBoardLog
 
 FREEZE_GROUPS = ("encoder",)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,9 +122,11 @@ class Trainer:
     """Sets up model, optimisers and data from :class:`TrainOptions`; :meth:`run` trains."""
 
     def __init__(self, options: TrainOptions) -> None:
+        options.validate()
         self.options = options
-        self.dist = distributed.setup(options.device)
-        self.device = torch.device(options.device)
+        device = resolve_device(options.device)
+        self.dist = distributed.setup(device)
+        self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", self.dist.local_rank)
         self.threads = plan_threads(options.threads, processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
@@ -335,6 +342,7 @@ class Trainer:
         step_times: deque[float] = deque(maxlen=50)
         wait_total = step_total = 0.0
         done = 0
+        target = o.target_iteration(self.iteration)
         status, message, logs = "done", "", {}
         preview_every = self._preview_every()
         batches = iter(self.loader)
@@ -343,7 +351,7 @@ class Trainer:
         stop = _StopSignals()
         try:
             stop.install()
-            while o.iterations is None or done < o.iterations:
+            while target is None or self.iteration < target:
                 if stop.received:
                     status, message = "interrupted", f"stopped by {stop.received}; saved"
                     break
@@ -481,7 +489,14 @@ def _model_face_type(model: FaceSwapModel) -> Any:
 def train(options: TrainOptions) -> TrainResult:
     """Train (or resume) the model in ``options.model_dir``; see :class:`TrainOptions`."""
     with Trainer(options) as trainer:
-        return trainer.run()
+        result = trainer.run()
+        if trainer.dist.is_main:
+            write_model_card(trainer.model_dir, trainer.name, dataclasses.asdict(trainer.model.config),
+                             dataclasses.asdict(trainer.settings), result.iteration, options.src, options.dst,
+                             options.consent)
+    log.info("train %s: %s at iteration %d, %.0f ms/iter %s", result.model_dir, result.status, result.iteration,
+             result.ms_per_iter, result.message)
+    return result
 
 
 __all__ = ["TrainResult", "TrainSettings", "Trainer", "train"]

@@ -35,6 +35,8 @@ def _mtcnn(**kwargs: Any) -> Detector:
 
 
 def _onnx(**kwargs: Any) -> Detector:
+    if kwargs.get("model_path") is None:
+        raise OptionError("--detector onnx needs its model file: add --detector-model FILE.onnx")
     from recast.extract.detectors.onnx import OnnxDetector
 
     return OnnxDetector(**kwargs)
@@ -58,7 +60,7 @@ def create_detector(name: str, **kwargs: Any) -> Detector:
     try:
         factory = DETECTORS[name]
     except KeyError:
-        raise OptionError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+        raise OptionError(f"--detector {name!r}: unknown detector; choose one of {', '.join(DETECTORS)}") from None
     return factory(**kwargs)
 
 

@@ -1,0 +1,18 @@
+"""``--device`` for the commands that run a model: the help text and the console line naming the choice."""
+
+from __future__ import annotations
+
+from recast.cli.progress import console
+from recast.cli.trainstatus import is_main_rank
+
+DEVICE_HELP = "Torch device: auto (CUDA when usable, else CPU), cpu, cuda, cuda:N or mps."
+
+
+def pick_device(name: str) -> str:
+    """Resolve ``name`` (see :func:`recast.train.devices.resolve_device`) and say which device runs."""
+    from recast.train.devices import resolve_device  # imports torch: only when a command runs
+
+    device = resolve_device(name)
+    if is_main_rank():
+        console.print(f"device: {device}" + (" (auto)" if name.strip().lower() == "auto" else ""))
+    return device
