@@ -34,8 +34,9 @@ from recast.faces.aligned import embed_metadata, strip_foreign_metadata
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
-from recast.faceset.files import ProgressCallback, image_size, natural_key
+from recast.faceset.files import ProgressCallback, natural_key
 from recast.faceset.plainpickle import load_plain
+from recast.media.images import image_size
 
 log = logging.getLogger(__name__)
 
