@@ -22,7 +22,7 @@ def eval_command(
     every: int = typer.Option(1, "--every", help="Evaluate every N-th frame."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing report in that folder."),
 ) -> None:
-    """Score a swap: identity transfer, pose/expression preservation, jitter, background PSNR."""
+    """Score a swap: identity transfer, pose/expression preservation, sharpness, jitter, background PSNR."""
     out = out if out is not None else result.with_name(result.stem + "_eval")
     check_report_dir(out, overwrite=force)
     with run_log(out, "eval"):
@@ -60,6 +60,8 @@ def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
         ("  pitch / yaw / roll", " / ".join(num(k, "{:.2f}°") for k in
                                             ("pitch_error_deg", "yaw_error_deg", "roll_error_deg"))),
         ("expression error (eyes+mouth, ÷ inter-ocular)", num("expression_error", "{:.4f}")),
+        ("  eyes / mouth", f"{num('eyes_error', '{:.4f}')} / {num('mouth_error', '{:.4f}')}"),
+        ("sharpness, result ÷ dst face detail (1 = as sharp)", num("sharpness", "{:.2f}")),
         ("jitter result / dst (px per frame)",
          f"{num('jitter_result_px', '{:.2f}')} / {num('jitter_dst_px', '{:.2f}')}"),
         ("jitter ratio result / dst", num("jitter_ratio", "{:.2f}")),

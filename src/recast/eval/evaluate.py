@@ -20,6 +20,9 @@ keeps the face where it was), which also keeps a badly swapped face measurable. 
   over the inter-ocular distance (see :func:`recast.eval.metrics.expression_error`);
 * jitter: mean landmark motion since the previous evaluated frame, for the result and for the
   destination, and the result's motion minus the destination's (``excess``);
+* sharpness: the result face's fine detail (Laplacian energy) ÷ the destination face's, in the
+  destination's face region (1.0 = as sharp as the original footage;
+  :func:`recast.eval.metrics.sharpness_ratio`);
 * background: PSNR of result vs destination outside the dilated face hull (``inf`` = untouched;
   JSON has no infinity, so the report writes ``null`` with ``background_identical: true``).
 
@@ -51,6 +54,7 @@ from recast.eval.metrics import (
     identity_distance,
     landmark_motion,
     pose_error,
+    sharpness_ratio,
 )
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.landmarks import DlibEmbedder, to_rgb
@@ -77,6 +81,7 @@ class FrameMetrics:
         expression / eyes / mouth: normalised landmark errors (inter-ocular units).
         motion_result / motion_dst: mean landmark motion since the previous evaluated frame (px).
         motion_excess: mean length of (result motion − destination motion) per landmark (px).
+        sharpness: result face detail ÷ destination face detail (1.0 = as sharp as the original).
         background_psnr: dB outside the face region; ``math.inf`` when identical.
     """
 
@@ -92,6 +97,7 @@ class FrameMetrics:
     motion_result: float | None = None
     motion_dst: float | None = None
     motion_excess: float | None = None
+    sharpness: float | None = None
     background_psnr: float | None = None
 
     @property
@@ -128,6 +134,7 @@ class FrameMetrics:
             "motion_result_px": _round(self.motion_result),
             "motion_dst_px": _round(self.motion_dst),
             "motion_excess_px": _round(self.motion_excess),
+            "sharpness": _round(self.sharpness),
             "background_psnr_db": None if identical else _round(psnr),
             "background_identical": identical,
         }
@@ -286,6 +293,7 @@ def _measure(
     frame.pose_error = pose_error(dst_face.landmarks, result_landmarks, (width, height))
     errors = expression_error(dst_face.landmarks, result_landmarks)
     frame.expression, frame.eyes, frame.mouth = errors["expression"], errors["eyes"], errors["mouth"]
+    frame.sharpness = sharpness_ratio(result_frame, dst_frame, dst_face.landmarks)
     frame.background_psnr = background_psnr(result_frame, dst_frame, dst_face.landmarks, mask_margin)
     if previous is not None:
         dst_before, result_before = previous
@@ -348,7 +356,8 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
     result is within :data:`SAME_PERSON_DISTANCE` of the src centroid and closer to it than to the dst
     centroid; ``identity_retrieval`` (secondary) only asks for closer to src than to dst.
     ``jitter_ratio`` = mean result motion / mean destination motion (1 = the swap moves like the
-    original). ``background_psnr_db_*`` cover frames whose background changed;
+    original). ``sharpness`` = mean per-frame result ÷ destination face detail (1 = as sharp).
+    ``background_psnr_db_*`` cover frames whose background changed;
     ``background_identical_frames`` counts those where it did not (PSNR ∞).
     """
     faces = [f for f in frames if f.dst_face]
@@ -380,6 +389,7 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
         "jitter_dst_px": _round(motion_dst),
         "jitter_ratio": _round(ratio),
         "jitter_excess_px": _round(_mean([f.motion_excess for f in faces])),
+        "sharpness": _round(_mean([f.sharpness for f in faces])),
         "background_psnr_db_mean": _round(float(np.mean(finite))) if finite else None,
         "background_psnr_db_min": _round(min(finite)) if finite else None,
         "background_identical_frames": len(psnr) - len(finite),

@@ -123,6 +123,36 @@ def background_psnr(result: np.ndarray, dst: np.ndarray, dst_landmarks: np.ndarr
     return 10.0 * math.log10(255.0 * 255.0 * count / squared)
 
 
+def laplacian_energy(image: np.ndarray, landmarks: np.ndarray, border: int = 3) -> float:
+    """Fine detail inside a face: the mean squared Laplacian of the grey image over the face hull.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 BGR (or ``(H, W)`` grey) frame.
+        landmarks: ``(68, 2)`` face landmarks in frame pixels; the hull (brows raised to the
+            forehead, no margin) is eroded by ``border`` pixels so the blend seam does not count.
+
+    Returns:
+        The energy in grey levels² (0 for a flat face or an empty region).
+    """
+    rows, cols, mask = face_region(landmarks, image.shape[:2], margin=0.0)
+    if not mask.size:
+        return 0.0
+    if border > 0:
+        mask = cv2.erode(mask, np.ones((2 * border + 1, 2 * border + 1), np.uint8))
+    window = image[rows, cols]
+    grey = cv2.cvtColor(window, cv2.COLOR_BGR2GRAY) if window.ndim == 3 else window
+    laplacian = cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F, ksize=3)
+    inside = mask > 0
+    return float(np.mean(laplacian[inside] ** 2)) if inside.any() else 0.0
+
+
+def sharpness_ratio(result: np.ndarray, dst: np.ndarray, dst_landmarks: np.ndarray) -> float | None:
+    """:func:`laplacian_energy` of the result face ÷ that of the destination face, in the destination's
+    face region: 1.0 = as sharp as the original footage, below = softer. None for a flat destination face."""
+    reference = laplacian_energy(dst, dst_landmarks)
+    return laplacian_energy(result, dst_landmarks) / reference if reference > 0 else None
+
+
 #: dlib's face-recognition model calls two faces the same person below this embedding distance.
 SAME_PERSON_DISTANCE = 0.6
 
