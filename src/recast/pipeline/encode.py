@@ -108,9 +108,7 @@ class ResultWriter:
         self.output = Path(output)
         self.options = options
         self.mask_output = mask_output_path(self.output) if with_mask else None
-        provenance_inputs = [Path(p) for p in options.provenance.get("inputs", {}).values()]
-        audio = [options.audio_from] if options.audio_from is not None else []
-        _check_outputs(self.output, self.mask_output, [*inputs, *audio, *provenance_inputs])
+        check_result_path(self.output, options, with_mask=with_mask, inputs=inputs)
         fps = options.fps
         if fps is None:
             fps = probe(options.audio_from).fps_fraction if options.audio_from is not None else Fraction(25)
@@ -228,6 +226,24 @@ def encode_video(
             if on_progress is not None:
                 on_progress(index, len(paths))
         return writer.close()
+
+
+def check_result_path(output: Path, options: EncodeOptions, *, with_mask: bool, inputs: Iterable[Path] = ()) -> None:
+    """Check, before any work, that :class:`ResultWriter` may write ``output`` (same arguments).
+
+    Raises:
+        OptionError: not a video name, a folder, or the result, mask video or sidecar would replace
+            or sit inside one of ``inputs``, ``options.audio_from`` or the provenance inputs.
+        InputError: the result or its mask video exists and not ``options.overwrite``.
+    """
+    provenance_inputs = [Path(p) for p in options.provenance.get("inputs", {}).values()]
+    audio = [Path(options.audio_from)] if options.audio_from is not None else []
+    mask_output = mask_output_path(output) if with_mask else None
+    _check_outputs(output, mask_output, [*inputs, *audio, *provenance_inputs])
+    if not options.overwrite:
+        for target in (output, mask_output):
+            if target is not None and target.exists():
+                raise InputError(target, "already exists; pass --force to replace it")
 
 
 def _check_outputs(output: Path, mask_output: Path | None, inputs: list[Path]) -> None:
