@@ -66,14 +66,17 @@ def run_command(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     precision: str = typer.Option("auto", help="Merge precision: auto (bf16 where the hardware has it) or fp32."),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
+    keep_frames: bool = typer.Option(
+        False, help="Merge into the workspace's PNG folders (to edit frames) and encode those, instead of "
+                    "merging straight into the video (faster; not resumable mid-merge)."),
     force: bool = typer.Option(False, help="Replace an existing result."),
 ) -> None:
-    """Swap faces in one command: workspace → extract both → train → merge → labelled video."""
+    """Swap faces in one command: workspace → extract both → train → merge into the labelled video."""
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
                          iterations=iterations, device=device, precision=precision, reference=list(reference),
-                         visible_label=visible_label, overwrite=force)
+                         visible_label=visible_label, keep_frames=keep_frames, overwrite=force)
     _run_and_report(options)
 
 
