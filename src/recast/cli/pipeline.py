@@ -10,6 +10,8 @@ import typer
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 
+_PRESET_HELP = "x264 preset: medium, or faster ones (veryfast: ~2.5x faster, a little lower quality)."
+
 
 def video_command(
     merged: Path = typer.Argument(..., help="Folder of merged frames (00001.png …)."),
@@ -19,6 +21,7 @@ def video_command(
     fps: float | None = typer.Option(None, help="Frame rate (default: that of --audio-from, else 25)."),
     crf: int = typer.Option(18, help="H.264 quality, 0–51 (lower is better)."),
     lossless: bool = typer.Option(False, help="Lossless H.264 (.mp4) or FFV1 (.mkv)."),
+    preset: str = typer.Option("medium", help=_PRESET_HELP),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into a corner."),
     force: bool = typer.Option(False, help="Replace an existing output."),
 ) -> None:
@@ -26,7 +29,7 @@ def video_command(
     from recast.pipeline.encode import EncodeOptions, encode_video
 
     options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, crf=crf, lossless=lossless,
-                            visible_label=visible_label, overwrite=force)
+                            preset=preset, visible_label=visible_label, overwrite=force)
     with progress_bar("encoding") as update:
         summary = encode_video(merged, output, options, update)
     audio = "with audio" if summary.has_audio else "no audio"
@@ -66,6 +69,7 @@ def run_command(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     precision: str = typer.Option("auto", help="Merge precision: auto (bf16 where the hardware has it) or fp32."),
     visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
+    preset: str = typer.Option("medium", help=_PRESET_HELP),
     keep_frames: bool = typer.Option(
         False, help="Merge into the workspace's PNG folders (to edit frames) and encode those, instead of "
                     "merging straight into the video (faster; not resumable mid-merge)."),
@@ -76,7 +80,8 @@ def run_command(
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
                          iterations=iterations, device=device, precision=precision, reference=list(reference),
-                         visible_label=visible_label, keep_frames=keep_frames, overwrite=force)
+                         visible_label=visible_label, preset=preset, keep_frames=keep_frames,
+                         overwrite=force)
     _run_and_report(options)
 
 

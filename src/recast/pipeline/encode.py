@@ -27,6 +27,8 @@ from recast.provenance.label import container_metadata, mark_frame, sidecar_path
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 """Result file names the encoder writes (H.264 MP4/MKV, ProRes MOV, MJPEG AVI)."""
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
 
 @dataclass
 class EncodeOptions:
@@ -39,8 +41,8 @@ class EncodeOptions:
             :func:`encode_video` reads it.
         crf: H.264 quality (lower = better); ignored for lossless, ProRes and MJPEG.
         lossless: lossless H.264 (mp4) or FFV1 (mkv).
-        preset: x264 speed preset (``medium``; ``veryfast`` encodes 720p about 2.5x faster for
-            files about a third larger at the same ``crf``).
+        preset: x264 speed preset for H.264 (``medium``; ``veryfast`` encodes 720p about 2.5x
+            faster, at a somewhat lower quality for the same ``crf``).
         visible_label: also burn a small "SYNTHETIC" label into a corner of every frame.
         overwrite: replace an existing result.
         provenance: extra sidecar content: ``inputs`` (role → path), ``model`` and ``settings`` dicts.
@@ -233,9 +235,12 @@ def check_result_path(output: Path, options: EncodeOptions, *, with_mask: bool, 
 
     Raises:
         OptionError: not a video name, a folder, or the result, mask video or sidecar would replace
-            or sit inside one of ``inputs``, ``options.audio_from`` or the provenance inputs.
+            or sit inside one of ``inputs``, ``options.audio_from`` or the provenance inputs; an
+            unknown x264 preset.
         InputError: the result or its mask video exists and not ``options.overwrite``.
     """
+    if options.preset not in X264_PRESETS:
+        raise OptionError(f"unknown x264 preset {options.preset!r}; choose one of {', '.join(X264_PRESETS)}")
     provenance_inputs = [Path(p) for p in options.provenance.get("inputs", {}).values()]
     audio = [Path(options.audio_from)] if options.audio_from is not None else []
     mask_output = mask_output_path(output) if with_mask else None

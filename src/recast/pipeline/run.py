@@ -25,6 +25,10 @@ from recast.merge.stage import MergeSummary, merge, merge_to_video
 from recast.pipeline.encode import EncodeOptions, EncodeSummary, check_result_path, encode_video
 from recast.workspace import Workspace, init_workspace
 
+RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", erode=15, blur=60)
+"""Default merge settings of ``recast run``: overlay, rct colour transfer, the model's learned masks
+of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam)."""
+
 StageCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -45,9 +49,9 @@ class RunOptions:
         precision: merge inference precision (``auto``: bf16 where the hardware has it; ``fp32``).
         extract_size: aligned face size.
         reference: photos of the destination person, when the destination shows several people.
-        merge_settings: merger settings (default: overlay, rct colour transfer, the model's learned
-            masks of both faces, eroded 15 and feathered 60 — a soft edge that hides the seam).
+        merge_settings: merger settings (default :data:`RUN_MERGE_SETTINGS`).
         visible_label: burn a visible "SYNTHETIC" label into the result too.
+        preset: x264 preset of the result (see :class:`recast.pipeline.encode.EncodeOptions`).
         keep_frames: merge into the workspace's ``merged/`` and ``merged_mask/`` PNG folders, then
             encode them (slower; for editing frames), instead of streaming into the video.
         overwrite: replace an existing result video.
@@ -65,9 +69,9 @@ class RunOptions:
     precision: str = "auto"
     extract_size: int = 256
     reference: list[Path] = field(default_factory=list)
-    merge_settings: MergeSettings = field(default_factory=lambda: MergeSettings(
-        mask_mode="learned-prd*learned-dst", erode=15, blur=60))
+    merge_settings: MergeSettings = field(default_factory=lambda: RUN_MERGE_SETTINGS)
     visible_label: bool = False
+    preset: str = "medium"
     keep_frames: bool = False
     overwrite: bool = False
     seed: int = 0
@@ -100,7 +104,7 @@ def run(
         if not video.is_file():
             raise InputError(video, "no such video file")
     encode_options = EncodeOptions(
-        audio_from=dst, visible_label=options.visible_label, overwrite=options.overwrite,
+        audio_from=dst, visible_label=options.visible_label, preset=options.preset, overwrite=options.overwrite,
         provenance={"inputs": {"src": src, "dst": dst}, "model": {"name": options.model},
                     "settings": options.merge_settings.to_dict()},
     )
