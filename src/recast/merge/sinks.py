@@ -14,6 +14,8 @@ from __future__ import annotations
 import queue
 import threading
 from pathlib import Path
+from types import TracebackType
+from typing import cast
 
 import cv2
 import numpy as np
@@ -26,7 +28,7 @@ from recast.merge.settings import MergeSettings
 from recast.pipeline.encode import ResultWriter
 from recast.provenance.label import mark_frame
 
-_QUEUE_FRAMES = 8  # labelled frames waiting for the encoder thread (bounds memory: ~2.8 MB per 720p pair)
+_QUEUE_FRAMES = 8  # labelled frames waiting for the encoder thread (bounds memory: 5.5 MB per 720p frame + mask)
 
 
 class PngSink:
@@ -89,11 +91,12 @@ class VideoSink:
         return self.writer.label(frame.image, cv2.cvtColor(frame.mask, cv2.COLOR_GRAY2BGR))
 
     def accept(self, processed: object) -> None:
-        """Queue one labelled frame for the encoder thread (blocks while the queue is full)."""
+        """Queue one labelled frame (from :meth:`process`) for the encoder thread; blocks while the queue is full."""
+        item = cast(tuple[np.ndarray, np.ndarray | None], processed)
         while True:
             self._raise_encoder_error()
             try:
-                self._queue.put(processed, timeout=0.5)  # type: ignore[arg-type]
+                self._queue.put(item, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -102,7 +105,9 @@ class VideoSink:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             self._stop()
             return

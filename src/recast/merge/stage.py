@@ -36,7 +36,7 @@ from recast.merge.blend import SwapModel
 from recast.merge.engine import EngineCounts, MergeInputs, every_settings, open_inputs, run_engine
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.sinks import PngSink, VideoSink
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, ResultWriter, check_result_path
+from recast.pipeline.encode import EncodeOptions, EncodeSummary, ResultWriter, check_result_path, mask_output_path
 from recast.provenance.label import write_sidecar
 
 RECORD_NAME = ".recast-merge.json"
@@ -187,7 +187,7 @@ def merge_to_video(
             counts = run_engine(inputs, session, sink, workers=workers, batch_size=batch_size,
                                 export_dir=export_dir, on_progress=on_progress)
         encoded = writer.close()
-    summary = _summary(counts, inputs, started, output, encoded.mask_output or output)
+    summary = _summary(counts, inputs, started, output, mask_output_path(output))
     summary.video = encoded
     return summary
 
