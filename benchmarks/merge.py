@@ -6,6 +6,8 @@
     python benchmarks/merge.py --frames 96 --profile
     python benchmarks/merge.py --quick              # make bench: 24 frames, saehd:128 and cpu:128
     python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --untrained saehd:128
+    python benchmarks/merge.py --end-to-end --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 \
+        --untrained cpu:128                         # merge + encode: PNG folders vs streaming
 
 Destination: ``--frames`` frames of a photo face moving and turning across a 1280×720
 background, one face per frame, with aligned-face metadata as extraction writes it, both as PNG
@@ -18,6 +20,15 @@ the model's forward pass alone (batch 8, both cores) in float32 and, where the C
 natively, bfloat16: ms per face, GFLOP/s, and how far the bf16 output is from the fp32 one in
 8-bit levels. ``--profile`` adds a per-step breakdown of one face on one thread.
 Target: ≥ 15 frames/s on 2 cores for overlay + rct + erode/blur with a 128 px model.
+
+``--end-to-end`` times, instead of the tables above, the whole way from the destination video to
+the labelled result (``recast run``'s merge settings, result + mask video, audio, sidecar) for
+each model: merging to PNG folders then ``encode_video`` (the ``--keep-frames`` path), against
+``merge_to_video`` streaming into the encoder with x264's default ``medium`` preset and with
+``--preset`` (default ``veryfast``). Goals (issue #10): streaming ≥ 1.5x the PNG path's frames/s,
+and ≥ 20 frames/s with the 128 px ``cpu`` model on 2 cores. "CPU ms/frame" is the process's CPU
+time (every thread: workers, model, encoder) per frame, which other processes on the machine
+disturb less than frames/s: 2000 / it bounds the frames/s two idle cores could give.
 """
 
 from __future__ import annotations
@@ -42,7 +53,9 @@ from recast.media.images import FAST_PNG_PARAMS
 from recast.media.video import VideoWriter
 from recast.merge import blend, maskops
 from recast.merge.settings import MergeSettings
-from recast.merge.stage import merge
+from recast.merge.stage import merge, merge_to_video
+from recast.pipeline.encode import EncodeOptions, encode_video
+from recast.pipeline.run import RUN_MERGE_SETTINGS
 from recast.provenance.label import mark_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -142,6 +155,33 @@ def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Pa
                 frames_done = summary.frames_merged + summary.frames_passed_through
                 rows.append([label, name, source, frames_done, f"{seconds:.2f}", f"{frames_done / seconds:.1f}"])
     print_table(["model", "config", "destination", "frames", "seconds", "frames/s"], rows)
+
+
+def end_to_end(models: dict[str, object], video: Path, aligned: Path, root: Path, fast_preset: str) -> None:
+    """Destination video → labelled result + mask video: PNG folders + encode vs streaming; print frames/s."""
+    rows = []
+    for label, model in models.items():
+        png_rate = None
+        for path in ("png folders + encode", "stream (medium)", f"stream ({fast_preset})"):
+            out = root / f"e2e_{len(rows)}"
+            started, cpu_started = time.perf_counter(), time.process_time()
+            if path.startswith("png"):
+                merge(model, video, aligned, out / "merged", RUN_MERGE_SETTINGS, workers=2)
+                encoded = encode_video(out / "merged", out / "result.mp4",
+                                       EncodeOptions(audio_from=video, mask_dir=out / "merged_mask"))
+            else:
+                preset = path[len("stream (") : -1]
+                encoded = merge_to_video(model, video, aligned, out / "result.mp4", RUN_MERGE_SETTINGS,
+                                         EncodeOptions(preset=preset), workers=2).video
+            seconds = time.perf_counter() - started
+            cpu_ms = (time.process_time() - cpu_started) / encoded.frames * 1000
+            rate = encoded.frames / seconds
+            png_rate = png_rate or rate
+            megabytes = (encoded.output.stat().st_size) / 1e6
+            rows.append([label, path, encoded.frames, f"{seconds:.1f}", f"{rate:.1f}", f"{rate / png_rate:.2f}",
+                         f"{cpu_ms:.0f}", f"{megabytes:.1f}"])
+    print_table(["model", "path", "frames", "seconds", "frames/s merge+encode", "ratio", "CPU ms/frame",
+                 "result MB"], rows)
 
 
 def forward_table(model_dirs: dict[str, Path], device: str) -> None:
@@ -245,6 +285,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", help="merge inference precision: auto, fp32, bf16")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="time merge + encode to the result video: PNG folders vs streaming (only this table)")
+    parser.add_argument("--preset", default="veryfast", help="--end-to-end: the faster x264 preset to time")
     parser.add_argument("--quick", action="store_true",
                         help="24 frames with untrained saehd:128 and cpu:128 models (make bench)")
     parser.add_argument("--cv-threads", type=int, default=1,
@@ -271,10 +314,14 @@ def main() -> None:
         if model_dirs:
             from recast.train.inference import FaceSwapper
 
-            forward_table(model_dirs, args.device)
+            if not args.end_to_end:
+                forward_table(model_dirs, args.device)
             for label, model_dir in model_dirs.items():
                 swapper = FaceSwapper.load(model_dir, device=args.device, precision=args.precision)
                 models[f"{label} {swapper.precision.name}"] = swapper
+        if args.end_to_end:
+            end_to_end(models, video, aligned, root, args.preset)
+            return
         sources = {"png frames": frames, "h264 video": video}
         run_configs(models, sources, aligned, root, faces)
         if args.profile:

@@ -69,7 +69,10 @@ def test_run_end_to_end_on_the_demo_clips(tmp_path: Path) -> None:
     assert summary.src_extract.faces == 16 and summary.dst_extract.faces == 16
     assert summary.iterations == 2 and summary.merge.frames_merged == 16
     assert probe(output).frame_count == probe(dst).frame_count == 16
+    assert summary.encode.mask_output == tmp_path / "result_mask.mp4" and summary.encode.mask_output.is_file()
+    assert not (tmp_path / "ws" / "data_dst" / "merged").exists()  # streamed: no frame files
     assert verify(output).labelled
+    assert set(read_sidecar(output)["inputs"]) == {"src", "dst", "model_weights"}
     # The face region changed, the background did not (beyond the invisible watermark).
     before, after = next(iter_frames(dst))[1], next(iter_frames(output))[1]
     assert np.abs(before[:20].astype(int) - after[:20].astype(int)).mean() < 4
@@ -77,3 +80,11 @@ def test_run_end_to_end_on_the_demo_clips(tmp_path: Path) -> None:
     assert np.abs(before[centre].astype(int) - after[centre].astype(int)).mean() > 5
     with pytest.raises(InputError, match="already exists"):
         run(RunOptions(src=src, dst=dst, output=output))
+
+    # keep_frames: merged into the workspace's PNG folders, then encoded (extraction resumes: nothing to redo).
+    kept = run(RunOptions(src=src, dst=dst, output=tmp_path / "kept.mp4", workspace=tmp_path / "ws", iterations=1,
+                          keep_frames=True))
+    assert kept.dst_extract.skipped_done == 16 and kept.merge.frames_merged == 16
+    assert len(list((tmp_path / "ws" / "data_dst" / "merged").glob("*.png"))) == 16
+    assert probe(tmp_path / "kept.mp4").frame_count == 16 and (tmp_path / "kept_mask.mp4").is_file()
+    assert verify(tmp_path / "kept.mp4").labelled

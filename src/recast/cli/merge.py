@@ -1,4 +1,9 @@
-"""``recast merge``: trained model + destination frames + destination faces → merged frames."""
+"""``recast merge``: trained model + destination frames + destination faces → merged frames or the result video.
+
+``-o folder`` writes PNG frames and masks (resumable, for editing, then ``recast video``);
+``-o result.mp4`` (any video suffix) streams the merged frames straight into the labelled result
+video and its mask video, with the destination's audio.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,11 @@ import typer
 from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
 from recast.color import COLOR_TRANSFERS
+from recast.errors import OptionError
 from recast.merge.maskops import MASK_MODES
 from recast.merge.settings import MODES, MergeSession, MergeSettings, load_session
-from recast.merge.stage import merge
+from recast.merge.stage import MergeSummary, merge, merge_to_video
+from recast.pipeline.encode import VIDEO_SUFFIXES, EncodeOptions, is_video_path
 from recast.runlog import run_log
 
 _DEFAULTS = MergeSettings()
@@ -36,7 +43,11 @@ def merge_command(
     model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder."),
     frames: Path = typer.Option(..., "--frames", "-f", help="Destination frames folder or video file."),
     aligned: Path = typer.Option(..., "--aligned", "-a", help="Destination aligned faces folder."),
-    out: Path = typer.Option(..., "--output", "-o", help="Folder for the merged frames."),
+    out: Path = typer.Option(
+        ..., "--output", "-o",
+        help=f"Folder for the merged frames, or the result video ({', '.join(VIDEO_SUFFIXES)}) to write "
+             "directly (with <stem>_mask video, audio and provenance sidecar; not resumable).",
+    ),
     mask_out: Path | None = typer.Option(None, "--mask-output", help="Folder for mask frames [<OUTPUT>_mask]."),
     mode: str | None = typer.Option(None, help=f"{'|'.join(MODES)} [{_DEFAULTS.mode}]."),
     mask_mode: str | None = typer.Option(
@@ -63,7 +74,16 @@ def merge_command(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help="auto (bf16 where the hardware computes it natively, fp16 on "
                                   "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA)."),
-    force: bool = typer.Option(False, "--force", help="Redo frames already merged (and allow new settings)."),
+    audio_from: Path | None = typer.Option(
+        None, help="Video output: copy the audio of this file [the destination video]."),
+    fps: float | None = typer.Option(None, help="Video output: frame rate [the destination video's, else 25]."),
+    crf: int = typer.Option(18, help="Video output: H.264 quality, 0–51 (lower is better)."),
+    preset: str = typer.Option(
+        "medium", help="Video output: x264 preset (veryfast: ~2.5x faster, a little lower quality)."),
+    lossless: bool = typer.Option(False, help="Video output: lossless H.264 (.mp4) or FFV1 (.mkv)."),
+    visible_label: bool = typer.Option(False, help="Video output: also burn a visible 'SYNTHETIC' label."),
+    force: bool = typer.Option(
+        False, "--force", help="Redo frames already merged (and allow new settings); replace an existing video."),
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
     prefer_passive_openmp()
@@ -81,22 +101,20 @@ def merge_command(
     else:
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
-    device = pick_device(device)
-    with run_log(out, "merge"), progress_bar("merging") as update:
-        summary = merge(
-            model_dir, frames, aligned, out, settings, mask_out, workers=workers, batch_size=batch_size,
-            force=force, export_dir=export, device=device, precision=precision,
-            on_progress=update,
-        )
-    done = summary.frames_merged + summary.frames_passed_through + summary.frames_masked_out
-    rate = done / summary.seconds if summary.seconds > 0 else 0.0
-    console.print(
-        f"[green]done[/]: {summary.frames_total} frames, {summary.frames_merged} merged "
-        f"({summary.faces_merged} faces), {summary.frames_passed_through} without a face"
-        + (f", {summary.frames_skipped} already done" if summary.frames_skipped else "")
-        + f" in {summary.seconds:.1f} s ({rate:.1f} frames/s) → {summary.out_dir}, masks in {summary.mask_dir}"
-        + (f", layers in {export}" if export is not None else "")
-    )
+    common: dict[str, Any] = {"workers": workers, "batch_size": batch_size, "export_dir": export,
+                              "device": pick_device(device), "precision": precision}
+    if is_video_path(out):
+        if mask_out is not None:
+            raise OptionError(f"--mask-output is for a frames folder; the mask video of {out} is <stem>_mask")
+        options = EncodeOptions(fps=fps, audio_from=audio_from, crf=crf, lossless=lossless, preset=preset,
+                                visible_label=visible_label, overwrite=force)
+        with run_log(out.parent, "merge"), progress_bar("merging + encoding") as update:
+            summary = merge_to_video(model_dir, frames, aligned, out, settings, options, **common, on_progress=update)
+    else:
+        with run_log(out, "merge"), progress_bar("merging") as update:
+            summary = merge(model_dir, frames, aligned, out, settings, mask_out, force=force, **common,
+                            on_progress=update)
+    _report(summary, export)
     if summary.precision:
         console.print(f"model precision: {summary.precision}")
     if summary.faces_unmatched:
@@ -105,6 +123,24 @@ def merge_command(
         console.print(f"[yellow]warning[/]: {summary.faces_masked_out} faces in {summary.frames_masked_out} frames "
                       "were left unchanged because their mask is empty (eroded to nothing? lower --erode, or try "
                       "another --mask-mode)")
+
+
+def _report(summary: MergeSummary, export: Path | None) -> None:
+    done = summary.frames_merged + summary.frames_passed_through + summary.frames_masked_out
+    rate = done / summary.seconds if summary.seconds > 0 else 0.0
+    if summary.video is not None:
+        audio = "with audio" if summary.video.has_audio else "no audio"
+        where = (f"{summary.out_dir} ({audio}, {summary.video.fps:g} fps) + {summary.mask_dir}; "
+                 f"provenance: {summary.video.sidecar}")
+    else:
+        where = f"{summary.out_dir}, masks in {summary.mask_dir}"
+    console.print(
+        f"[green]done[/]: {summary.frames_total} frames, {summary.frames_merged} merged "
+        f"({summary.faces_merged} faces), {summary.frames_passed_through} without a face"
+        + (f", {summary.frames_skipped} already done" if summary.frames_skipped else "")
+        + f" in {summary.seconds:.1f} s ({rate:.1f} frames/s) → {where}"
+        + (f", layers in {export}" if export is not None else "")
+    )
 
 
 def register(app: typer.Typer) -> None:

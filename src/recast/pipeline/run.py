@@ -1,9 +1,12 @@
 """``recast run``: two videos in, a labelled face-swap video out — every stage in one call.
 
 Creates (or resumes) a workspace, extracts the faces of both videos, trains the default model
-for a time budget, merges, and encodes the result with the destination's audio. Each stage
-resumes where an interrupted run stopped: extraction skips finished frames, training continues
-the saved model, merging skips written frames.
+for a time budget, and merges straight into the result video (with the destination's audio, the
+mask video and the provenance sidecar; no frame files). With ``keep_frames`` it merges into the
+workspace's PNG folders first (for editing frames; then ``recast video`` re-encodes them) and
+encodes those. Each stage resumes where an interrupted run stopped: extraction skips finished
+frames, training continues the saved model, a PNG merge skips written frames; the streaming
+merge starts over (an interrupted one leaves no result).
 
 >>> summary = run(RunOptions(src="alice.mp4", dst="bob.mp4", output="result.mp4", minutes=30))
 """
@@ -18,12 +21,15 @@ from recast.errors import InputError, OptionError
 from recast.extract.stage import ExtractOptions, ExtractSummary, extract
 from recast.faces.facetype import parse_face_type
 from recast.merge.settings import MergeSettings
-from recast.merge.stage import MergeSummary, merge
+from recast.merge.stage import MergeSummary, merge, merge_to_video
 from recast.paths import check_outputs_not_inputs
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, encode_video, mask_output_path
-from recast.provenance.label import sidecar_path
+from recast.pipeline.encode import EncodeOptions, EncodeSummary, check_result_path, encode_video
 from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.workspace import Workspace, init_workspace
+
+RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", erode=15, blur=60)
+"""Default merge settings of ``recast run``: overlay, rct colour transfer, the model's learned masks
+of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam)."""
 
 StageCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int | None], None]
@@ -48,9 +54,11 @@ class RunOptions:
             machine's load while training; see :mod:`recast.runtime.threads`).
         extract_size: aligned face size.
         reference: photos of the destination person, when the destination shows several people.
-        merge_settings: merger settings (default: overlay, rct colour transfer, the model's learned
-            masks of both faces, eroded 15 and feathered 60 — a soft edge that hides the seam).
+        merge_settings: merger settings (default :data:`RUN_MERGE_SETTINGS`).
         visible_label: burn a visible "SYNTHETIC" label into the result too.
+        preset: x264 preset of the result (see :class:`recast.pipeline.encode.EncodeOptions`).
+        keep_frames: merge into the workspace's ``merged/`` and ``merged_mask/`` PNG folders, then
+            encode them (slower; for editing frames), instead of streaming into the video.
         overwrite: replace an existing result video.
         seed: training seed.
     """
@@ -67,9 +75,10 @@ class RunOptions:
     threads: int | None = None
     extract_size: int = 256
     reference: list[Path] = field(default_factory=list)
-    merge_settings: MergeSettings = field(default_factory=lambda: MergeSettings(
-        mask_mode="learned-prd*learned-dst", erode=15, blur=60))
+    merge_settings: MergeSettings = field(default_factory=lambda: RUN_MERGE_SETTINGS)
     visible_label: bool = False
+    preset: str = "medium"
+    keep_frames: bool = False
     overwrite: bool = False
     seed: int = 0
 
@@ -108,10 +117,13 @@ def run(
         if not video.is_file():
             raise InputError(video, "no such video file")
     workspace_dir = options.workspace_dir
-    check_outputs_not_inputs([output, mask_output_path(output), sidecar_path(output), workspace_dir],
-                             [src, dst, *options.reference])
-    if output.exists() and not options.overwrite:
-        raise InputError(output, "already exists; pass --force to replace it")
+    check_outputs_not_inputs([workspace_dir], [src, dst, *options.reference])
+    encode_options = EncodeOptions(
+        audio_from=dst, visible_label=options.visible_label, preset=options.preset, overwrite=options.overwrite,
+        provenance={"inputs": {"src": src, "dst": dst}, "model": {"name": options.model},
+                    "settings": options.merge_settings.to_dict()},
+    )
+    check_result_path(output, encode_options, with_mask=True, inputs=[*options.reference, workspace_dir])
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
     device = resolve_device(options.device)
@@ -139,25 +151,23 @@ def run(
         minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         precision=options.precision, threads=options.threads, on_event=on_train_event,
     ))
-    stage("merge")
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
-    merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
-                          workspace.merged_mask, device=device, precision=options.precision,
-                          redo_changed=True, on_progress=on_progress)
-    stage("encode")
-    encode_summary = encode_video(
-        workspace.merged, output,
-        EncodeOptions(
-            audio_from=dst, mask_dir=workspace.merged_mask, visible_label=options.visible_label,
-            overwrite=options.overwrite,
-            provenance={
-                "inputs": {"src": src, "dst": dst, "model_weights": model_dir},
-                "model": {"name": options.model, "iterations": result.iteration,
-                          "weights_sha256": merge_summary.weights_sha256},
-                "settings": options.merge_settings.to_dict(),
-            },
-        ),
-        on_progress,
-    )
+    encode_options.provenance["inputs"]["model_weights"] = model_dir
+    encode_options.provenance["model"]["iterations"] = result.iteration
+    common = {"device": device, "precision": options.precision, "on_progress": on_progress}
+    if options.keep_frames:
+        stage("merge")
+        merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
+                              workspace.merged_mask, redo_changed=True, **common)
+        stage("encode")
+        encode_options.mask_dir = workspace.merged_mask
+        encode_options.provenance["model"]["weights_sha256"] = merge_summary.weights_sha256
+        encode_summary = encode_video(workspace.merged, output, encode_options, on_progress)
+    else:
+        stage("merge + encode")
+        merge_summary = merge_to_video(model_dir, dst, workspace.dst_aligned, output, options.merge_settings,
+                                       encode_options, **common)
+        assert merge_summary.video is not None
+        encode_summary = merge_summary.video
     return RunSummary(workspace, src_summary, dst_summary, result.iteration, result.status, merge_summary,
                       encode_summary)
