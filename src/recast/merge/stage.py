@@ -175,10 +175,10 @@ def merge_to_video(
         output: the result video (``.mp4``, ``.m4v``, ``.mov``, ``.mkv`` or ``.avi``).
         options: encoding. Defaults filled in here: ``fps`` = the destination video's rate
             (folders: that of ``audio_from``, else 25); ``audio_from`` = the destination video;
-            ``provenance`` = the destination (``dst`` for a video, ``dst_frames`` for a folder),
-            ``dst_aligned`` and ``model`` inputs, the model's name, resolution, face type and
-            weights hash, and the settings, with the entries given in ``options.provenance``
-            merged over them. ``options.overwrite`` replaces an existing result;
+            ``provenance`` keys not given = the destination (``dst`` for a video, ``dst_frames``
+            for a folder), ``dst_aligned`` and ``model`` inputs, and the settings; the model's
+            name, resolution, face type and weights hash are merged under a given ``model``
+            entry. ``options.overwrite`` replaces an existing result;
             ``options.mask_dir`` is not used.
 
     Raises:
@@ -202,9 +202,8 @@ def merge_to_video(
         options = dataclasses.replace(options, fps=probe(frames).fps_fraction)
     role = "dst" if frames.is_file() else "dst_frames"
     base = _provenance(model_dir, role, frames, aligned, inputs, session)
-    given = options.provenance
-    provenance = {key: {**value, **given.get(key, {})} if isinstance(value, dict) else given.get(key, value)
-                  for key, value in {**given, **base}.items()}
+    provenance = {**base, **options.provenance,
+                  "model": {**base["model"], **options.provenance.get("model", {})}}  # keeps the weights hash
     options = dataclasses.replace(options, provenance=provenance)
     with ResultWriter(output, options, with_mask=True, inputs=protected) as writer:
         with VideoSink(writer) as sink:

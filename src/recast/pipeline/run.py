@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from recast.errors import InputError, OptionError
 from recast.extract.stage import ExtractOptions, ExtractSummary, extract
@@ -45,6 +46,8 @@ class RunOptions:
         output: the result video (``.mp4``, ``.mov``, ``.mkv`` or ``.avi``).
         workspace: working folder; default ``<output stem>_workspace`` beside the output.
         model: training preset (``cpu`` is sized for a laptop CPU).
+        model_config: overrides of the preset's model config for a new model (``ae_dims`` …).
+        train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :mod:`recast.train.devices`).
@@ -68,6 +71,8 @@ class RunOptions:
     output: Path
     workspace: Path | None = None
     model: str = "cpu"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    train_settings: dict[str, Any] = field(default_factory=dict)
     minutes: float = 10.0
     iterations: int | None = None
     device: str = "cpu"
@@ -128,7 +133,8 @@ def run(
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
     device = resolve_device(options.device)
     workspace = init_workspace(workspace_dir)
-    face_type = parse_face_type(MODELS[options.model].preset.get("face_type", "whole"))
+    face_type = parse_face_type(options.model_config.get("face_type",
+                                                         MODELS[options.model].preset.get("face_type", "whole")))
 
     def stage(name: str) -> None:
         if on_stage is not None:
@@ -148,6 +154,7 @@ def run(
     model_dir = workspace.model_dir(options.model)
     result = train(TrainOptions(
         src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=options.model,
+        model_config=dict(options.model_config), settings=dict(options.train_settings),
         minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         precision=options.precision, threads=options.threads, on_event=on_train_event,
     ))
