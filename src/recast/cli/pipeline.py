@@ -10,11 +10,10 @@ import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
-from recast.errors import InputError
 from recast.runlog import run_log
 
 if TYPE_CHECKING:
-    from recast.pipeline.run import RunOptions
+    from recast.pipeline.run import RunOptions, RunSummary
 
 PRECISION_HELP = ("Training and merge precision: auto (bf16 where the hardware computes it natively, fp16 on "
                   "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA).")
@@ -101,18 +100,16 @@ def run_command(
 def _run_and_report(options: RunOptions) -> None:
     from recast.pipeline.run import run
 
-    current = {"update": None}
-
-    def on_stage(name: str) -> None:
-        console.print(f"[bold cyan]▶ {name}[/]")
-
-    def on_progress(done: int, total: int | None) -> None:
-        if current["update"] is not None:
-            current["update"](done, total)
-
     with run_log(options.workspace_dir, "run"), progress_bar("working") as update:
-        current["update"] = update
-        summary = run(options, on_stage=on_stage, on_progress=on_progress, on_train_event=_train_reporter())
+        summary = run(options, on_stage=_print_stage, on_progress=update, on_train_event=_train_reporter())
+    _print_run(summary)
+
+
+def _print_stage(name: str) -> None:
+    console.print(f"[bold cyan]▶ {name}[/]")
+
+
+def _print_run(summary: RunSummary) -> None:
     console.print(
         f"[green]done[/]: src {summary.src_extract.faces} faces, dst {summary.dst_extract.faces} faces, "
         f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "
@@ -132,25 +129,37 @@ def demo_command(
     force: bool = typer.Option(False, help="Make the demo again from scratch (the previous work moves to "
                                "WORKSPACE/work_trash/)."),
 ) -> None:
-    """Run the whole pipeline on built-in sample clips (public-domain portraits) and print the result."""
-    from recast.pipeline.demo import set_aside_demo_work, write_sample_videos
-    from recast.pipeline.run import RunOptions
+    """Swap two built-in sample clips (public-domain portraits) end to end and show the result."""
+    from recast.pipeline.demo import DemoOptions, run_demo
 
-    if workspace.exists() and not workspace.is_dir():
-        raise InputError(workspace, "exists and is not a folder")
     output = workspace / "result.mp4"
     if output.exists() and not force:
         console.print(f"the demo result already exists: [bold]{output.resolve()}[/] (--force makes it again)")
         return
-    if force:
-        moved = set_aside_demo_work(workspace)
-        if moved is not None:
-            console.print(f"previous demo work moved to {moved}")
-    src, dst = write_sample_videos(workspace / "samples")
-    console.print(f"sample clips: {src} (Grace Hopper) and {dst} (NASA astronaut portrait)")
-    options = RunOptions(src=src, dst=dst, output=output, workspace=workspace / "work", minutes=minutes,
-                         precision=precision, threads=threads, overwrite=force)
-    _run_and_report(options)
+    console.print(f"sample clips: {workspace / 'samples'} (Grace Hopper → the NASA astronaut portrait)")
+    with run_log(workspace, "demo"), progress_bar("working") as update:
+        summary = run_demo(DemoOptions(workspace=workspace, minutes=minutes, precision=precision, threads=threads,
+                                       force=force),
+                           on_stage=_print_stage, on_progress=update, on_train_event=_train_reporter())
+    if summary.moved_work is not None:
+        console.print(f"previous demo work moved to {summary.moved_work}")
+    _print_run(summary.run)
+    console.print(f"before/after: [bold]{summary.before_after.resolve()}[/]")
+    console.print(f"side by side: [bold]{summary.side_by_side.resolve()}[/]")
+    console.print(f"eval: {demo_headline(summary.evaluation)}  (report: {summary.eval_dir})")
+    console.print("a real swap needs minutes of footage of each consenting person and an hour or more of training")
+
+
+def demo_headline(evaluation: dict[str, object]) -> str:
+    """``recast eval``'s headline figures in one line."""
+
+    def number(key: str, fmt: str, scale: float = 1.0) -> str:
+        value = evaluation.get(key)
+        return "n/a" if not isinstance(value, (int, float)) else fmt.format(value * scale)
+
+    return (f"source identity verified in {number('identity_same_person', '{:.0f} %', 100.0)} of frames "
+            f"(within 0.6 of the source and closer to it than to the destination), pose error "
+            f"{number('pose_error_deg', '{:.1f}°')}, sharpness {number('sharpness', '{:.2f}')} of the destination's")
 
 
 def register(app: typer.Typer) -> None:
