@@ -186,7 +186,7 @@ def test_foreign_or_broken_weights_refused(trained: Path, tmp_path: Path, damage
 def test_bad_history_does_not_stop_training(trained: Path, tmp_path: Path, facesets: tuple[Path, Path]) -> None:
     model_dir = _copy(trained, tmp_path)
     (model_dir / _state(model_dir)["checkpoint"] / "history.json").write_text('{"iteration": 5, "src": "x"}')
-    result = train(_options(facesets, model_dir, settings={}, iterations=1))
+    result = train(_options(facesets, model_dir, settings={}, iterations=None, more=1))
     assert result.iteration == 3 and result.history["iteration"] == [3]
 
 

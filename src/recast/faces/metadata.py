@@ -38,7 +38,8 @@ class FaceMeta:
         source_landmarks: ``(68, 2)`` float32, source-frame pixels.
         source_rect: detector box ``(left, top, right, bottom)`` in source-frame pixels.
         source_filename: frame file name, e.g. ``00012.png`` (frame 12 of a video).
-        source_size: ``(width, height)`` of the source frame.
+        source_size: ``(width, height)`` of the source frame; ``(0, 0)`` when unknown (faces imported
+            without their frames: fine for training, merging needs the frames).
         image_to_face_mat: ``(2, 3)`` float64 affine, source frame → aligned image.
         pose: ``(pitch, yaw, roll)`` radians (see :mod:`recast.faces.pose`).
         detector: name of the detector that found the face.
@@ -126,10 +127,13 @@ class FaceMeta:
             face_type = parse_face_type(_string(data, "face_type"))
         except OptionError:
             raise ValueError(f"face_type {str(data.get('face_type'))[:40]!r} is not a known face type") from None
-        size = _points(data, "source_size", (2,), 1, MAX_SOURCE_SIDE)
+        size = _points(data, "source_size", (2,), 0, MAX_SOURCE_SIDE)
         if np.any(size != np.round(size)):
             raise ValueError("source_size is not two whole numbers")
-        low, high = -size, 2 * size  # within one frame size of the frame
+        if np.count_nonzero(size) == 1:
+            raise ValueError("source_size is 0 in one dimension only")
+        frame = size if size.any() else np.full(2, MAX_SOURCE_SIDE, np.float64)  # 0×0: frame size unknown
+        low, high = -frame, 2 * frame  # within one frame size of the frame
         face = np.array(face_size if face_size is not None else (MAX_COORD, MAX_COORD), np.float64)
         mat = _points(data, "image_to_face_mat", (2, 3), -MAX_COORD * 100, MAX_COORD * 100)
         if not MIN_MAT_DET <= abs(float(np.linalg.det(mat[:, :2]))) <= 1 / MIN_MAT_DET:
