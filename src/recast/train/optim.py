@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from recast.errors import OptionError
-
-OPTIMIZERS = ("adabelief", "rmsprop", "adam")
+from recast.train.options import OPTIMIZERS
 
 
 class AdaBelief(torch.optim.Optimizer):

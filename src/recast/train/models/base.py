@@ -7,15 +7,13 @@ warped src and dst faces (N, 3, R, R) BGR float in [0, 1] to the reconstructions
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from recast.errors import OptionError
-from recast.train.options import check_field_types
+from recast.train.models.config import ModelConfig
 
 
 @dataclass
@@ -34,28 +32,6 @@ class TrainOutputs:
     pred_src_dstm: torch.Tensor | None = None
     src_code: torch.Tensor | None = None
     dst_code: torch.Tensor | None = None
-
-
-@dataclass
-class ModelConfig:
-    """Base for model configs: JSON round trip with unknown-key and type checks."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise OptionError(f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        config = cls(**values)
-        check_field_types(config)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Raise OptionError for values out of range (subclasses extend)."""
 
 
 class FaceSwapModel(nn.Module):
