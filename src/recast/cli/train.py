@@ -13,7 +13,7 @@ from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.options import OptionField, option_fields
 from recast.options.cli import cli_options
 from recast.options.describe import default_text
-from recast.train.models.registry import config_fields, config_options
+from recast.train.models.registry import DEFAULT_MODEL, config_fields, config_options
 from recast.train.options import TrainSettings
 
 
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         flags_config, flags_settings = model_config or {}, settings or {}
         model_config, settings = {}, {}
         if config is not None:
-            fields = config_fields(model or "saehd") or [item.name for item in config_options()]
+            fields = config_fields(model or DEFAULT_MODEL) or [item.name for item in config_options()]
             model_config, settings = read_config_file(config, fields)
         model_config.update(flags_config)
         settings.update(flags_settings)

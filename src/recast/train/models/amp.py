@@ -23,12 +23,18 @@ loss fall faster in our tests. ``train_inters=False`` reproduces DeepFaceLab's b
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
+from recast.train import losses as L
 from recast.train.models.amp_config import AMPConfig
-from recast.train.models.base import FaceSwapModel, TrainOutputs
+from recast.train.models.base import EYES_MOUTH_WEIGHT, FaceSwapModel, LossSettings, TrainOutputs
 from recast.train.models.blocks import Decoder, Downscale, ResidualBlock, glorot_init, pixel_norm
+
+if TYPE_CHECKING:
+    from recast.train.options import TrainSettings
 
 
 class AMPEncoder(nn.Module):
@@ -64,7 +70,8 @@ class AMP(FaceSwapModel):
     """AMP model; see the module docstring (including why the inters train)."""
 
     family = "amp"
-    is_amp = True
+    morphable = True
+    gan_sides = ("src", "dst")
     inter_prefixes = ("inter_src.", "inter_dst.")
 
     def __init__(self, config: AMPConfig) -> None:
@@ -80,6 +87,17 @@ class AMP(FaceSwapModel):
         if not config.train_inters:
             for param in [*self.inter_src.parameters(), *self.inter_dst.parameters()]:
                 param.requires_grad_(False)
+
+    def loss_settings(self, settings: TrainSettings) -> LossSettings:
+        """AMP always trains masked, with the eyes-and-mouth term and DSSIM at both kernel sizes."""
+        return LossSettings(masked=True, eyes_mouth_weight=EYES_MOUTH_WEIGHT, both_kernels=True)
+
+    def extra_losses(self, out: TrainOutputs, target_src: torch.Tensor, target_dst: torch.Tensor,
+                     src_loss_mask: torch.Tensor, dst_loss_mask: torch.Tensor) -> list[torch.Tensor]:
+        """DeepFaceLab AMP's dst background terms: 0.1 · MSE and 1e-6 · total variation outside the mask."""
+        bg = 1 - dst_loss_mask
+        return [0.1 * L.per_sample_mse(out.pred_dst_dst * bg, target_dst * bg).mean(),
+                1e-6 * L.total_variation_mse(out.pred_dst_dst * bg).mean()]
 
     def _morph_mask(self, n: int, morph_factor: float, device: torch.device) -> torch.Tensor:
         """(n, C, 1, 1) float mask with exactly int(C·morph_factor) ones per sample, random positions."""

@@ -58,6 +58,9 @@ class ModelEntry:
 
 _SAEHD = "recast.train.models.saehd:SAEHD"
 
+DEFAULT_MODEL = "saehd"
+"""The registry name a new model gets when none is asked for."""
+
 MODELS: dict[str, ModelEntry] = {
     "saehd": ModelEntry(
         "saehd", _SAEHD, SAEHDConfig,

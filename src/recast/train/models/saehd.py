@@ -14,11 +14,17 @@ models with particular configs (see ``recast.train.models.registry``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+from torch import nn
 
 from recast.train.models.base import FaceSwapModel, TrainOutputs
 from recast.train.models.blocks import Decoder, Encoder, Inter, glorot_init
 from recast.train.models.saehd_config import SAEHDConfig, parse_archi
+
+if TYPE_CHECKING:
+    from recast.train.options import TrainSettings
 
 
 class SAEHD(FaceSwapModel):
@@ -54,6 +60,12 @@ class SAEHD(FaceSwapModel):
     @property
     def supports_true_face(self) -> bool:  # type: ignore[override]
         return self.layout == "df"
+
+    def frozen_parameters(self, settings: TrainSettings) -> list[nn.Parameter]:
+        """DeepFaceLab trains LIAE's inter_AB only while random warp is on."""
+        if self.layout == "liae" and not settings.random_warp:
+            return list(self.inter_AB.parameters())
+        return []
 
     def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, with_swap: bool = False,
                 morph_factor: float = 0.5) -> TrainOutputs:
