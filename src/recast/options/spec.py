@@ -23,7 +23,7 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,9 +130,13 @@ def _unpack(annotation: Any) -> tuple[type, bool, bool]:
     return annotation, nullable, False
 
 
-@functools.cache
 def option_fields(cls: type) -> tuple[OptionField, ...]:
-    """The options of dataclass ``cls`` (or of an instance's class), in declaration order."""
+    """The options of dataclass class ``cls``, in declaration order (resolved once per class)."""
+    return _resolve(typing.cast(Hashable, cls))
+
+
+@functools.cache
+def _resolve(cls: Any) -> tuple[OptionField, ...]:
     hints = typing.get_type_hints(cls)
     out = []
     for item in dataclasses.fields(cls):

@@ -7,6 +7,7 @@ DeepFaceLab (see :mod:`recast.train.losses`); deliberate differences are noted w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -120,13 +121,11 @@ class TrainStep:
             target_src = L.blur_out_mask(target_src, b["src_mask"], res)
             target_dst = L.blur_out_mask(target_dst, b["dst_mask"], res)
         loss = self.model.loss_settings(s)
-        common = {"resolution": res, "masked": loss.masked, "eyes_mouth_weight": loss.eyes_mouth_weight,
-                  "learn_mask": self.model.has_learned_mask, "both_kernels": loss.both_kernels,
-                  "mask_blur_clip": s.mask_blur_clip}
-        src_loss, src_lm = L.reconstruction_loss(target_src, out.pred_src_src, b["src_mask"], out.pred_src_srcm,
-                                                 b["src_em"], **common)
-        dst_loss, dst_lm = L.reconstruction_loss(target_dst, out.pred_dst_dst, b["dst_mask"], out.pred_dst_dstm,
-                                                 b["dst_em"], **common)
+        common = functools.partial(
+            L.reconstruction_loss, resolution=res, masked=loss.masked, eyes_mouth_weight=loss.eyes_mouth_weight,
+            learn_mask=self.model.has_learned_mask, both_kernels=loss.both_kernels, mask_blur_clip=s.mask_blur_clip)
+        src_loss, src_lm = common(target_src, out.pred_src_src, b["src_mask"], out.pred_src_srcm, b["src_em"])
+        dst_loss, dst_lm = common(target_dst, out.pred_dst_dst, b["dst_mask"], out.pred_dst_dstm, b["dst_em"])
         logs = {"src": float(src_loss.detach().mean()), "dst": float(dst_loss.detach().mean())}
         total = src_loss.mean() + dst_loss.mean()
         for term in self.model.extra_losses(out, target_src, target_dst, src_lm, dst_lm):
