@@ -135,7 +135,8 @@ class TrainOptions:
     (:func:`recast.train.devices.resolve_device`). workers: data processes
     (None = automatic). seed: for init, sampling and augmentation.
     autosave_minutes / autobackup_hours / backup_count: checkpoint cadence (0 = off).
-    preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64); 0 = off).
+    preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64) on CUDA,
+    100 elsewhere; 0 = off).
     load_weights: another model folder to copy matching weights from (new model only); freeze: parameter
     groups to freeze ("encoder"). precision: ``auto`` (bf16 autocast where the device computes bf16
     natively — AVX512-BF16/AMX CPUs, Ampere+ GPUs — else fp32), ``bf16`` or ``fp32``; see
