@@ -93,9 +93,6 @@ class TrainSettings:
         )
 
 
-SETTING_NAMES = tuple(f.name for f in dataclasses.fields(TrainSettings))
-
-
 def resolve_settings(*layers: dict[str, Any]) -> TrainSettings:
     """Merge setting dicts left to right over the defaults; unknown names raise OptionError."""
     merged: dict[str, Any] = {}
