@@ -9,6 +9,23 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+DTYPES = ("fp32", "bf16")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--dtype fp32,bf16``: the precisions ``dtype``-using tests run in (kornia style; default fp32)."""
+    parser.addoption("--dtype", default="fp32", help=f"comma-separated precisions for dtype tests: {', '.join(DTYPES)}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the ``dtype`` argument (``"fp32"`` / ``"bf16"``) from ``--dtype``."""
+    if "dtype" in metafunc.fixturenames:
+        chosen = [name.strip() for name in str(metafunc.config.getoption("--dtype")).split(",") if name.strip()]
+        unknown = sorted(set(chosen) - set(DTYPES))
+        if unknown:
+            raise pytest.UsageError(f"--dtype {', '.join(unknown)}: choose from {', '.join(DTYPES)}")
+        metafunc.parametrize("dtype", chosen)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

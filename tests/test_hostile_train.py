@@ -143,7 +143,7 @@ def test_config_type_error_names_config_json(trained: Path, tmp_path: Path) -> N
     config = json.loads((model_dir / "config.json").read_text())
     config["config"]["ae_dims"] = "16"
     (model_dir / "config.json").write_text(json.dumps(config))
-    with pytest.raises(InputError, match=r"config\.json: invalid model config: ae_dims must be a whole number"):
+    with pytest.raises(InputError, match=r"config\.json: invalid model config: ae_dims must be an integer"):
         FaceSwapper.load(model_dir)
 
 

@@ -16,15 +16,13 @@ import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
-from recast.color import COLOR_TRANSFERS
 from recast.errors import OptionError
-from recast.merge.maskops import MASK_MODES
-from recast.merge.settings import MODES, MergeSession, MergeSettings, load_session
+from recast.merge.settings import MergeSession, MergeSettings, load_session
 from recast.merge.stage import MergeSummary, merge, merge_to_video
+from recast.options import option_fields
+from recast.options.cli import cli_options
 from recast.pipeline.encode import VIDEO_SUFFIXES, EncodeOptions, is_video_path
 from recast.runlog import run_log
-
-_DEFAULTS = MergeSettings()
 
 
 def prefer_passive_openmp() -> None:
@@ -39,6 +37,7 @@ def prefer_passive_openmp() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+@cli_options("overrides", option_fields(MergeSettings))
 def merge_command(
     model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder."),
     frames: Path = typer.Option(..., "--frames", "-f", help="Destination frames folder or video file."),
@@ -49,23 +48,6 @@ def merge_command(
              "directly (with <stem>_mask video, audio and provenance sidecar; not resumable).",
     ),
     mask_out: Path | None = typer.Option(None, "--mask-output", help="Folder for mask frames [<OUTPUT>_mask]."),
-    mode: str | None = typer.Option(None, help=f"{'|'.join(MODES)} [{_DEFAULTS.mode}]."),
-    mask_mode: str | None = typer.Option(
-        None, help=f"{'|'.join(m for m in MASK_MODES if 'xseg' not in m)} [{_DEFAULTS.mask_mode}]."
-    ),
-    color: str | None = typer.Option(None, help=f"none|{'|'.join(COLOR_TRANSFERS)} [{_DEFAULTS.color}]."),
-    erode: int | None = typer.Option(None, help="Mask erode (>0) / dilate (<0), -400..400, DFL units [0]."),
-    blur: int | None = typer.Option(None, help="Mask feather, 0..400, DFL units [0]."),
-    motion_blur: int | None = typer.Option(None, help="Blur the face along its motion, 0..100 [0]."),
-    face_scale: int | None = typer.Option(None, help="Output face scale in percent, -50..50 [0]."),
-    sharpen_mode: str | None = typer.Option(None, help="none|box|gaussian [none]."),
-    sharpen: int | None = typer.Option(None, help="Sharpen amount -100..100 (<0 blurs) [0]."),
-    hist_threshold: int | None = typer.Option(None, help="hist-match threshold 0..255 [238]."),
-    masked_hist: bool | None = typer.Option(None, "--masked-hist/--no-masked-hist", help="hist-match in the mask."),
-    denoise: int | None = typer.Option(None, help="Background denoise 0..500 [0]."),
-    bicubic_degrade: int | None = typer.Option(None, help="Background bicubic degrade 0..100 [0]."),
-    color_degrade: int | None = typer.Option(None, help="Colour degrade (256 colours) 0..100 [0]."),
-    morph: float | None = typer.Option(None, help="Identity morph for AMP models, 0..1 [1]."),
     session: Path | None = typer.Option(None, help="Session JSON with base settings and per-frame keyframes."),
     export_rgba: bool = typer.Option(False, "--export-rgba", help="Also write RGBA face layers + placement JSON."),
     export_dir: Path | None = typer.Option(None, help="Folder for --export-rgba [<OUTPUT>_rgba]."),
@@ -84,16 +66,11 @@ def merge_command(
     visible_label: bool = typer.Option(False, help="Video output: also burn a visible 'SYNTHETIC' label."),
     force: bool = typer.Option(
         False, "--force", help="Redo frames already merged (and allow new settings); replace an existing video."),
+    overrides: dict[str, Any] | None = None,
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
     prefer_passive_openmp()
-    overrides: dict[str, Any] = {
-        "mode": mode, "mask_mode": mask_mode, "color": color, "erode": erode, "blur": blur,
-        "motion_blur": motion_blur, "output_face_scale": face_scale, "sharpen_mode": sharpen_mode,
-        "sharpen_amount": sharpen, "hist_match_threshold": hist_threshold, "masked_hist_match": masked_hist,
-        "denoise": denoise, "bicubic_degrade": bicubic_degrade, "color_degrade": color_degrade, "morph": morph,
-    }
-    overrides = {key: value for key, value in overrides.items() if value is not None}
+    overrides = overrides or {}
     settings: MergeSettings | MergeSession
     if session is not None:
         loaded = load_session(session)

@@ -24,15 +24,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
 from recast.atomic import make_folder, remove_stale_temp_files
-from recast.errors import InputError, OptionError
+from recast.errors import InputError
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.debug_image import draw_debug
-from recast.extract.detectors import create_detector
+from recast.extract.detectors import create_detector, list_detectors
 from recast.extract.reference import IdentityFilter
 from recast.extract.tracking import FaceTracker
 from recast.faces.aligned import write_face
@@ -41,6 +42,7 @@ from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
+from recast.options import check_field, option, validate
 from recast.paths import check_outputs_not_inputs
 from recast.runtime.threads import init_worker_process, plan_threads
 from recast.workers import watch_parent
@@ -50,58 +52,58 @@ LOG_NAME = ".recast-extract.jsonl"
 logger = logging.getLogger(__name__)
 
 
+_DETECT, _OUTPUT, _IDENTITY = "Detection", "Output", "Identity"
+
+
+def _detector_names() -> tuple[str, ...]:
+    return tuple(list_detectors())
+
+
 @dataclass
 class ExtractOptions:
-    """Options of :func:`extract`.
+    """Options of :func:`extract`; each option declares its help, range and choices (:mod:`recast.options`).
 
     Attributes:
-        detector: registered detector name (``dlib-hog``, ``mtcnn``, ``dlib-cnn``, ``onnx``).
-        detector_kwargs: extra constructor arguments (e.g. ``{"model_path": ...}`` for ``onnx``).
+        detector_kwargs: extra detector constructor arguments (e.g. ``{"model_path": ...}`` for ``onnx``).
         face_type: crop coverage (a :class:`FaceType`, a name such as ``"whole"`` or a DeepFaceLab code
             such as ``"wf"``).
-        size: aligned image side, 256–2048.
-        image_format: ``jpg`` or ``png``.
-        jpeg_quality: 1–100.
-        min_face_size: ignore detections smaller than this (source pixels).
-        max_faces: keep at most this many faces per frame, largest first (0 = all).
-        try_rotations: retry at 90/180/270° when nothing is found.
         detect_size: detect on a copy scaled so its longer side is at most this (0 = full size,
             None = the detector's default, see :data:`recast.extract.analyze.DEFAULT_DETECT_SIZE`).
-        smooth: temporal landmark smoothing; None = on for video input, off for folders.
         smoothing: One-Euro parameters.
-        debug: also write frames with box, landmarks and crop outline to ``<out>_debug/``.
-        reference: photos of the person to keep; faces of anyone else are dropped.
-        reference_threshold: maximum embedding distance to a reference face.
-        embed: store a 128-d identity embedding with every face.
-        fps: resample video input to this rate (None = native).
-        force: re-extract frames that are already done.
         frames_list: only these frames (names like ``00012.png`` or numbers), re-extracted.
         workers: analysis processes (1 = in this process; None = one per usable core, at most 8).
     """
 
-    detector: str = "dlib-hog"
+    OPTIONS_NOUN: ClassVar[str] = "extract option"
+    OPTIONS_LABEL: ClassVar[str] = "{flag}"
+
+    detector: str = option("dlib-hog", "Face detector", choices=_detector_names, group=_DETECT)
     detector_kwargs: dict[str, object] = field(default_factory=dict)
-    face_type: FaceType = FaceType.WHOLE
-    size: int = 512
-    image_format: str = "jpg"
-    jpeg_quality: int = 90
-    min_face_size: int = 40
-    max_faces: int = 0
-    try_rotations: bool = True
-    detect_size: int | None = None
-    smooth: bool | None = None
+    face_type: FaceType = option(FaceType.WHOLE, "Face type (or h, mf, f, wf)", parse=parse_face_type,
+                                 choices=tuple(face_type.value for face_type in FaceType), group=_OUTPUT)
+    size: int = option(512, "Aligned image side", ge=256, le=2048, group=_OUTPUT)
+    image_format: str = option("jpg", "Aligned image format", choices=("jpg", "png"), flag="format", group=_OUTPUT)
+    jpeg_quality: int = option(90, "JPEG quality", ge=1, le=100, group=_OUTPUT)
+    min_face_size: int = option(40, "Ignore faces smaller than this (pixels)", ge=0, group=_DETECT)
+    max_faces: int = option(0, "Faces kept per frame, largest first (0 = all)", ge=0, group=_DETECT)
+    try_rotations: bool = option(True, "Retry rotated 90/180/270° when no face is found", flag="rotations",
+                                 group=_DETECT)
+    detect_size: int | None = option(None, "Detect on frames scaled to this longest side (0 = full)", ge=0,
+                                     default_text="the detector's", group=_DETECT)
+    smooth: bool | None = option(None, "Temporal landmark smoothing", default_text="on for video", group=_DETECT)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
-    debug: bool = False
-    reference: list[Path] = field(default_factory=list)
-    reference_threshold: float = 0.6
-    embed: bool = False
-    fps: float | None = None
-    force: bool = False
+    debug: bool = option(False, "Write frames with box, landmarks and crop outline to OUT_debug/")
+    reference: list[Path] = option(help="Photo(s) of the person to keep; others are dropped",
+                                   default_factory=list, group=_IDENTITY)
+    reference_threshold: float = option(0.6, "Max identity distance to a reference", ge=0, group=_IDENTITY)
+    embed: bool = option(False, "Store a 128-d identity embedding with every face", group=_IDENTITY)
+    fps: float | None = option(None, "Resample video input to this frame rate", gt=0, default_text="native")
+    force: bool = option(False, "Re-extract frames already done")
     frames_list: list[str] | None = None
-    workers: int | None = None
+    workers: int | None = option(None, "Analysis processes", ge=1, default_text="one per usable core, at most 8")
 
     def __post_init__(self) -> None:
-        self.face_type = parse_face_type(self.face_type)
+        check_field(self, "face_type")
 
     def validate(self) -> None:
         """Raise :class:`OptionError` for out-of-range values and :class:`InputError` for missing files.
@@ -109,18 +111,7 @@ class ExtractOptions:
         The detector is built once here, in the calling process, so a bad name, a missing model
         file or a wrong detector argument is reported before any worker starts or file is written.
         """
-        if not 256 <= self.size <= 2048:
-            raise OptionError(f"--size {self.size}: must be between 256 and 2048")
-        if self.image_format not in ("jpg", "png"):
-            raise OptionError(f"--format {self.image_format!r}: must be jpg or png")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise OptionError(f"--jpeg-quality {self.jpeg_quality}: must be between 1 and 100")
-        if self.workers is not None and self.workers < 1:
-            raise OptionError("--workers must be at least 1")
-        if self.fps is not None and self.fps <= 0:
-            raise OptionError(f"--fps {self.fps}: must be positive")
-        if self.reference_threshold < 0:
-            raise OptionError(f"--reference-threshold {self.reference_threshold}: must be ≥ 0")
+        validate(self)
         for photo in self.reference:
             if not Path(photo).is_file():
                 raise InputError(photo, "no such reference photo")

@@ -21,13 +21,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from recast.atomic import atomic_write_text
 from recast.color import COLOR_TRANSFERS
 from recast.errors import InputError, OptionError
 from recast.merge.effects import SHARPEN_MODES
 from recast.merge.maskops import MASK_MODES
+from recast.options import option, unknown_keys, validate
 
 #: Overlay modes: how the predicted face is put into the frame.
 MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
@@ -36,77 +37,42 @@ COLOR_MODES = ("none", *COLOR_TRANSFERS)
 SESSION_FORMAT = "recast.merge-session"
 SESSION_VERSION = 1
 
-# Numeric ranges (inclusive), following DeepFaceLab's merger.
-_RANGES: dict[str, tuple[float, float]] = {
-    "erode": (-400, 400),
-    "blur": (0, 400),
-    "motion_blur": (0, 100),
-    "output_face_scale": (-50, 50),
-    "hist_match_threshold": (0, 255),
-    "sharpen_amount": (-100, 100),
-    "denoise": (0, 500),
-    "bicubic_degrade": (0, 100),
-    "color_degrade": (0, 100),
-    "morph": (0.0, 1.0),
-}
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "mode": MODES,
-    "mask_mode": MASK_MODES,
-    "color": COLOR_MODES,
-    "sharpen_mode": SHARPEN_MODES,
-}
+_MASK, _COLOUR, _EFFECTS = "Mask", "Colour", "Effects"
 
 
 @dataclass(frozen=True)
 class MergeSettings:
     """Everything that controls how a face is merged into a frame (validated on creation).
 
-    Attributes:
-        mode: overlay mode, one of :data:`MODES`.
-        mask_mode: one of :data:`recast.merge.maskops.MASK_MODES`.
-        color: colour transfer of the face to the frame, one of :data:`COLOR_MODES`.
-        erode: mask erosion (> 0) or dilation (< 0), DeepFaceLab pixels (at 4 × model resolution).
-        blur: mask feathering, same unit.
-        motion_blur: 0–100, blur the face along its motion between frames.
-        output_face_scale: −50…50 percent; > 0 pastes the face smaller.
-        masked_hist_match: hist-match only inside the mask.
-        hist_match_threshold: 0–255, see :func:`recast.merge.effects.hist_match`.
-        sharpen_mode: ``none``, ``box`` or ``gaussian``.
-        sharpen_amount: −100…100; < 0 blurs the face.
-        denoise: 0–500, median-denoise the frame's background.
-        bicubic_degrade: 0–100, soften the frame's background.
-        color_degrade: 0–100, reduce the final frame to 256 colours.
-        morph: 0–1, identity morph factor for morphable (AMP) models.
+    Each field declares its help, range and choices (:mod:`recast.options`). erode and blur are in
+    DeepFaceLab pixels (at 4 × model resolution); hist_match_threshold: see
+    :func:`recast.merge.effects.hist_match`; denoise, bicubic_degrade and color_degrade act on the
+    frame's background (the last reduces it to 256 colours); morph only applies to AMP models.
     """
 
-    mode: str = "overlay"
-    mask_mode: str = "dst"
-    color: str = "rct"
-    erode: int = 0
-    blur: int = 0
-    motion_blur: int = 0
-    output_face_scale: int = 0
-    masked_hist_match: bool = True
-    hist_match_threshold: int = 238
-    sharpen_mode: str = "none"
-    sharpen_amount: int = 0
-    denoise: int = 0
-    bicubic_degrade: int = 0
-    color_degrade: int = 0
-    morph: float = 1.0
+    OPTIONS_NOUN: ClassVar[str] = "merge setting"
+    OPTIONS_LABEL: ClassVar[str] = "{noun} {name}"
+
+    mode: str = option("overlay", "Overlay mode", choices=MODES)
+    mask_mode: str = option("dst", "Mask (xseg modes need an XSeg model)", choices=MASK_MODES, group=_MASK)
+    color: str = option("rct", "Colour transfer of the face to the frame", choices=COLOR_MODES, group=_COLOUR)
+    erode: int = option(0, "Mask erode (>0) / dilate (<0), DFL units", ge=-400, le=400, group=_MASK)
+    blur: int = option(0, "Mask feather, DFL units", ge=0, le=400, group=_MASK)
+    motion_blur: int = option(0, "Blur the face along its motion", ge=0, le=100, group=_EFFECTS)
+    output_face_scale: int = option(0, "Output face scale in percent (>0 pastes it smaller)", ge=-50, le=50,
+                                    flag="face-scale", group=_MASK)
+    masked_hist_match: bool = option(True, "hist-match in the mask only", flag="masked-hist", group=_COLOUR)
+    hist_match_threshold: int = option(238, "hist-match threshold", ge=0, le=255, flag="hist-threshold",
+                                       group=_COLOUR)
+    sharpen_mode: str = option("none", "Sharpen mode", choices=SHARPEN_MODES, group=_EFFECTS)
+    sharpen_amount: int = option(0, "Sharpen amount (<0 blurs)", ge=-100, le=100, flag="sharpen", group=_EFFECTS)
+    denoise: int = option(0, "Background denoise", ge=0, le=500, group=_EFFECTS)
+    bicubic_degrade: int = option(0, "Background bicubic degrade", ge=0, le=100, group=_EFFECTS)
+    color_degrade: int = option(0, "Colour degrade (256 colours)", ge=0, le=100, group=_EFFECTS)
+    morph: float = option(1.0, "Identity morph for morphable (AMP) models", ge=0.0, le=1.0)
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in _CHOICES:
-                if value not in _CHOICES[item.name]:
-                    choices = ", ".join(_CHOICES[item.name])
-                    raise OptionError(f"merge setting {item.name}={value!r} is not one of {choices}")
-            elif isinstance(item.default, bool):
-                if not isinstance(value, bool):
-                    raise OptionError(f"merge setting {item.name}={value!r} must be true or false")
-            else:
-                _check_number(item.name, value, isinstance(item.default, int))
+        validate(self)
 
     @property
     def is_raw(self) -> bool:
@@ -126,10 +92,7 @@ class MergeSettings:
         """A copy with the fields in ``changes`` (a dict) replaced and validated."""
         if not isinstance(changes, dict):
             raise OptionError(f"merge settings must be a JSON object, got {type(changes).__name__}")
-        known = {item.name for item in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise OptionError(f"unknown merge setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        unknown_keys(MergeSettings, changes)
         return replace(self, **changes)
 
     def to_json(self) -> str:
@@ -244,11 +207,3 @@ def settings_for_frame(session: MergeSession | MergeSettings, frame_number: int)
         changes[item.name] = value
     return base.updated(changes)
 
-
-def _check_number(name: str, value: Any, integer: bool) -> None:
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise OptionError(f"merge setting {name}={value!r} must be {kind}")
-    low, high = _RANGES[name]
-    if not (math.isfinite(value) and low <= value <= high):
-        raise OptionError(f"merge setting {name}={value!r} is outside {low}…{high}")

@@ -31,7 +31,7 @@ from recast.train.models.registry import check_saved_model, model_from_saved
 class FaceSwapper:
     """A trained model ready to swap faces.
 
-    Attributes: ``resolution`` (int), ``face_type`` (FaceType), ``has_learned_mask``, ``is_amp``,
+    Attributes: ``resolution`` (int), ``face_type`` (FaceType), ``has_learned_mask``, ``is_amp`` (the model morphs),
     ``iteration`` (training iterations of the loaded weights), ``weights_sha256`` (sha256 of the
     loaded weights file; None when built from a module), ``model`` (the torch module),
     ``precision`` (:class:`recast.runtime.precision.Precision`: the autocast dtype the network runs in,
@@ -48,7 +48,7 @@ class FaceSwapper:
         self.resolution = model.resolution
         self.face_type: FaceType = parse_face_type(model.config.face_type)  # type: ignore[attr-defined]
         self.has_learned_mask = model.has_learned_mask
-        self.is_amp = model.is_amp
+        self.is_amp = model.morphable
         self.iteration = iteration
         self.weights_sha256: str | None = None
 

@@ -4,7 +4,8 @@
   belief term inside the root (so the effective floor of the denominator is about 1e-6, DeepFaceLab's
   ε, but without DeepFaceLab's missing bias correction that made early steps huge).
 * ``rmsprop``: a = ρ·a + (1−ρ)·g², step = lr·g/(√a + 1e-6), ρ = 0.9, no momentum (DeepFaceLab's).
-* ``adam``: ``torch.optim.Adam`` (fused kernel where available: ~3× faster step on CPU).
+* ``adam``: ``torch.optim.Adam`` with ``fused=True`` always (torch has the fused kernel on CPU and CUDA;
+  ~3× faster step on CPU).
 
 lr dropout (DeepFaceLab's ``lr_dropout``): after each step, every element of the update is kept with
 probability ``keep`` and otherwise undone, so the moments still see every gradient. Its masks come
@@ -20,8 +21,7 @@ import torch
 from torch import nn
 
 from recast.errors import OptionError
-
-OPTIMIZERS = ("adabelief", "rmsprop", "adam")
+from recast.train.options import OPTIMIZERS
 
 
 class AdaBelief(torch.optim.Optimizer):

@@ -12,90 +12,75 @@ Two kinds of choices, handled differently:
 from __future__ import annotations
 
 import dataclasses
-import math
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from recast.color import SAMPLE_TRANSFERS
 from recast.errors import InputError, OptionError
-from recast.train.optim import OPTIMIZERS
+from recast.options import from_mapping, load_toml, option, unknown_keys, validate
 
 MAX_BATCH_SIZE = 4096
 """Largest batch accepted from options, config files or a saved ``state.json``."""
 
 
+OPTIMIZERS = ("adabelief", "rmsprop", "adam")
+"""Optimiser names (built by :func:`recast.train.optim.create_optimizer`)."""
+
+_OPT, _LOSS, _AUG, _GAN = "Optimiser", "Loss and masks", "Augmentation", "GAN and style"
+
+
 @dataclass
 class TrainSettings:
-    """Tunable training settings (DeepFaceLab's option names where they exist).
+    """Tunable training settings (DeepFaceLab's option names where they exist); see each field's help.
 
-    batch_size: global batch (split over data-parallel processes). optimizer: adabelief/rmsprop/adam.
-    lr: learning rate. lr_dropout: keep-probability of each weight update (1.0 = off; DeepFaceLab's
-    "on" is 0.3) with a cosine lr cycle of ``lr_cos_period`` iterations while it is on (0 = none).
-    clip_grad: global gradient-norm limit (0 = off; DeepFaceLab's "on" is 1.0).
-    masked_training / eyes_mouth_prio / blur_out_mask / mask_blur_clip: loss masking.
-    random_warp / random_flip_src / random_flip_dst / random_hsv_power / random_scale: augmentation.
-    uniform_yaw: sample faces uniformly over yaw. ct_mode: none/rct/lct/mkl/idt/sot (src toward dst).
-    gan_power / gan_patch_size (0 = res//8) / gan_dims: patch-GAN on src. true_face_power: code
-    discriminator (df only). face_style_power / bg_style_power: style losses (0–100).
-    morph_factor: AMP training morph (0.1–0.5). unwarped_every: every N-th iteration re-trains on the
-    previous batch with its unwarped targets as input (Quick96: 3; 0 = never). pretrain: pretraining
-    mode (forces no warp, both flips, uniform yaw, no GAN/style/lr dropout/ct).
+    lr_dropout is the keep-probability of each weight update (1.0 = off; DeepFaceLab's "on" is 0.3),
+    with a cosine lr cycle of ``lr_cos_period`` iterations while it is on (0 = none). pretrain forces
+    no warp, both flips, uniform yaw, no GAN/style/lr dropout/ct (:meth:`effective`).
     """
 
-    batch_size: int = 8
-    optimizer: str = "adabelief"
-    lr: float = 5e-5
-    lr_dropout: float = 1.0
-    lr_cos_period: int = 500
-    clip_grad: float = 0.0
-    masked_training: bool = True
-    eyes_mouth_prio: bool = False
-    blur_out_mask: bool = False
-    mask_blur_clip: bool = True
-    random_warp: bool = True
-    random_flip_src: bool = False
-    random_flip_dst: bool = True
-    random_hsv_power: float = 0.0
-    random_scale: float = 0.15
-    uniform_yaw: bool = False
-    ct_mode: str = "none"
-    gan_power: float = 0.0
-    gan_patch_size: int = 0
-    gan_dims: int = 16
-    true_face_power: float = 0.0
-    face_style_power: float = 0.0
-    bg_style_power: float = 0.0
-    morph_factor: float = 0.5
-    unwarped_every: int = 0
-    pretrain: bool = False
+    OPTIONS_NOUN: ClassVar[str] = "training setting"
+
+    batch_size: int = option(8, "Faces per iteration (split over data-parallel processes)", ge=1,
+                             le=MAX_BATCH_SIZE, group=_OPT)
+    optimizer: str = option("adabelief", "Optimiser", choices=OPTIMIZERS, group=_OPT)
+    lr: float = option(5e-5, "Learning rate", gt=0, lt=1, group=_OPT)
+    lr_dropout: float = option(1.0, "Keep-probability of each weight update; 1 = off, DeepFaceLab's 'on' is 0.3",
+                               gt=0, le=1, group=_OPT)
+    lr_cos_period: int = option(500, "Iterations of the cosine lr cycle while lr dropout is on (0 = none)",
+                                ge=0, le=10_000_000, group=_OPT)
+    clip_grad: float = option(0.0, "Global gradient-norm limit; 0 = off, DeepFaceLab's 'on' is 1.0", ge=0, le=1_000_000,
+                              group=_OPT)
+    masked_training: bool = option(True, "Count the loss inside the face mask only", group=_LOSS)
+    eyes_mouth_prio: bool = option(False, "Weight the eyes and mouth more", group=_LOSS)
+    blur_out_mask: bool = option(False, "Blur the area around the mask in samples", group=_LOSS)
+    mask_blur_clip: bool = option(True, "Clip and double the blurred loss mask like SAEHD (Quick96: off)",
+                                  group=_LOSS)
+    random_warp: bool = option(True, "Randomly warp input faces", group=_AUG)
+    random_flip_src: bool = option(False, "Randomly mirror src faces", group=_AUG)
+    random_flip_dst: bool = option(True, "Randomly mirror dst faces", group=_AUG)
+    random_hsv_power: float = option(0.0, "Random hue/saturation/value shift of src samples", ge=0, le=0.3,
+                                     group=_AUG)
+    random_scale: float = option(0.15, "Random scale jitter of samples", ge=0, le=1, group=_AUG)
+    uniform_yaw: bool = option(False, "Sample faces evenly over head turn (yaw)", group=_AUG)
+    ct_mode: str = option("none", "Colour-transfer src samples toward dst", choices=("none", *SAMPLE_TRANSFERS),
+                          group=_AUG)
+    gan_power: float = option(0.0, "Patch-GAN loss weight", ge=0, le=10, group=_GAN)
+    gan_patch_size: int = option(0, "Patch-GAN patch size (0 = resolution/8)", ge=0, le=640, group=_GAN)
+    gan_dims: int = option(16, "Patch-GAN width", ge=1, le=512, group=_GAN)
+    true_face_power: float = option(0.0, "Code-discriminator weight (models with a shared code only: SAEHD df)",
+                                    ge=0, le=1, group=_GAN)
+    face_style_power: float = option(0.0, "Face style loss", ge=0, le=100, group=_GAN)
+    bg_style_power: float = option(0.0, "Background style loss", ge=0, le=100, group=_GAN)
+    morph_factor: float = option(0.5, "AMP training morph", ge=0.0, le=1.0, group=_LOSS)
+    unwarped_every: int = option(0, "Re-train every N-th iteration on the previous batch unwarped "
+                                 "(Quick96: 3; 0 = never)", ge=0, le=1_000_000, group=_AUG)
+    pretrain: bool = option(False, "Pretraining mode (no warp, both flips, uniform yaw, no GAN/style)", group=_AUG)
 
     def validate(self) -> None:
         """Raise :class:`OptionError` for a value of the wrong type or out of range (before any allocation)."""
-        check_field_types(self)
-        checks = [
-            (1 <= self.batch_size <= MAX_BATCH_SIZE, f"batch_size must be 1–{MAX_BATCH_SIZE}"),
-            (0 <= self.lr_cos_period <= 10_000_000, "lr_cos_period must be 0–10000000"),
-            (0 <= self.random_scale <= 1, "random_scale must be 0–1"),
-            (0 <= self.gan_patch_size <= 640 and 1 <= self.gan_dims <= 512,
-             "gan_patch_size must be 0–640 and gan_dims 1–512"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (0 < self.lr < 1, "lr must be in (0, 1)"),
-            (0 < self.lr_dropout <= 1, "lr_dropout (keep probability) must be in (0, 1]"),
-            (self.ct_mode in ("none", *SAMPLE_TRANSFERS), f"ct_mode must be none or {', '.join(SAMPLE_TRANSFERS)}"),
-            (0 <= self.random_hsv_power <= 0.3, "random_hsv_power must be 0–0.3"),
-            (0 <= self.gan_power <= 10, "gan_power must be 0–10"),
-            (0 <= self.true_face_power <= 1, "true_face_power must be 0–1"),
-            (0 <= self.face_style_power <= 100 and 0 <= self.bg_style_power <= 100, "style powers must be 0–100"),
-            (0.0 <= self.morph_factor <= 1.0, "morph_factor must be 0–1"),
-            (0 <= self.clip_grad <= 1e6, "clip_grad must be 0–1e6"),
-            (0 <= self.unwarped_every <= 1_000_000, "unwarped_every must be 0–1000000"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise OptionError(message)
+        validate(self)
 
     def effective(self) -> TrainSettings:
         """The settings actually used: pretraining overrides applied."""
@@ -108,40 +93,15 @@ class TrainSettings:
         )
 
 
-SETTING_NAMES = tuple(f.name for f in dataclasses.fields(TrainSettings))
-_TYPES: dict[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
-_TYPE_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string"}
-
-
-def check_field_types(instance: Any) -> None:
-    """Raise :class:`OptionError` when a dataclass field of type bool/int/float/str holds another type.
-
-    A bool is not accepted as a number, nor a float (``1e9``) as an int; a float must be finite.
-    """
-    for item in dataclasses.fields(instance):
-        allowed = _TYPES.get(str(item.type))
-        value = getattr(instance, item.name)
-        if allowed is None:
-            continue
-        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            raise OptionError(f"{item.name} must be {_TYPE_WORDS[str(item.type)]}, got {str(value)[:40]!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise OptionError(f"{item.name} must be finite, got {value!r}")
-
-
 def resolve_settings(*layers: dict[str, Any]) -> TrainSettings:
     """Merge setting dicts left to right over the defaults; unknown names raise OptionError."""
     merged: dict[str, Any] = {}
     for layer in layers:
         if not isinstance(layer, dict):
             raise OptionError(f"training settings must be a table of name = value, got {str(layer)[:40]!r}")
-        unknown = sorted(str(name) for name in set(layer) - set(SETTING_NAMES))
-        if unknown:
-            raise OptionError(f"unknown training setting(s) {', '.join(unknown)}")
+        unknown_keys(TrainSettings, layer)
         merged.update(layer)
-    settings = TrainSettings(**merged)
-    settings.validate()
-    return settings
+    return from_mapping(TrainSettings, merged)
 
 
 @dataclass
@@ -172,7 +132,8 @@ class TrainOptions:
     (:func:`recast.train.devices.resolve_device`). workers: data processes
     (None = automatic). seed: for init, sampling and augmentation.
     autosave_minutes / autobackup_hours / backup_count: checkpoint cadence (0 = off).
-    preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64); 0 = off).
+    preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64) on CUDA,
+    100 elsewhere; 0 = off).
     load_weights: another model folder to copy matching weights from (new model only); freeze: parameter
     groups to freeze ("encoder"). precision: ``auto`` (bf16 autocast where the device computes bf16
     natively — AVX512-BF16/AMX CPUs, Ampere+ GPUs — else fp32), ``bf16`` or ``fp32``; see
@@ -186,20 +147,22 @@ class TrainOptions:
     on_event: callback for progress (the library never prints).
     """
 
+    OPTIONS_LABEL: ClassVar[str] = "{flag}"
+
     src: Path | str | Any
     dst: Path | str | Any
     model_dir: Path | str
     model: str | None = None
     model_config: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
-    iterations: int | None = None
-    more: int | None = None
-    minutes: float | None = None
+    iterations: int | None = option(None, "Target iteration", ge=0)
+    more: int | None = option(None, "Iterations to add", ge=0)
+    minutes: float | None = option(None, "Minutes of this run", ge=0)
     device: str = "cpu"
     workers: int | None = None
     seed: int = 0
-    autosave_minutes: float = 25.0
-    autobackup_hours: float = 0.0
+    autosave_minutes: float = option(25.0, "Minutes between saves", ge=0)
+    autobackup_hours: float = option(0.0, "Hours between kept backups", ge=0)
     backup_count: int = 24
     preview_every: int | None = None
     load_weights: Path | str | None = None
@@ -216,11 +179,7 @@ class TrainOptions:
         """Raise :class:`OptionError` for contradictory or out-of-range run limits (before anything is written)."""
         if self.iterations is not None and self.more is not None:
             raise OptionError("give --iterations (the target iteration) or --more (iterations to add), not both")
-        for name, value in (("--iterations", self.iterations), ("--more", self.more), ("--minutes", self.minutes),
-                            ("--autosave-minutes", self.autosave_minutes),
-                            ("--autobackup-hours", self.autobackup_hours)):
-            if value is not None and value < 0:
-                raise OptionError(f"{name} {value}: must be ≥ 0")
+        validate(self)
 
     def target_iteration(self, current: int) -> int | None:
         """The iteration to stop at for a model now at iteration ``current`` (None = no iteration limit)."""
@@ -233,20 +192,11 @@ class TrainOptions:
 
 def read_config_file(path: str | Path, config_fields: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a TOML file into (model_config, settings); keys may sit at top level or in [model]/[train]."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise InputError(path, f"cannot read TOML config: {error}") from None
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and key in ("model", "train"):
-            flat.update(value)
-        else:
-            flat[key] = value
+    flat = load_toml(path, ("model", "train"))
     model_config = {k: v for k, v in flat.items() if k in config_fields}
     settings = {k: v for k, v in flat.items() if k not in config_fields}
-    unknown = sorted(set(settings) - set(SETTING_NAMES))
-    if unknown:
-        raise InputError(path, f"unknown option(s) {', '.join(unknown)}")
+    try:
+        unknown_keys(TrainSettings, settings)
+    except OptionError as error:
+        raise InputError(Path(path), str(error)) from None
     return model_config, settings

@@ -7,6 +7,7 @@ DeepFaceLab (see :mod:`recast.train.losses`); deliberate differences are noted w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -119,20 +120,16 @@ class TrainStep:
         if s.blur_out_mask:
             target_src = L.blur_out_mask(target_src, b["src_mask"], res)
             target_dst = L.blur_out_mask(target_dst, b["dst_mask"], res)
-        em_weight = 300.0 if (s.eyes_mouth_prio or self.model.is_amp) else 0.0
-        common = {"resolution": res, "masked": s.masked_training or self.model.is_amp,
-                  "eyes_mouth_weight": em_weight, "learn_mask": self.model.has_learned_mask,
-                  "both_kernels": self.model.is_amp, "mask_blur_clip": s.mask_blur_clip}
-        src_loss, src_lm = L.reconstruction_loss(target_src, out.pred_src_src, b["src_mask"], out.pred_src_srcm,
-                                                 b["src_em"], **common)
-        dst_loss, dst_lm = L.reconstruction_loss(target_dst, out.pred_dst_dst, b["dst_mask"], out.pred_dst_dstm,
-                                                 b["dst_em"], **common)
+        loss = self.model.loss_settings(s)
+        common = functools.partial(
+            L.reconstruction_loss, resolution=res, masked=loss.masked, eyes_mouth_weight=loss.eyes_mouth_weight,
+            learn_mask=self.model.has_learned_mask, both_kernels=loss.both_kernels, mask_blur_clip=s.mask_blur_clip)
+        src_loss, src_lm = common(target_src, out.pred_src_src, b["src_mask"], out.pred_src_srcm, b["src_em"])
+        dst_loss, dst_lm = common(target_dst, out.pred_dst_dst, b["dst_mask"], out.pred_dst_dstm, b["dst_em"])
         logs = {"src": float(src_loss.detach().mean()), "dst": float(dst_loss.detach().mean())}
         total = src_loss.mean() + dst_loss.mean()
-        if self.model.is_amp:
-            bg = 1 - dst_lm
-            total = total + 0.1 * L.per_sample_mse(out.pred_dst_dst * bg, target_dst * bg).mean()
-            total = total + 1e-6 * L.total_variation_mse(out.pred_dst_dst * bg).mean()
+        for term in self.model.extra_losses(out, target_src, target_dst, src_lm, dst_lm):
+            total = total + term
         if s.face_style_power > 0 and out.pred_src_dst is not None:
             fake = out.pred_src_dst * out.pred_src_dstm.detach()
             real = (out.pred_dst_dst * out.pred_dst_dstm).detach()
@@ -160,7 +157,8 @@ class TrainStep:
         part = self.model_part
         part.zero_grad()
         self._backward(part, total)
-        self._freeze_inter_ab(s)
+        for param in self.model.frozen_parameters(s):
+            param.grad = None
         self._update(part, iteration)
         if gan_pairs:
             logs["gan_d"] = self._discriminator_step(self.gan, [
@@ -170,23 +168,19 @@ class TrainStep:
         logs["total"] = float(total.detach())
         return average_scalars(logs, self.dist, self.device)
 
-    def _freeze_inter_ab(self, s: TrainSettings) -> None:
-        """DeepFaceLab trains LIAE's inter_AB only while random warp is on."""
-        if not s.random_warp and getattr(self.model, "layout", "") == "liae":
-            for p in self.model.inter_AB.parameters():
-                p.grad = None
-
     def _gan_pairs(self, out: TrainOutputs, target_src: torch.Tensor, target_dst: torch.Tensor,
                    src_lm: torch.Tensor, dst_lm: torch.Tensor, s: TrainSettings,
                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(real, fake) pairs for the patch GAN: src (SAEHD), src and dst (AMP); masked when training masked."""
+        """(real, fake) pairs for the patch GAN, one per side in the model's ``gan_sides``; masked when
+        training masked."""
         if self.gan is None or s.gan_power <= 0:
             return []
-        src_m = src_lm if s.masked_training else torch.ones_like(src_lm)
-        pairs = [(target_src * src_m, out.pred_src_src * src_m)]
-        if self.model.is_amp:
-            dst_m = dst_lm if s.masked_training else torch.ones_like(dst_lm)
-            pairs.append((target_dst * dst_m, out.pred_dst_dst * dst_m))
+        sides = {"src": (target_src, out.pred_src_src, src_lm), "dst": (target_dst, out.pred_dst_dst, dst_lm)}
+        pairs = []
+        for side in self.model.gan_sides:
+            target, pred, loss_mask = sides[side]
+            m = loss_mask if s.masked_training else torch.ones_like(loss_mask)
+            pairs.append((target * m, pred * m))
         return pairs
 
     def _discriminator_step(self, part: Part, pairs: list[tuple[torch.Tensor, torch.Tensor]], step: int) -> float:

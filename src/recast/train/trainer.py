@@ -38,7 +38,7 @@ from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make
 from recast.train.devices import resolve_device
 from recast.train.modelcard import write_model_card
 from recast.train.models.base import FaceSwapModel
-from recast.train.models.registry import check_saved_model, create_model, get_entry, model_from_saved
+from recast.train.models.registry import DEFAULT_MODEL, check_saved_model, create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
 from recast.train.previews import write_previews
@@ -163,7 +163,7 @@ class Trainer:
             model = model_from_saved(name, saved_config)
             checkpoint = ckpt.load_checkpoint(self.model_dir)
         else:
-            name = (o.model or "saehd").lower()
+            name = (o.model or DEFAULT_MODEL).lower()
             model = create_model(name, **o.model_config)
         self.name = name
         state = checkpoint.state if checkpoint else {}
@@ -266,7 +266,7 @@ class Trainer:
             if not have.covers(face_type):
                 raise OptionError(f"{label} faces are {have.value} faces; this model needs {face_type.value} "
                                   "or wider (re-extract with a wider face type)")
-        em = eff.eyes_mouth_prio or model.is_amp
+        em = model.loss_settings(eff).eyes_mouth_weight > 0
         common = {"resolution": model.resolution, "face_type": face_type, "random_warp": eff.random_warp,
                   "scale": eff.random_scale, "eyes_mouth": em}
         spec = PairSpec(SampleSpec(random_flip=eff.random_flip_src, hsv_power=eff.random_hsv_power, **common),

@@ -23,46 +23,18 @@ loss fall faster in our tests. ``train_inters=False`` reproduces DeepFaceLab's b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from recast.errors import OptionError
-from recast.faces.facetype import parse_face_type
-from recast.train.models.base import FaceSwapModel, ModelConfig, TrainOutputs
+from recast.train import losses as L
+from recast.train.models.amp_config import AMPConfig
+from recast.train.models.base import EYES_MOUTH_WEIGHT, FaceSwapModel, LossSettings, TrainOutputs
 from recast.train.models.blocks import Decoder, Downscale, ResidualBlock, glorot_init, pixel_norm
 
-
-@dataclass
-class AMPConfig(ModelConfig):
-    """Architecture of an AMP model; every field is fixed once the model exists.
-
-    resolution: 64–640, multiple of 32. face_type: full / whole / head (any type is accepted).
-    ae_dims: encoder code width. inter_dims: channels of the inter grid (the morphable channels).
-    e_dims, d_dims, d_mask_dims: base channels (d_mask_dims 0 = no learned mask).
-    train_inters: train the two inters (True) or keep them frozen at init like DeepFaceLab (False).
-    """
-
-    resolution: int = 224
-    face_type: str = "whole"
-    ae_dims: int = 256
-    inter_dims: int = 1024
-    e_dims: int = 64
-    d_dims: int = 64
-    d_mask_dims: int = 22
-    train_inters: bool = True
-
-    def validate(self) -> None:
-        self.face_type = parse_face_type(self.face_type).value
-        if not 64 <= self.resolution <= 640 or self.resolution % 32:
-            raise OptionError(f"resolution {self.resolution}: must be 64–640 and a multiple of 32 for AMP")
-        if not 4 <= self.ae_dims <= 1024 or not 4 <= self.inter_dims <= 2048:
-            raise OptionError("ae_dims must be 4–1024 and inter_dims 4–2048")
-        for name in ("e_dims", "d_dims", "d_mask_dims"):
-            value = getattr(self, name)
-            if not 0 <= value <= 256 or value % 2 or (value == 0 and name != "d_mask_dims"):
-                raise OptionError(f"{name} {value}: must be an even number in 2–256")
+if TYPE_CHECKING:
+    from recast.train.options import TrainSettings
 
 
 class AMPEncoder(nn.Module):
@@ -98,7 +70,8 @@ class AMP(FaceSwapModel):
     """AMP model; see the module docstring (including why the inters train)."""
 
     family = "amp"
-    is_amp = True
+    morphable = True
+    gan_sides = ("src", "dst")
     inter_prefixes = ("inter_src.", "inter_dst.")
 
     def __init__(self, config: AMPConfig) -> None:
@@ -114,6 +87,17 @@ class AMP(FaceSwapModel):
         if not config.train_inters:
             for param in [*self.inter_src.parameters(), *self.inter_dst.parameters()]:
                 param.requires_grad_(False)
+
+    def loss_settings(self, settings: TrainSettings) -> LossSettings:
+        """AMP always trains masked, with the eyes-and-mouth term and DSSIM at both kernel sizes."""
+        return LossSettings(masked=True, eyes_mouth_weight=EYES_MOUTH_WEIGHT, both_kernels=True)
+
+    def extra_losses(self, out: TrainOutputs, target_src: torch.Tensor, target_dst: torch.Tensor,
+                     src_loss_mask: torch.Tensor, dst_loss_mask: torch.Tensor) -> list[torch.Tensor]:
+        """DeepFaceLab AMP's dst background terms: 0.1 · MSE and 1e-6 · total variation outside the mask."""
+        bg = 1 - dst_loss_mask
+        return [0.1 * L.per_sample_mse(out.pred_dst_dst * bg, target_dst * bg).mean(),
+                1e-6 * L.total_variation_mse(out.pred_dst_dst * bg).mean()]
 
     def _morph_mask(self, n: int, morph_factor: float, device: torch.device) -> torch.Tensor:
         """(n, C, 1, 1) float mask with exactly int(C·morph_factor) ones per sample, random positions."""

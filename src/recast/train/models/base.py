@@ -7,15 +7,16 @@ warped src and dst faces (N, 3, R, R) BGR float in [0, 1] to the reconstructions
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
-from recast.errors import OptionError
-from recast.train.options import check_field_types
+from recast.train.models.config import ModelConfig
+
+if TYPE_CHECKING:
+    from recast.train.options import TrainSettings
 
 
 @dataclass
@@ -36,40 +37,43 @@ class TrainOutputs:
     dst_code: torch.Tensor | None = None
 
 
-@dataclass
-class ModelConfig:
-    """Base for model configs: JSON round trip with unknown-key and type checks."""
+@dataclass(frozen=True)
+class LossSettings:
+    """How a family wants its reconstruction loss (:func:`recast.train.losses.reconstruction_loss`).
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    masked: count the loss inside the face mask only. eyes_mouth_weight: weight of the eyes-and-mouth
+    L1 term (0 = off; the data loader then skips the eyes-and-mouth masks). both_kernels: DSSIM at
+    both DeepFaceLab kernel sizes.
+    """
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise OptionError(f"unknown model option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        config = cls(**values)
-        check_field_types(config)
-        config.validate()
-        return config
+    masked: bool
+    eyes_mouth_weight: float
+    both_kernels: bool = False
 
-    def validate(self) -> None:
-        """Raise OptionError for values out of range (subclasses extend)."""
+
+EYES_MOUTH_WEIGHT = 300.0
+"""DeepFaceLab's weight of the eyes-and-mouth term when it is on."""
 
 
 class FaceSwapModel(nn.Module):
-    """Interface shared by SAEHD-style and AMP models.
+    """What a model family offers the trainer and the merger.
 
-    Subclasses set ``family`` and implement :meth:`forward` and :meth:`swap`.
+    Subclasses set ``family`` and implement :meth:`forward` and :meth:`swap`; the training hooks
+    (:meth:`loss_settings`, :meth:`extra_losses`, :meth:`frozen_parameters`, ``gan_sides``,
+    ``supports_true_face``) have defaults that suit a plain two-decoder autoencoder, so the training
+    step (:mod:`recast.train.step`) never asks which family it trains.
     ``encoder_prefixes`` name the parameters that ``--freeze encoder`` freezes;
     ``inter_prefixes`` the ones re-initialised when pretraining is switched off.
+    ``morphable``: :meth:`swap` blends identities by its ``morph`` argument.
+    ``gan_sides``: which reconstructions (``"src"``, ``"dst"``) the patch GAN judges.
+    ``supports_true_face``: the src and dst codes share a space (the code discriminator applies).
     """
 
     family: ClassVar[str] = ""
     encoder_prefixes: ClassVar[tuple[str, ...]] = ("encoder.",)
     inter_prefixes: ClassVar[tuple[str, ...]] = ()
-    is_amp: ClassVar[bool] = False
+    morphable: ClassVar[bool] = False
+    gan_sides: ClassVar[tuple[str, ...]] = ("src",)
     supports_true_face: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig) -> None:
@@ -95,6 +99,22 @@ class FaceSwapModel(nn.Module):
     def swap_face(self, dst: torch.Tensor, morph: float = 1.0) -> torch.Tensor:
         """Only the swapped face (N, 3, R, R) of :meth:`swap`, without running the mask branches."""
         return self.swap(dst, morph)[0]
+
+    def loss_settings(self, settings: TrainSettings) -> LossSettings:
+        """The reconstruction-loss choices for ``settings`` (effective ones); by default the user's."""
+        return LossSettings(settings.masked_training, EYES_MOUTH_WEIGHT if settings.eyes_mouth_prio else 0.0)
+
+    def extra_losses(self, out: TrainOutputs, target_src: torch.Tensor, target_dst: torch.Tensor,
+                     src_loss_mask: torch.Tensor, dst_loss_mask: torch.Tensor) -> list[torch.Tensor]:
+        """Family-specific loss terms (scalars) added to src + dst reconstruction; none by default.
+
+        Targets (N, 3, R, R) and loss masks (N, 1, R, R) are those of the reconstruction loss.
+        """
+        return []
+
+    def frozen_parameters(self, settings: TrainSettings) -> list[nn.Parameter]:
+        """Parameters whose gradients are dropped this iteration under ``settings``; none by default."""
+        return []
 
     def reset_inters(self) -> None:
         """Re-initialise the inter layers (used when pretraining is switched off)."""

@@ -8,62 +8,78 @@ choices and the parametrised tests. A saved model records its registry name and 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from recast.errors import InputError, OptionError
-from recast.train import checkpoint as ckpt
-from recast.train.models.amp import AMP, AMPConfig
-from recast.train.models.base import FaceSwapModel, ModelConfig
+from recast.options import OptionField, option_fields
+from recast.train.models.amp_config import AMPConfig
+from recast.train.models.config import ModelConfig
 from recast.train.models.quick96 import QUICK96_CONFIG, QUICK96_TRAIN_DEFAULTS
-from recast.train.models.saehd import SAEHD, SAEHDConfig
+from recast.train.models.saehd_config import SAEHDConfig
+
+if TYPE_CHECKING:
+    from recast.train.models.base import FaceSwapModel
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     """One registered model name.
 
-    model_class / config_class: the family. preset: config values this name sets. fixed: refuse
-    any config override (Quick96). train_defaults: TrainOptions values this name starts from.
+    model: the family's class as ``"module:Class"`` (imported on first use, so the registry and the
+    configs load without torch). config_class: its config. preset: config values this name sets.
+    fixed: refuse any config override (Quick96). train_defaults: TrainSettings values this name
+    starts from.
     """
 
     name: str
-    model_class: type[FaceSwapModel]
+    model: str
     config_class: type[ModelConfig]
     description: str
     preset: dict[str, Any] = field(default_factory=dict)
     fixed: bool = False
     train_defaults: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def model_class(self) -> type[FaceSwapModel]:
+        """The family class (imports its module, and torch, the first time)."""
+        module, _, name = self.model.partition(":")
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
     def build_config(self, **overrides: Any) -> ModelConfig:
+        """The config of this name with ``overrides`` (refused for fixed names), validated."""
         if self.fixed and overrides:
             raise OptionError(f"model {self.name!r} has fixed settings; it does not accept "
                               f"{', '.join(sorted(overrides))} (use 'saehd' to choose them)")
         return self.config_class.from_dict({**self.preset, **overrides})
 
 
+_SAEHD = "recast.train.models.saehd:SAEHD"
+
+DEFAULT_MODEL = "saehd"
+"""The registry name a new model gets when none is asked for."""
+
 MODELS: dict[str, ModelEntry] = {
     "saehd": ModelEntry(
-        "saehd", SAEHD, SAEHDConfig,
+        "saehd", _SAEHD, SAEHDConfig,
         "DeepFaceLab SAEHD: df/liae with u/d/t/c variants, resolution 64–640 (default liae-ud 128).",
         train_defaults={"batch_size": 8, "optimizer": "adabelief", "lr": 5e-5},
     ),
     "quick96": ModelEntry(
-        "quick96", SAEHD, SAEHDConfig,
+        "quick96", _SAEHD, SAEHDConfig,
         "DeepFaceLab Quick96: fixed 96 px full-face df-ud, ae 128, e/d 64, mask 16; RMSprop 2e-4.",
         preset=QUICK96_CONFIG, fixed=True, train_defaults=QUICK96_TRAIN_DEFAULTS,
     ),
     "amp": ModelEntry(
-        "amp", AMP, AMPConfig,
+        "amp", "recast.train.models.amp:AMP", AMPConfig,
         "DeepFaceLab AMP: morphable src/dst inters, shared decoder, default 224 px whole face.",
         train_defaults={"batch_size": 8, "optimizer": "adabelief", "lr": 5e-5, "eyes_mouth_prio": True,
                         "masked_training": True},
     ),
     "cpu": ModelEntry(
-        "cpu", SAEHD, SAEHDConfig,
+        "cpu", _SAEHD, SAEHDConfig,
         "Small SAEHD sized for a 2-core CPU: 64 px df-ud, ae 128, e 32, d 32, mask 8.",
         preset={"resolution": 64, "face_type": "full", "archi": "df-ud", "ae_dims": 128, "e_dims": 32,
                 "d_dims": 32, "d_mask_dims": 8},
@@ -78,6 +94,7 @@ def list_models() -> list[str]:
 
 
 def get_entry(name: str) -> ModelEntry:
+    """The entry registered as ``name`` (any case); OptionError naming the choices otherwise."""
     try:
         return MODELS[name.lower()]
     except KeyError:
@@ -106,6 +123,10 @@ def check_saved_model(model_dir: Path) -> tuple[str, dict[str, Any]]:
     Raises:
         InputError: naming config.json (invalid config) or the weights file (they do not fit).
     """
+    import torch
+
+    from recast.train import checkpoint as ckpt
+
     name, config = ckpt.read_model_config(model_dir)
     try:
         with torch.device("meta"):
@@ -120,3 +141,12 @@ def config_fields(name: str) -> list[str]:
     """The config field names a registry name accepts (empty for fixed models)."""
     entry = get_entry(name)
     return [] if entry.fixed else [f.name for f in dataclasses.fields(entry.config_class)]
+
+
+def config_options() -> tuple[OptionField, ...]:
+    """Every model-config option of the registered families, once per name (the first family's wins)."""
+    seen: dict[str, OptionField] = {}
+    for entry in MODELS.values():
+        for item in option_fields(entry.config_class):
+            seen.setdefault(item.name, item)
+    return tuple(seen.values())

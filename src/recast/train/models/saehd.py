@@ -14,62 +14,17 @@ models with particular configs (see ``recast.train.models.registry``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
-from recast.errors import OptionError
-from recast.faces.facetype import parse_face_type
-from recast.train.models.base import FaceSwapModel, ModelConfig, TrainOutputs
+from recast.train.models.base import FaceSwapModel, TrainOutputs
 from recast.train.models.blocks import Decoder, Encoder, Inter, glorot_init
+from recast.train.models.saehd_config import SAEHDConfig, parse_archi
 
-VARIANT_LETTERS = "udtc"
-
-
-def parse_archi(archi: str) -> tuple[str, str]:
-    """'liae-ud' → ('liae', 'ud'); raises OptionError for unknown layouts or letters."""
-    layout, _, letters = archi.strip().lower().partition("-")
-    if layout not in ("df", "liae"):
-        raise OptionError(f"archi {archi!r}: layout must be 'df' or 'liae' (e.g. 'liae-ud', 'df-udt')")
-    bad = [c for c in letters if c not in VARIANT_LETTERS]
-    if bad or len(set(letters)) != len(letters):
-        raise OptionError(f"archi {archi!r}: variant letters must be distinct ones of 'u', 'd', 't', 'c'")
-    return layout, letters
-
-
-@dataclass
-class SAEHDConfig(ModelConfig):
-    """Architecture of an SAEHD model; every field is fixed once the model exists.
-
-    resolution: face size in pixels (64–640; multiple of 16, of 32 with the ``d`` or ``t`` variant).
-    face_type: half / mid / full / whole / head. archi: ``df`` or ``liae`` plus optional ``-udtc``.
-    ae_dims: bottleneck width (32–1024). e_dims, d_dims: encoder / decoder base channels (16–256).
-    d_mask_dims: mask-decoder base channels (0 = no learned mask; the masks are then all ones).
-    """
-
-    resolution: int = 128
-    face_type: str = "full"
-    archi: str = "liae-ud"
-    ae_dims: int = 256
-    e_dims: int = 64
-    d_dims: int = 64
-    d_mask_dims: int = 22
-
-    def validate(self) -> None:
-        _, letters = parse_archi(self.archi)
-        self.face_type = parse_face_type(self.face_type).value
-        step = 32 if ("d" in letters or "t" in letters) else 16
-        if not 64 <= self.resolution <= 640 or self.resolution % step:
-            raise OptionError(f"resolution {self.resolution}: must be 64–640 and a multiple of {step} "
-                              f"for archi {self.archi!r}")
-        if not 4 <= self.ae_dims <= 1024:
-            raise OptionError(f"ae_dims {self.ae_dims}: must be 4–1024")
-        for name in ("e_dims", "d_dims"):
-            value = getattr(self, name)
-            if not 2 <= value <= 256 or value % 2:
-                raise OptionError(f"{name} {value}: must be an even number in 2–256")
-        if not 0 <= self.d_mask_dims <= 256 or self.d_mask_dims % 2:
-            raise OptionError(f"d_mask_dims {self.d_mask_dims}: must be an even number in 0–256")
+if TYPE_CHECKING:
+    from recast.train.options import TrainSettings
 
 
 class SAEHD(FaceSwapModel):
@@ -105,6 +60,12 @@ class SAEHD(FaceSwapModel):
     @property
     def supports_true_face(self) -> bool:  # type: ignore[override]
         return self.layout == "df"
+
+    def frozen_parameters(self, settings: TrainSettings) -> list[nn.Parameter]:
+        """DeepFaceLab trains LIAE's inter_AB only while random warp is on."""
+        if self.layout == "liae" and not settings.random_warp:
+            return list(self.inter_AB.parameters())
+        return []
 
     def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, with_swap: bool = False,
                 morph_factor: float = 0.5) -> TrainOutputs:

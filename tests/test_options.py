@@ -1,0 +1,185 @@
+"""Option schemas: tests generated from every declared option of every settings class.
+
+Each option must have help, a default that validates, out-of-range / unknown-choice / wrong-type values
+refused with a message naming it, and (where a command exposes it) a flag that parses back to the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from recast.cli.main import app
+from recast.errors import InputError, OptionError
+from recast.extract.stage import ExtractOptions
+from recast.merge.settings import MergeSettings
+from recast.options import OptionField, from_mapping, json_schema, load_toml, option_fields, validate
+from recast.options.describe import help_text
+from recast.options.spec import label
+from recast.train.models.amp_config import AMPConfig
+from recast.train.models.registry import config_options
+from recast.train.models.saehd_config import SAEHDConfig
+from recast.train.options import TrainOptions, TrainSettings, read_config_file, resolve_settings
+
+SCHEMAS: list[type] = [TrainSettings, MergeSettings, ExtractOptions, SAEHDConfig, AMPConfig, TrainOptions]
+
+OPTIONS = [pytest.param(cls, item, id=f"{cls.__name__}.{item.name}") for cls in SCHEMAS for item in option_fields(cls)]
+
+# command → (required arguments, the option classes whose flags it generates)
+COMMANDS: dict[str, tuple[list[str], list[type]]] = {
+    "train": (["--src", "s", "--dst", "d", "--model-dir", "m"], [TrainSettings, SAEHDConfig, AMPConfig]),
+    "merge": (["-m", "m", "-f", "f", "-a", "a", "-o", "o"], [MergeSettings]),
+    "extract": (["video.mp4", "out"], [ExtractOptions]),
+}
+
+
+def _instance(cls: type, **values: Any) -> Any:
+    if cls is TrainOptions:
+        return TrainOptions("src", "dst", "model", **values)
+    return cls(**values)
+
+
+def _valid_other(item: OptionField) -> Any:
+    """A valid value different from the default."""
+    spec = item.spec
+    if item.kind is bool:
+        return not item.default
+    allowed = spec.allowed()
+    if allowed is not None:
+        return next(c for c in reversed(allowed) if c != str(item.default))
+    if item.is_list:
+        return [item.kind("x")]
+    if spec.le is not None:
+        return item.kind(spec.le)
+    if spec.gt is not None and spec.lt is not None:
+        return item.kind((spec.gt + spec.lt) / 2)
+    low = spec.ge if spec.ge is not None else spec.gt if spec.gt is not None else 0
+    return item.kind(low + (spec.multiple_of or 2) * 4)
+
+
+def _out_of_range(item: OptionField) -> list[Any]:
+    spec = item.spec
+    values = [b for b in (spec.gt, spec.lt) if b is not None]
+    values += [spec.ge - 1] if spec.ge is not None else []
+    values += [spec.le + 1] if spec.le is not None else []
+    return [item.kind(v) for v in values]
+
+
+@pytest.mark.parametrize(("cls", "item"), OPTIONS)
+def test_option_has_help_and_a_valid_default(cls: type, item: OptionField) -> None:
+    assert item.spec.help and not item.spec.help.endswith(".")
+    text = help_text(item)
+    assert text.endswith("].") and "[" in text
+    validate(_instance(cls))
+
+
+@pytest.mark.parametrize(("cls", "item"), OPTIONS)
+def test_option_refuses_bad_values_naming_it(cls: type, item: OptionField) -> None:
+    name = label(cls, item)
+    bad: list[Any] = _out_of_range(item) + ([] if item.kind is str else ["text"])
+    if item.spec.allowed() is not None:
+        bad.append("no-such-choice")
+    if item.kind in (int, float):
+        bad += [True] + ([float("nan")] if item.kind is float else [2.5])
+    for value in bad:
+        with pytest.raises(OptionError) as error:
+            validate(_instance(cls, **{item.name: value}))
+        assert str(error.value).startswith(name), (value, str(error.value))
+
+
+@pytest.mark.parametrize(("cls", "item"), OPTIONS)
+def test_option_accepts_another_valid_value(cls: type, item: OptionField) -> None:
+    if cls is SAEHDConfig and item.name == "archi":
+        value: Any = "df-udtc"
+    else:
+        value = _valid_other(item)
+    validate(_instance(cls, **{item.name: value}))
+
+
+def _command(name: str) -> Any:
+    group = typer.main.get_command(app)
+    return group.commands[name]  # type: ignore[attr-defined]
+
+
+FLAGS = [pytest.param(command, cls, item, id=f"{command}.{item.name}")
+         for command, (_, classes) in COMMANDS.items()
+         for cls in classes for item in option_fields(cls)
+         if cls is not AMPConfig or item.name not in {i.name for i in option_fields(SAEHDConfig)}]
+
+
+@pytest.mark.parametrize(("command", "cls", "item"), FLAGS)
+def test_flag_round_trips_to_the_field(command: str, cls: type, item: OptionField) -> None:
+    required, _ = COMMANDS[command]
+    value = "df-udtc" if item.name == "archi" else _valid_other(item)
+    if item.kind is bool:
+        args = [f"--{item.flag}" if value else f"--no-{item.flag}"]
+    elif item.is_list:
+        args = [a for v in value for a in (f"--{item.flag}", str(v))]
+    else:
+        args = [f"--{item.flag}", str(value)]
+    cmd = _command(command)
+    ctx = cmd.make_context(command, [*required, *args])
+    parsed = ctx.params[item.name]
+    assert (list(parsed) if item.is_list else parsed) == value
+    untouched = cmd.make_context(command, list(required))
+    assert untouched.params[item.name] in (None, [], ())
+
+
+def test_every_generated_flag_is_a_declared_option() -> None:
+    declared = {item.name for _, classes in COMMANDS.values() for cls in classes for item in option_fields(cls)}
+    train_flags = {p.name for p in _command("train").params}
+    assert {item.name for item in config_options()} | {i.name for i in option_fields(TrainSettings)} <= train_flags
+    assert {i.name for i in option_fields(MergeSettings)} <= {p.name for p in _command("merge").params} <= (
+        declared | {"model_dir", "frames", "aligned", "out", "mask_out", "session", "export_rgba", "export_dir",
+                    "workers", "batch_size", "device", "precision", "force", "help"})
+
+
+def test_unknown_keys_and_non_tables_name_the_problem() -> None:
+    with pytest.raises(OptionError, match="unknown training setting 'batch'; known: "):
+        resolve_settings({"batch": 2})
+    with pytest.raises(OptionError, match="unknown merge setting 'size'"):
+        from_mapping(MergeSettings, {"size": 3})
+    with pytest.raises(OptionError, match="unknown model option 'colour'"):
+        SAEHDConfig.from_dict({"colour": 1})
+    with pytest.raises(OptionError, match="must be a table"):
+        from_mapping(MergeSettings, [1, 2])
+    assert from_mapping(MergeSettings, {"blur": 4}, MergeSettings(erode=3)) == MergeSettings(erode=3, blur=4)
+
+
+def test_toml_config_splits_model_and_settings_and_names_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('batch_size = 4\n[model]\nresolution = 96\narchi = "df"\n[train]\nlr = 1e-4\n')
+    assert load_toml(path, ("model", "train")) == {"batch_size": 4, "resolution": 96, "archi": "df", "lr": 1e-4}
+    model, settings = read_config_file(path, [item.name for item in option_fields(SAEHDConfig)])
+    assert model == {"resolution": 96, "archi": "df"} and settings == {"batch_size": 4, "lr": 1e-4}
+    path.write_text("batch_sizes = 4\n")
+    with pytest.raises(InputError, match=r"run\.toml: unknown training setting 'batch_sizes'"):
+        read_config_file(path, [])
+    path.write_text("batch_size = \n")
+    with pytest.raises(InputError, match=r"run\.toml: cannot read TOML config"):
+        load_toml(path)
+
+
+def test_relations_beyond_single_options_are_still_checked() -> None:
+    with pytest.raises(OptionError, match="resolution=80 must be a multiple of 32 for archi 'liae-ud'"):
+        SAEHDConfig.from_dict({"resolution": 80})
+    assert SAEHDConfig.from_dict({"resolution": 80, "archi": "df"}).resolution == 80
+    assert SAEHDConfig.from_dict({"face_type": "wf"}).face_type == "whole"
+    with pytest.raises(OptionError, match="not both"):
+        TrainOptions("s", "d", "m", iterations=2, more=1).validate()
+
+
+@pytest.mark.parametrize("cls", SCHEMAS)
+def test_json_schema_describes_every_option(cls: type) -> None:
+    schema = json.loads(json.dumps(json_schema(cls)))
+    assert set(schema["properties"]) == {item.name for item in option_fields(cls)}
+    for item in option_fields(cls):
+        entry = schema["properties"][item.name]
+        assert entry["description"] == item.spec.help and entry["x-flag"] == f"--{item.flag}"
+        if item.spec.allowed() is not None:
+            assert entry["enum"] == list(item.spec.allowed() or ())
+    assert schema["properties"].get("lr_dropout", {"exclusiveMinimum": 0})["exclusiveMinimum"] == 0
