@@ -107,7 +107,8 @@ def merge(
     """Merge a trained model's faces into every destination frame.
 
     Args:
-        model_dir: trained model folder (loaded with ``recast.train.inference.FaceSwapper``), or
+        model_dir: trained model folder (loaded with ``recast.train.inference.FaceSwapper``), a
+            ``.dfm`` / ``.onnx`` face model (``recast.export.onnx_swapper.OnnxFaceSwapper``), or
             an already loaded model (anything with ``resolution``, ``face_type``,
             ``has_learned_mask`` and ``swap``).
         frames: folder of destination frames, or the destination video file (its frames are
@@ -334,6 +335,10 @@ def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str) 
     if not isinstance(model_dir, (str, Path)):
         return model_dir, "the model"
     path = Path(model_dir)
+    if path.suffix.lower() in (".dfm", ".onnx"):
+        from recast.export.onnx_swapper import OnnxFaceSwapper
+
+        return OnnxFaceSwapper.load(path), str(path)
     if not path.is_dir():
         raise InputError(path, "no such model folder")
     from recast.train.inference import FaceSwapper  # torch is imported only when a model is loaded
