@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from recast.cli import evaluate, export, extract, faceset, media, merge, pipeline, provenance, train, workspace
+from recast.cli import evaluate, export, extract, faceset, live, media, merge, pipeline, provenance, train, workspace
 from recast.errors import RecastError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="recast: face replacement in video.")
@@ -26,6 +26,7 @@ train.register(app)
 provenance.register(app)
 evaluate.register(app)
 export.register(app)
+live.register(app)
 
 
 def main() -> None:

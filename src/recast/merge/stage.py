@@ -334,16 +334,9 @@ def _is_done(name: str, faces: list[FaceMeta], settings: MergeSettings, out_dir:
 def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str) -> tuple[SwapModel, str]:
     if not isinstance(model_dir, (str, Path)):
         return model_dir, "the model"
-    path = Path(model_dir)
-    if path.suffix.lower() in (".dfm", ".onnx"):
-        from recast.export.onnx_swapper import OnnxFaceSwapper
+    from recast.export.loader import load_face_model  # a folder (torch) or a .dfm/.onnx (onnxruntime)
 
-        return OnnxFaceSwapper.load(path), str(path)
-    if not path.is_dir():
-        raise InputError(path, "no such model folder")
-    from recast.train.inference import FaceSwapper  # torch is imported only when a model is loaded
-
-    return FaceSwapper.load(path, device=device, precision=precision), str(path)
+    return load_face_model(model_dir, device, precision), str(model_dir)
 
 
 def _check_settings(session: MergeSettings | MergeSession, model: SwapModel, model_name: str) -> None:
