@@ -100,7 +100,9 @@ def test_export_matches_pytorch_and_deepfacelive_loads_it(tmp_path, name, config
         print(f"{name} {config.get('archi', '')} morph {morph}: max |onnx - torch| = {diff:.2e}")
         assert diff <= 1e-4
 
-    props = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    proto = onnx.load(str(out), load_external_data=False)
+    assert proto.ir_version <= 9  # DeepFaceLive ships onnxruntime 1.15, which reads IR versions up to 9
+    props = {p.key: p.value for p in proto.metadata_props}
     assert props["recast.notice"] == SYNTHETIC_NOTICE
     assert json.loads(props["recast.config"])["resolution"] == 64
     assert props["recast.version"] and props["recast.model"] == name and props["recast.iteration"] == "7"

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -185,26 +186,67 @@ def run_live(session: LiveSession, sinks: Sequence[FrameSink],
              on_frame: Callable[[LiveFrame], None] | None = None) -> LiveStats:
     """Feed every output frame of ``session`` to ``sinks`` until it ends; Ctrl-C stops it cleanly.
 
-    Latencies in the returned stats run from capture to the frame having been written to every sink.
-    Sinks are closed (finalised) at the end, also after Ctrl-C; after another error they are aborted.
+    The sinks write (encode) on their own thread, at most one frame behind the loop, so encoding
+    overlaps the next frame's swap without a queue that can grow. ``on_frame`` runs on the
+    caller's thread. Latencies in the returned stats run from capture to the frame having been
+    written to every sink. Sinks are closed (finalised) at the end, also after Ctrl-C; after
+    another error they are aborted.
     """
-    stats = session.stats
     frames = session.frames()
+    writer = _SinkWriter(sinks, session.stats)
     try:
         for frame in frames:
-            for sink in sinks:
-                sink.write(frame.image, frame.index)
-            stats.latencies.append(time.perf_counter() - frame.captured)
+            writer.put(frame)
             if on_frame is not None:
                 on_frame(frame)
     except KeyboardInterrupt:
         log.info("live: stopped by the user")
     except BaseException:
         frames.close()
-        for sink in sinks:
-            sink.abort()
+        writer.finish(abort=True)
         raise
     frames.close()
-    for sink in sinks:
-        sink.close()
-    return stats
+    writer.finish()
+    return session.stats
+
+
+class _SinkWriter:
+    """Writes frames to sinks on a thread; :meth:`put` blocks while one frame is still waiting."""
+
+    def __init__(self, sinks: Sequence[FrameSink], stats: LiveStats) -> None:
+        self.sinks = sinks
+        self.stats = stats
+        self._queue: queue.Queue[LiveFrame | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="recast-live-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: LiveFrame) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def finish(self, abort: bool = False) -> None:
+        """Write what is queued, stop the thread, then close (or abort) every sink."""
+        self._queue.put(None)
+        self._thread.join()
+        failed = abort or self._error is not None
+        for sink in self.sinks:
+            if failed:
+                sink.abort()
+            else:
+                sink.close()
+        if self._error is not None and not abort:
+            raise self._error
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                for sink in self.sinks:
+                    sink.write(frame.image, frame.index)
+            except BaseException as error:  # handed to the loop's thread by put() / finish()
+                self._error = error
+                continue
+            self.stats.latencies.append(time.perf_counter() - frame.captured)
