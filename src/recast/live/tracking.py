@@ -64,16 +64,27 @@ class LiveFaceTracker:
 
     def update(self, frame: np.ndarray) -> list[np.ndarray]:
         """Landmarks ``(68, 2)`` float32 (frame pixels) of each face in ``frame`` (uint8 BGR), largest first."""
-        rgb = to_rgb(frame)
         if self._frame % max(1, self.detect_every) == 0 or not self._faces:
-            self._faces = self._detect(frame, rgb)
+            self._faces = self._detect(frame)
         else:
-            self._faces = [self._follow(face, rgb) for face in self._faces]
+            self._faces = [self._follow(face, frame) for face in self._faces]
         self._frame += 1
         points = [face.landmarks for face in self._faces]
         return self._smoother.update(points) if self._smoother is not None else points
 
-    def _detect(self, frame: np.ndarray, rgb: np.ndarray) -> list[_Face]:
+    def _landmarks(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """Fit the 68 landmarks in ``box`` (left, top, right, bottom), converting only the area around it."""
+        height, width = frame.shape[:2]
+        margin = (box[2:] - box[:2]).max() * 0.5
+        x0, y0 = (np.floor(box[:2] - margin).astype(int)).clip(0)
+        x1, y1 = min(int(np.ceil(box[2] + margin)), width), min(int(np.ceil(box[3] + margin)), height)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return self._landmarker.landmarks(to_rgb(frame), tuple(box))
+        offset = np.array([x0, y0, x0, y0], np.float64)
+        points = self._landmarker.landmarks(to_rgb(frame[y0:y1, x0:x1]), tuple(box - offset))
+        return points + np.array([x0, y0], np.float32)
+
+    def _detect(self, frame: np.ndarray) -> list[_Face]:
         longest = max(frame.shape[:2])
         scale = self.detect_size / longest if 0 < self.detect_size < longest else 1.0
         small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame
@@ -82,19 +93,19 @@ class LiveFaceTracker:
             box = np.asarray(detection.rect, np.float64) / scale
             if min(box[2] - box[0], box[3] - box[1]) < self.min_face_size:
                 continue
-            landmarks = self._landmarker.landmarks(rgb, tuple(box))
+            landmarks = self._landmarks(frame, box)
             centre, size = _centre_size(landmarks)
             faces.append(_Face(box, centre, size, landmarks))
             if len(faces) >= self.max_faces:
                 break
         return faces
 
-    def _follow(self, face: _Face, rgb: np.ndarray) -> _Face:
+    def _follow(self, face: _Face, frame: np.ndarray) -> _Face:
         """Fit the landmarks in the detector box carried along by the previous landmarks."""
         centre, size = _centre_size(face.landmarks)
         ratio = size / max(face.anchor_size, 1e-6)
         box_centre = (face.box[:2] + face.box[2:]) / 2.0 + (centre - face.anchor_centre)
         half = (face.box[2:] - face.box[:2]) / 2.0 * ratio
         box = np.concatenate([box_centre - half, box_centre + half])
-        landmarks = self._landmarker.landmarks(rgb, tuple(box))
+        landmarks = self._landmarks(frame, box)
         return _Face(face.box, face.anchor_centre, face.anchor_size, landmarks)
