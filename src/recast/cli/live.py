@@ -26,7 +26,9 @@ def live_command(
     erode: int = typer.Option(0, help="Mask erode (>0) / dilate (<0), DFL units."),
     blur: int = typer.Option(20, help="Mask feather, DFL units."),
     morph: float = typer.Option(1.0, help="Identity morph for AMP models, 0..1 (DeepFaceLive's default is 0.75)."),
+    face_type: str | None = typer.Option(None, help="Face type of a .dfm that does not record it (default: whole)."),
     detect_every: int = typer.Option(5, min=1, help="Run the face detector every N frames (landmarks every frame)."),
+    detect_size: int = typer.Option(480, min=0, help="Longest side the detector sees (faces ≳ 80 px there)."),
     max_faces: int = typer.Option(1, min=1, help="Faces swapped per frame, largest first."),
     visible_label: bool = typer.Option(False, "--visible-label", help="Also draw a visible 'SYNTHETIC' label."),
     seconds: float | None = typer.Option(None, min=0.1, help="Stop after this many seconds."),
@@ -48,9 +50,10 @@ def live_command(
     from recast.merge.settings import MergeSettings
 
     settings = MergeSettings(mask_mode=mask_mode, color=color, erode=erode, blur=blur, morph=morph)
-    face_model = load_face_model(model, device, precision)
+    face_model = load_face_model(model, device, precision, face_type)
     frame_source = open_source(source)
-    options = LiveOptions(settings, detect_every=detect_every, max_faces=max_faces, visible_label=visible_label)
+    options = LiveOptions(settings, detect_every=detect_every, detect_size=detect_size, max_faces=max_faces,
+                          visible_label=visible_label)
     try:
         session = LiveSession(face_model, frame_source, options)
         provenance = {"inputs": {"model": model}, "model": {"path": str(model), "resolution": face_model.resolution,

@@ -58,7 +58,7 @@ class LiveOptions:
 
     settings: MergeSettings = field(default_factory=MergeSettings)
     detect_every: int = 5
-    detect_size: int = 320
+    detect_size: int = 480
     max_faces: int = 1
     smoothing: bool = True
     visible_label: bool = False
