@@ -119,6 +119,21 @@ def test_hostile_files_are_refused_in_one_line(tmp_path):
         assert message in text and str(path) in text and "\n" not in text, name
 
 
+def test_outputs_off_the_contract_at_run_time_are_refused(tmp_path):
+    face_in = helper.make_tensor_value_info("in_face:0", TensorProto.FLOAT, ["N", 32, 32, 3])
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", "H", "W", "C"])
+               for name in ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")]
+    nodes = [helper.make_node("Identity", ["in_face:0"], [name]) for name in
+             ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [face_in], outputs),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    (tmp_path / "m.dfm").write_bytes(model.SerializeToString())
+    swapper = OnnxFaceSwapper.load(tmp_path / "m.dfm")
+    with pytest.raises(InputError, match="not the contract's"):
+        swapper.swap(np.zeros((1, 32, 32, 3), np.float32))
+
+
 def test_symlinked_external_data_outside_is_refused(tmp_path):
     (tmp_path / "secret.bin").write_bytes(np.float32([3.0]).tobytes())
     models = tmp_path / "models"

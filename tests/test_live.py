@@ -160,11 +160,13 @@ def test_cli_live_with_an_exported_dfm(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 0
-    monkeypatch.setattr("sys.argv", ["recast", "live", "-m", str(dfm), "-i", str(clip), "-o", "window"])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    error = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 1 and "opencv-headless" in error and len(error.splitlines()) == 1
+    for target, message in (("window", "opencv-headless"), (str(clip), "is an input of this run")):
+        monkeypatch.setattr("sys.argv", ["recast", "live", "-m", str(dfm), "-i", str(clip), "-o", target, "--force"])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        error = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 1 and message in error and len(error.splitlines()) == 1
+    assert clip.stat().st_size > 0 and probe(clip).frame_count == 15
 
 
 def test_realtime_pacing_of_a_file_source(tmp_path: Path):

@@ -11,6 +11,7 @@ import typer
 from recast.cli.merge import prefer_passive_openmp
 from recast.cli.progress import console
 from recast.color import COLOR_TRANSFERS
+from recast.errors import OptionError
 from recast.merge.maskops import MASK_MODES
 
 
@@ -49,6 +50,9 @@ def live_command(
     from recast.live.sinks import create_sink
     from recast.merge.settings import MergeSettings
 
+    target = Path(output).resolve()
+    if target in (Path(source).resolve(), model.resolve()):
+        raise OptionError(f"--output {output} is an input of this run; choose another file")
     settings = MergeSettings(mask_mode=mask_mode, color=color, erode=erode, blur=blur, morph=morph)
     face_model = load_face_model(model, device, precision, face_type)
     frame_source = open_source(source)
@@ -56,7 +60,8 @@ def live_command(
                           visible_label=visible_label)
     try:
         session = LiveSession(face_model, frame_source, options)
-        provenance = {"inputs": {"model": model}, "model": {"path": str(model), "resolution": face_model.resolution,
+        inputs = {"model": model, **({"source": Path(source)} if Path(source).is_file() else {})}
+        provenance = {"inputs": inputs, "model": {"path": str(model), "resolution": face_model.resolution,
                                                            "face_type": str(face_model.face_type)},
                       "settings": {**settings.to_dict(), "source": source}, "visible_label": visible_label}
         sink = create_sink(output, session.fps, overwrite=force, provenance=provenance)

@@ -32,7 +32,7 @@ from recast.runtime.threads import plan_threads
 log = logging.getLogger(__name__)
 
 DEFAULT_FACE_TYPE = FaceType.WHOLE
-_ORT_LOAD_ERRORS = (
+_ORT_ERRORS = (
     ort_state.Fail, ort_state.InvalidGraph, ort_state.InvalidArgument, ort_state.InvalidProtobuf,
     ort_state.NoSuchFile, ort_state.NotImplemented, ort_state.RuntimeException, RuntimeError,
 )
@@ -93,9 +93,8 @@ class OnnxFaceSwapper:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-        except _ORT_LOAD_ERRORS as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise InputError(path, f"onnxruntime cannot load it: {first_line[:200]}") from None
+        except _ORT_ERRORS as error:
+            raise InputError(path, f"onnxruntime cannot load it: {_first_line(error)}") from None
         return cls(path, contract, session, chosen)
 
     def swap(
@@ -132,5 +131,18 @@ class OnnxFaceSwapper:
         feed = {self.contract.input_name: faces}
         if self.contract.morph_name is not None:
             feed[self.contract.morph_name] = np.array([min(max(morph, 0.0), 1.0)], np.float32)
-        outputs = self.session.run(list(self.contract.output_names), feed)
+        try:
+            outputs = self.session.run(list(self.contract.output_names), feed)
+        except _ORT_ERRORS as error:
+            raise InputError(self.path, f"onnxruntime failed running it: {_first_line(error)}") from None
+        r = self.resolution
+        shapes = [tuple(np.shape(out)) for out in outputs]
+        if shapes != [(len(faces), r, r, channels) for channels in (1, 3, 1)]:
+            raise InputError(self.path, f"its outputs have shapes {shapes}, not the contract's")
         return [np.asarray(out, np.float32)[:count] for out in outputs]
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an onnxruntime error (at most 200 characters), for a one-line message."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
