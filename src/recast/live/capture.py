@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -65,18 +65,18 @@ class CameraSource:
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 1.0 <= fps <= 240.0 else DEFAULT_CAMERA_FPS
-        self._closed = threading.Event()
+        self._release = _ReleaseOnce(self._capture.release)
 
     def frames(self) -> Iterator[np.ndarray]:
-        while not self._closed.is_set():
-            ok, frame = self._capture.read()
-            if not ok:
-                return
-            yield frame
+        with self._release.reading():
+            while not self._release.closing.is_set():
+                ok, frame = self._capture.read()
+                if not ok:
+                    return
+                yield frame
 
     def close(self) -> None:
-        self._closed.set()
-        self._capture.release()
+        self._release.close()
 
 
 class AvSource:
@@ -104,28 +104,73 @@ class AvSource:
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else DEFAULT_CAMERA_FPS
         self._paced = realtime and not self._network
-        self._closed = threading.Event()
+        self._release = _ReleaseOnce(self._close_container)
 
     def frames(self) -> Iterator[np.ndarray]:
         start = time.perf_counter()
-        try:
-            for index, frame in enumerate(self._container.decode(self._stream)):
-                if self._closed.is_set():
-                    return
-                image = frame.to_ndarray(format="bgr24")
-                if self._paced:
-                    delay = start + index / self.fps - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                yield image
-        except (av.FFmpegError, OSError, ValueError) as error:
-            if not self._closed.is_set():
-                log.warning("%s: stream ended with %s", self.name, type(error).__name__)
+        closing = self._release.closing
+        with self._release.reading():
+            try:
+                for index, frame in enumerate(self._container.decode(self._stream)):
+                    if closing.is_set():
+                        return
+                    image = frame.to_ndarray(format="bgr24")
+                    if self._paced and closing.wait(max(0.0, start + index / self.fps - time.perf_counter())):
+                        return
+                    yield image
+            except (av.FFmpegError, OSError, ValueError) as error:
+                if not closing.is_set():
+                    log.warning("%s: stream ended with %s", self.name, type(error).__name__)
 
     def close(self) -> None:
-        self._closed.set()
+        self._release.close()
+
+    def _close_container(self) -> None:
         with contextlib.suppress(av.FFmpegError, OSError, ValueError):
             self._container.close()
+
+
+class _ReleaseOnce:
+    """Releases a device once, never while another thread is inside a read of it.
+
+    ``close()`` from any thread marks the source closing and releases it at once if nobody is
+    reading; otherwise the reading thread releases it when it leaves :meth:`reading` (also when the
+    stream simply ends), so OpenCV and FFmpeg never see a release racing a read.
+    """
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release = release
+        self.closing = threading.Event()
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._released = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._lock:
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                last = self._readers == 0
+            if last:
+                self._release_now()
+
+    def close(self) -> None:
+        self.closing.set()
+        with self._lock:
+            idle = self._readers == 0
+        if idle:
+            self._release_now()
+
+    def _release_now(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._release()
 
 
 def open_source(spec: str, *, realtime: bool = True) -> FrameSource:
@@ -190,8 +235,9 @@ class LatestFrame:
             self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
+        frames = self.source.frames()
         try:
-            for index, image in enumerate(self.source.frames()):
+            for index, image in enumerate(frames):
                 if self._stop.is_set():
                     break
                 with self._ready:
@@ -201,6 +247,7 @@ class LatestFrame:
                     self.captured += 1
                     self._ready.notify_all()
         finally:
+            frames.close()  # releases the device on this thread, never during a read
             with self._ready:
                 self.finished = True
                 self._ready.notify_all()
