@@ -99,13 +99,14 @@ def main() -> None:
         root = Path(tmp)
         models = {str(path): path for path in args.model_dir}
         models.update({spec: save_untrained(root / f"model_{i}", spec) for i, spec in enumerate(untrained)})
+        exported = {label: export_model(folder, root / f"model_{i}.dfm").path
+                    for i, (label, folder) in enumerate(models.items())}
         rows = []
         for size_text in args.sizes:
             width, height = (int(v) for v in size_text.lower().split("x"))
             video = letterboxed(args.video, (width, height), root / f"input_{size_text}.mp4")
             for index, (label, folder) in enumerate(models.items()):
-                dfm = export_model(folder, root / f"model_{index}.dfm").path
-                for runtime, path in (("torch", folder), ("onnxruntime .dfm", dfm)):
+                for runtime, path in (("torch", folder), ("onnxruntime .dfm", exported[label])):
                     out = root / f"live_{size_text}_{index}_{len(rows)}.mp4"
                     load = os.getloadavg()[0]
                     rows.append([size_text, label, runtime, *run_once(path, video, args.seconds, out), f"{load:.1f}"])

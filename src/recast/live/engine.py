@@ -126,6 +126,9 @@ class LiveStats:
 class LiveSession:
     """A model and a source, ready to produce labelled output frames (see the module docstring).
 
+    The model runs once on a blank face at construction, so its first-call set-up (allocation,
+    kernel selection) does not land on the first live frame.
+
     Raises (at construction): OptionError when the mask mode needs learned masks the model lacks.
     """
 
@@ -141,6 +144,8 @@ class LiveSession:
         opts = self.options
         self._tracker = LiveFaceTracker(self.fps, opts.detect_every, opts.detect_size, opts.max_faces,
                                         smoothing=SmoothingConfig() if opts.smoothing else None)
+        warm_up = np.zeros((1, model.resolution, model.resolution, 3), np.float32)
+        model.swap(warm_up, morph=opts.settings.morph, masks=needs_learned_mask(opts.settings.mask_mode))
 
     def stop(self) -> None:
         """End :meth:`frames` after the frame in progress (thread-safe)."""
