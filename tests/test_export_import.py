@@ -10,14 +10,36 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from media_factory import face_clip_frames
 from recast.errors import InputError
 from recast.export.onnx_swapper import OnnxFaceSwapper
+from recast.faces.aligned import write_face
+from recast.faces.alignment import transform_matrix, transform_points
+from recast.faces.facetype import FaceType
+from recast.faces.metadata import FaceMeta
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import merge
 from test_export import SMALL_SAEHD, save_model
-from test_merge_stage import _frames, _write_aligned
+from test_merge_models import face_landmarks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def destination(folder: Path, count: int = 4) -> tuple[Path, Path]:
+    """``(frames folder, aligned folder)``: a short clip, one whole face per frame, metadata as extraction writes."""
+    frames_dir, aligned_dir = folder / "frames", folder / "aligned"
+    frames_dir.mkdir()
+    aligned_dir.mkdir()
+    for number, frame in enumerate(face_clip_frames(count), start=1):
+        name = f"{number:05d}.png"
+        cv2.imwrite(str(frames_dir / name), frame)
+        points = face_landmarks((160 + 3 * number, 150), 110, angle_deg=2 * number)
+        mat = transform_matrix(points, 128, FaceType.WHOLE)
+        meta = FaceMeta(face_type=FaceType.WHOLE, landmarks=transform_points(points, mat).astype(np.float32),
+                        source_landmarks=points.astype(np.float32), source_rect=(0.0, 0.0, 1.0, 1.0),
+                        source_filename=name, source_size=(frame.shape[1], frame.shape[0]), image_to_face_mat=mat)
+        write_face(aligned_dir / f"{number:05d}_0.jpg", cv2.warpAffine(frame, mat, (128, 128)), meta)
+    return frames_dir, aligned_dir
 
 
 def contract_file(
@@ -146,17 +168,13 @@ def test_symlinked_external_data_outside_is_refused(tmp_path):
 def test_merge_with_an_exported_dfm_matches_the_model_folder(tmp_path):
     from recast.export.dfm import export_model
 
-    frames = _frames()
-    (tmp_path / "frames").mkdir()
-    (tmp_path / "aligned").mkdir()
-    for number, frame in enumerate(frames, start=1):
-        cv2.imwrite(str(tmp_path / "frames" / f"{number:05d}.png"), frame)
-    _write_aligned(tmp_path / "aligned", frames)
+    frames, aligned = destination(tmp_path)
     model_dir = save_model(tmp_path / "model", "saehd", **{**SMALL_SAEHD, "archi": "liae-ud"})
     dfm = export_model(model_dir, tmp_path / "model.dfm").path
     settings = MergeSettings(mask_mode="learned-prd*learned-dst", color="rct", erode=10, blur=20)
-    merge(model_dir, tmp_path / "frames", tmp_path / "aligned", tmp_path / "torch", settings, precision="fp32")
-    merge(dfm, tmp_path / "frames", tmp_path / "aligned", tmp_path / "onnx", settings)
+    merge(model_dir, frames, aligned, tmp_path / "torch", settings, precision="fp32")
+    summary = merge(dfm, frames, aligned, tmp_path / "onnx", settings)
+    assert summary.faces_merged == 4
     for path in sorted((tmp_path / "torch").glob("*.png")):
         a = cv2.imread(str(path)).astype(np.float64)
         b = cv2.imread(str(tmp_path / "onnx" / path.name)).astype(np.float64)
@@ -166,31 +184,24 @@ def test_merge_with_an_exported_dfm_matches_the_model_folder(tmp_path):
 def test_cli_exports_and_merges_with_the_file(tmp_path, monkeypatch, capsys):
     from recast.cli.main import main
 
-    frames = _frames()
-    (tmp_path / "aligned").mkdir()
-    (tmp_path / "frames").mkdir()
-    for number, frame in enumerate(frames, start=1):
-        cv2.imwrite(str(tmp_path / "frames" / f"{number:05d}.png"), frame)
-    _write_aligned(tmp_path / "aligned", frames)
+    frames, aligned = destination(tmp_path)
     model_dir = save_model(tmp_path / "model", "saehd", **{**SMALL_SAEHD, "archi": "df-ud"})
     dfm = tmp_path / "out" / "face.dfm"
     dfm.parent.mkdir()
     for args, code in (
         (["export", str(model_dir), "-o", str(dfm)], 0),
         (["export", str(model_dir), "-o", str(dfm)], 1),  # never overwrites
-        (["merge", "-m", str(dfm), "-f", str(tmp_path / "frames"), "-a", str(tmp_path / "aligned"),
-          "-o", str(tmp_path / "merged")], 0),
+        (["merge", "-m", str(dfm), "-f", str(frames), "-a", str(aligned), "-o", str(tmp_path / "merged")], 0),
     ):
         monkeypatch.setattr("sys.argv", ["recast", *args])
         with pytest.raises(SystemExit) as exit_info:
             main()
         assert exit_info.value.code == code, capsys.readouterr().err
     err = " ".join(capsys.readouterr().err.split())
-    assert "64 px whole face" in err and "already exists" in err and "6 frames, 5 merged" in err
+    assert "64 px whole face" in err and "already exists" in err and "4 frames, 4 merged" in err
     contract_file(tmp_path / "bad.onnx", input_name="image")
-    monkeypatch.setattr("sys.argv", ["recast", "merge", "-m", str(tmp_path / "bad.onnx"), "-f",
-                                     str(tmp_path / "frames"), "-a", str(tmp_path / "aligned"), "-o",
-                                     str(tmp_path / "merged2")])
+    monkeypatch.setattr("sys.argv", ["recast", "merge", "-m", str(tmp_path / "bad.onnx"), "-f", str(frames),
+                                     "-a", str(aligned), "-o", str(tmp_path / "merged2")])
     with pytest.raises(SystemExit) as exit_info:
         main()
     error = capsys.readouterr().err.strip()

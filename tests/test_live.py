@@ -175,3 +175,17 @@ def test_realtime_pacing_of_a_file_source(tmp_path: Path):
     started = time.perf_counter()
     count = sum(1 for _ in source.frames())
     assert count == 10 and time.perf_counter() - started >= 9 / 25 - 0.01
+
+
+def test_live_with_an_amp_dfm_and_morph(tmp_path):
+    from recast.export.dfm import export_model
+    from recast.export.loader import load_face_model
+    from test_export import SMALL_AMP, save_model
+
+    dfm = export_model(save_model(tmp_path / "amp", "amp", **SMALL_AMP), tmp_path / "amp.dfm").path
+    model = load_face_model(dfm)
+    settings = MergeSettings(mask_mode="learned-prd*learned-dst", morph=0.75)
+    session = LiveSession(model, ListSource(face_clip_frames(6), 0.04), LiveOptions(settings, max_frames=3))
+    outputs = list(session.frames())
+    assert model.is_amp and 1 <= len(outputs) <= 3 and all(frame.faces == 1 for frame in outputs)
+    assert all(detect_watermark(frame.image).found for frame in outputs)
