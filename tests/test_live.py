@@ -77,7 +77,7 @@ def test_live_video_to_a_labelled_recording(tmp_path):
                                                                      visible_label=True))
     out = tmp_path / "live.mp4"
     stats = run_live(session, [FileSink(out, session.fps, provenance={"model": {"name": "invert"}})])
-    assert stats.delivered >= 5 and stats.faces >= stats.delivered - 1
+    assert stats.delivered >= 3 and stats.faces >= stats.delivered - 1
     assert stats.captured == 20 and stats.delivered + stats.dropped <= 20
     assert stats.delivered <= probe(out).frame_count <= 20  # dropped frames are filled, keeping the timing
     report = verify(out)
