@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -189,3 +190,15 @@ def test_live_with_an_amp_dfm_and_morph(tmp_path):
     outputs = list(session.frames())
     assert model.is_amp and 1 <= len(outputs) <= 3 and all(frame.faces == 1 for frame in outputs)
     assert all(detect_watermark(frame.image).found for frame in outputs)
+
+
+@pytest.mark.realdata
+def test_live_tracks_a_real_talking_head(shared_data, tmp_path):
+    video = shared_data / "videos" / "person_A__videoretalking_face_3.mp4"
+    frames = [frame for _, frame in itertools.islice(iter_frames(video), 30)]
+    tracker = LiveFaceTracker(25.0)
+    found = [len(tracker.update(frame)) for frame in frames]
+    assert sum(found) >= 29
+    session = LiveSession(FunctionModel(invert, resolution=64), ListSource(frames, 0.04),
+                          LiveOptions(MergeSettings(color="none"), max_frames=5))
+    assert all(frame.faces == 1 for frame in session.frames())
