@@ -54,18 +54,21 @@ def live_command(
     if target in (Path(source).resolve(), model.resolve()):
         raise OptionError(f"--output {output} is an input of this run; choose another file")
     settings = MergeSettings(mask_mode=mask_mode, color=color, erode=erode, blur=blur, morph=morph)
-    face_model = load_face_model(model, device, precision, face_type)
-    frame_source = open_source(source)
     options = LiveOptions(settings, detect_every=detect_every, detect_size=detect_size, max_faces=max_faces,
                           visible_label=visible_label)
-    try:
-        session = LiveSession(face_model, frame_source, options)
+    frame_source = open_source(source)
+    sink = None
+    try:  # the output is checked before the (possibly slow) model load
         inputs = {"model": model, **({"source": Path(source)} if Path(source).is_file() else {})}
-        provenance = {"inputs": inputs, "model": {"path": str(model), "resolution": face_model.resolution,
-                                                           "face_type": str(face_model.face_type)},
+        provenance = {"inputs": inputs, "model": {"path": str(model)},
                       "settings": {**settings.to_dict(), "source": source}, "visible_label": visible_label}
-        sink = create_sink(output, session.fps, overwrite=force, provenance=provenance)
+        sink = create_sink(output, frame_source.fps, overwrite=force, provenance=provenance)
+        face_model = load_face_model(model, device, precision, face_type)
+        provenance["model"].update(resolution=face_model.resolution, face_type=str(face_model.face_type))
+        session = LiveSession(face_model, frame_source, options)
     except BaseException:
+        if sink is not None:
+            sink.abort()
         frame_source.close()
         raise
     signal.signal(signal.SIGTERM, lambda *_: session.stop())

@@ -57,7 +57,12 @@ class CameraSource:
 
     def __init__(self, device: int | str, width: int | None = None, height: int | None = None) -> None:
         self.name = str(device)
-        self._capture = cv2.VideoCapture(device)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # failures are reported below
+        try:
+            self._capture = cv2.VideoCapture(device)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not self._capture.isOpened():
             raise InputError(self.name, "cannot open this camera (no such device, or it is busy)")
         if width and height:
