@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from recast import DISTRIBUTION, __version__
-from recast.cli import evaluate, extract, faceset, media, merge, pipeline, provenance, train, workspace
+from recast.cli import evaluate, export, extract, faceset, live, media, merge, pipeline, provenance, train, workspace
 from recast.cli.logsetup import configure_logging
 from recast.errors import RecastError
 
@@ -51,6 +51,8 @@ faceset.register(app)
 train.register(app)
 provenance.register(app)
 evaluate.register(app)
+export.register(app)
+live.register(app)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def prefer_passive_openmp() -> None:
 
 @cli_options("overrides", option_fields(MergeSettings))
 def merge_command(
-    model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder."),
+    model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder, or a .dfm/.onnx face model."),
     frames: Path = typer.Option(..., "--frames", "-f", help="Destination frames folder or video file."),
     aligned: Path = typer.Option(..., "--aligned", "-a", help="Destination aligned faces folder."),
     out: Path = typer.Option(

@@ -336,12 +336,9 @@ def _set_motion(job: _Job, by_frame: dict[str, list[FaceMeta]], names: list[str]
 def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str) -> tuple[SwapModel, str]:
     if not isinstance(model_dir, (str, Path)):
         return model_dir, "the model"
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise InputError(path, "no such model folder")
-    from recast.train.inference import FaceSwapper  # torch is imported only when a model is loaded
+    from recast.export.loader import load_face_model  # a folder (torch) or a .dfm/.onnx (onnxruntime)
 
-    return FaceSwapper.load(path, device=device, precision=precision), str(path)
+    return load_face_model(model_dir, device, precision), str(model_dir)
 
 
 def every_settings(session: MergeSettings | MergeSession) -> list[MergeSettings]:

@@ -106,7 +106,8 @@ def merge(
     """Merge a trained model's faces into every destination frame, writing PNG frames and masks.
 
     Args:
-        model_dir: trained model folder (loaded with ``recast.train.inference.FaceSwapper``), or
+        model_dir: trained model folder (loaded with ``recast.train.inference.FaceSwapper``), a
+            ``.dfm`` / ``.onnx`` face model (``recast.export.onnx_swapper.OnnxFaceSwapper``), or
             an already loaded model (anything with ``resolution``, ``face_type``,
             ``has_learned_mask`` and ``swap``).
         frames: folder of destination frames, or the destination video file (its frames are
