@@ -204,6 +204,6 @@ def test_cli_exports_and_merges_with_the_file(tmp_path, monkeypatch, capsys):
                                      "-a", str(aligned), "-o", str(tmp_path / "merged2")])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    error = capsys.readouterr().err.strip()
-    assert exit_info.value.code == 1 and error.startswith("error: ") and len(error.splitlines()) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the "device: cpu (auto)" note
+    assert exit_info.value.code == 1 and error.startswith("error: ") and "not a face-swap model" in error
     assert not (tmp_path / "merged2").exists()

@@ -163,8 +163,8 @@ def build_graph(model: FaceSwapModel, opset: int = DEFAULT_OPSET) -> onnx.ModelP
     graph = DfmGraph(model).eval()
     r = model.resolution
     face = torch.rand(1, r, r, 3)
-    args: tuple[torch.Tensor, ...] = (face, torch.tensor([0.5])) if model.is_amp else (face,)
-    inputs = [IN_FACE, MORPH_VALUE] if model.is_amp else [IN_FACE]
+    args: tuple[torch.Tensor, ...] = (face, torch.tensor([0.5])) if model.morphable else (face,)
+    inputs = [IN_FACE, MORPH_VALUE] if model.morphable else [IN_FACE]
     batch = {0: "N"}
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
