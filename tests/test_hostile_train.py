@@ -200,6 +200,6 @@ def test_weights_hash_changes_when_the_same_folder_trains_further(trained: Path,
                                                                   facesets: tuple[Path, Path]) -> None:
     model_dir = _copy(trained, tmp_path)
     before = FaceSwapper.load(model_dir).weights_sha256
-    train(_options(facesets, model_dir, settings={}, iterations=1))
+    train(_options(facesets, model_dir, settings={}, iterations=None, more=1))
     after = FaceSwapper.load(model_dir).weights_sha256
     assert before and after and before != after
