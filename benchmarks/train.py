@@ -18,9 +18,10 @@ pass the fp32 GEMM peak, so where bf16 is used the table also gives the share of
 2048³ matmul.
 
 ``--background N`` measures each case idle, then beside N CPU-bound competitor processes (busy
-loops, ``--nice`` sets their priority): once with the trainer's adaptive thread count
-(:class:`recast.runtime.threads.ThreadTuner`, what ``recast train`` does) and once with the thread
-count fixed (what it did before). Throughput under load is the mean step time, idle ÷ loaded.
+loops; ``--nice`` sets their priority, ``--sessions`` starts each in a session of its own): once
+with the trainer's adaptive thread count (:class:`recast.runtime.threads.ThreadTuner`, what
+``recast train`` does) and once with the thread count fixed (what it did before). Throughput under
+load is the mean step time, idle ÷ loaded.
 """
 
 from __future__ import annotations
@@ -85,10 +86,15 @@ def profile_split(step: TrainStep, batch: dict[str, torch.Tensor]) -> dict[str, 
 
 
 @contextlib.contextmanager
-def competitors(count: int, nice: int) -> Iterator[None]:
-    """``count`` CPU-bound busy-loop processes at niceness ``nice`` while the block runs."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.nice(nice))
-             for _ in range(count)]
+def competitors(count: int, nice: int, sessions: bool = False) -> Iterator[None]:
+    """``count`` CPU-bound busy-loop processes at niceness ``nice`` while the block runs.
+
+    With ``sessions`` each runs in a session of its own, like a program started from another
+    terminal or the desktop: where Linux's autogroup scheduling is on, every session then gets an
+    equal share of the CPU whatever its nice value.
+    """
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.nice(nice),
+                              start_new_session=sessions) for _ in range(count)]
     try:
         time.sleep(0.5)
         yield
@@ -116,10 +122,10 @@ def timed_steps(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], cou
 
 
 def under_load(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], iterations: int, threads: int,
-               background: int, nice: int) -> dict[str, object]:
+               background: int, nice: int, sessions: bool) -> dict[str, object]:
     """Mean ms/iter beside ``background`` competitors: adaptive threads (after it settles), then fixed."""
     tuner = ThreadTuner(threads, torch.set_num_threads)
-    with competitors(background, nice):
+    with competitors(background, nice, sessions):
         timed_steps(step, batches, 3 * tuner.window + tuner.warmup + 3, 100, tuner)  # notice the load, try, settle
         adaptive, _ = timed_steps(step, batches, iterations, 200, tuner)
         chosen = tuner.threads
@@ -130,7 +136,7 @@ def under_load(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], iter
 
 
 def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int, workers: int,
-          profile: bool, precision: Precision, load: tuple[int, int] | None = None) -> dict[str, object]:
+          profile: bool, precision: Precision, load: tuple[int, int, bool] | None = None) -> dict[str, object]:
     name, overrides = PRESETS[label]
     torch.manual_seed(0)
     model = create_model(name, **overrides)
@@ -158,9 +164,10 @@ def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int
     return result
 
 
-def print_load_table(rows: list[dict[str, object]], background: int, nice: int) -> None:
+def print_load_table(rows: list[dict[str, object]], background: int, nice: int, sessions: bool) -> None:
     """The background-load table: idle vs loaded mean ms/iter, adaptive and fixed threads."""
-    print(f"beside {background} busy process{'es' if background > 1 else ''} at nice {nice}:")
+    where = "each in its own session" if sessions else "in this session"
+    print(f"beside {background} busy process{'es' if background > 1 else ''} at nice {nice}, {where}:")
     print(f"{'preset':<20}{'batch':>6}{'idle ms/iter':>14}{'loaded ms/iter':>16}{'of idle':>9}{'threads':>9}"
           f"{'fixed ms/iter':>15}{'of idle':>9}")
     for r in rows:
@@ -182,6 +189,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="auto (the trainer's default), bf16 or fp32")
     parser.add_argument("--background", type=int, default=0, help="also measure beside N busy processes")
     parser.add_argument("--nice", type=int, default=0, help="niceness of the --background processes")
+    parser.add_argument("--sessions", action="store_true",
+                        help="start each --background process in a session of its own (another terminal)")
     args = parser.parse_args()
     plan = plan_threads(args.threads)
     apply_torch_threads(plan)
@@ -189,7 +198,7 @@ def main() -> None:
     batches = args.batches or ([4] if args.quick else [4, 8])
     iterations = args.iterations or (2 if args.quick else 3)
     workers = plan.data_workers if args.workers is None else args.workers
-    load = (args.background, args.nice) if args.background else None
+    load = (args.background, args.nice, args.sessions) if args.background else None
     with tempfile.TemporaryDirectory() as tmp:
         faces = (write_synthetic_faceset(Path(tmp) / "src", 16, 0, size=256),
                  write_synthetic_faceset(Path(tmp) / "dst", 16, 1, size=256))

@@ -172,7 +172,7 @@ def run_demo(
         src=src, dst=dst, output=output, workspace=workspace / "work", model=DEMO_MODEL,
         model_config=DEMO_MODEL_CONFIG, train_settings=DEMO_TRAIN_SETTINGS, minutes=options.minutes,
         iterations=options.iterations, device="auto", precision=options.precision, threads=options.threads,
-        preset="veryfast", overwrite=options.force,
+        overwrite=options.force,
     ), on_stage=on_stage, on_progress=on_progress, on_train_event=on_train_event)
     if on_stage is not None:
         on_stage("showcase")

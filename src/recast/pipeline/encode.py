@@ -48,8 +48,9 @@ class EncodeOptions:
             :func:`encode_video` reads it.
         crf: H.264 quality (lower = better); ignored for lossless, ProRes and MJPEG.
         lossless: lossless H.264 (mp4) or FFV1 (mkv).
-        preset: x264 speed preset for H.264 (``medium``; ``veryfast`` encodes 720p about 2.5x
-            faster, at a somewhat lower quality for the same ``crf``).
+        preset: x264 speed preset for H.264. ``veryfast`` (the default, as FaceFusion's) encodes 720p
+            about 2.5× faster than ``medium`` and lets merging stream at 22 frames/s on 2 cores
+            (``benchmarks/merge.py --end-to-end``); ``medium`` gives a little more quality per bit.
         visible_label: also burn a small "SYNTHETIC" label into a corner of every frame.
         overwrite: replace an existing result.
         provenance: extra sidecar content: ``inputs`` (role → path), ``model`` and ``settings`` dicts.
@@ -62,7 +63,7 @@ class EncodeOptions:
     mask_dir: Path | None = None
     crf: int = 18
     lossless: bool = False
-    preset: str = "medium"
+    preset: str = "veryfast"
     visible_label: bool = False
     overwrite: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)

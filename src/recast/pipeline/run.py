@@ -82,7 +82,7 @@ class RunOptions:
     reference: list[Path] = field(default_factory=list)
     merge_settings: MergeSettings = field(default_factory=lambda: RUN_MERGE_SETTINGS)
     visible_label: bool = False
-    preset: str = "medium"
+    preset: str = "veryfast"
     keep_frames: bool = False
     overwrite: bool = False
     seed: int = 0

@@ -93,7 +93,7 @@ def write_side_by_side(dst: str | Path, result: str | Path, output: str | Path,
     dst, result, output = Path(dst), Path(result), Path(output)
     info = probe(dst)
     options = EncodeOptions(fps=Fraction(info.fps_fraction), audio_from=dst if info.has_audio else None,
-                            overwrite=overwrite, preset="veryfast",
+                            overwrite=overwrite,
                             provenance={"inputs": {"dst": dst, "result": result},
                                         "settings": {"layout": "destination | result"}})
     with ResultWriter(output, options, with_mask=False, inputs=[dst, result]) as writer:
