@@ -123,7 +123,7 @@ def _print_run(summary: RunSummary) -> None:
 
 def demo_command(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
-    minutes: float = typer.Option(3.0, help="Training time budget."),
+    minutes: float = typer.Option(3.5, help="Training time budget (the whole demo takes about 4 minutes on 2 cores)."),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
     force: bool = typer.Option(False, help="Make the demo again from scratch (the previous work moves to "

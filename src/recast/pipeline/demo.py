@@ -121,7 +121,7 @@ class DemoOptions:
     """
 
     workspace: Path = Path("demo_workspace")
-    minutes: float = 3.0
+    minutes: float = 3.5
     iterations: int | None = None
     frames: int = 60
     precision: str = "auto"
