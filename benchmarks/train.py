@@ -126,7 +126,7 @@ def under_load(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], iter
     """Mean ms/iter beside ``background`` competitors: adaptive threads (after it settles), then fixed."""
     tuner = ThreadTuner(threads, torch.set_num_threads)
     with competitors(background, nice, sessions):
-        timed_steps(step, batches, 3 * tuner.window + tuner.warmup + 3, 100, tuner)  # notice the load, try, settle
+        timed_steps(step, batches, 4 * tuner.window + tuner.warmup + 4, 100, tuner)  # notice the load, try, settle
         adaptive, _ = timed_steps(step, batches, iterations, 200, tuner)
         chosen = tuner.threads
         torch.set_num_threads(threads)

@@ -271,12 +271,12 @@ def test_tuner_drops_a_thread_under_load_and_takes_it_back_after() -> None:
     tuner = T.ThreadTuner(2, machine.set_threads, recheck_every=50)
     _drive(tuner, machine, 20)
     machine.loaded = True
-    _drive(tuner, machine, 2 * tuner.window + 2)  # notice (one window), then one trial
+    _drive(tuner, machine, 3 * tuner.window + 3)  # notice (one window), try 1, re-measure 2
     assert tuner.threads == 1 and machine.threads == 1 and tuner.switches == 1
     _drive(tuner, machine, 30)
     assert tuner.threads == 1
     machine.loaded = False
-    _drive(tuner, machine, 50 + 2 * tuner.window + 2)  # the next periodic recheck finds 2 faster
+    _drive(tuner, machine, 50 + 3 * tuner.window + 3)  # the next periodic recheck finds 2 faster
     assert tuner.threads == 2 and tuner.switches == 2
 
 
@@ -286,7 +286,7 @@ def test_tuner_keeps_the_incumbent_on_a_tie() -> None:
     for _ in range(100):
         tuner.observe(1.0)
         assert tuner.trying or tuner.threads == 4
-    assert tuner.switches == 0 and set(calls) <= {2, 4} and calls.count(2) > 5
+    assert tuner.switches == 0 and set(calls) <= {2, 4} and calls.count(2) >= 4
 
 
 def test_trainer_adapts_threads_only_when_none_are_fixed(facesets: tuple[Path, Path], tmp_path: Path) -> None:

@@ -146,9 +146,11 @@ class ThreadTuner:
     How: call :meth:`observe` with each step's wall time. After ``warmup`` steps, and again every
     ``recheck_every`` steps or as soon as the mean of the last ``window`` steps moves by more than
     ``change`` × from the last settled mean, it tries the neighbouring counts on the
-    :func:`thread_ladder` (half and double the current one) for ``window`` steps each (after one
-    step to settle in) and keeps the fastest. Ties keep the current count. Pure logic: the thread
-    count is set through ``set_threads``, so tests drive it with synthetic step times.
+    :func:`thread_ladder` (half and double the current one), then the current count again, for
+    ``window`` steps each (after one step to settle in), and moves only to a count faster by more
+    than ``margin``. The current count is re-measured because a trial often starts right after a
+    slow spell: its own earlier steps would make any other count look faster. Pure logic: the
+    thread count is set through ``set_threads``, so tests drive it with synthetic step times.
 
     Example:
         >>> tuner = ThreadTuner(2, torch.set_num_threads)
@@ -157,7 +159,7 @@ class ThreadTuner:
     """
 
     def __init__(self, max_threads: int, set_threads: Callable[[int], None], *, window: int = 4,
-                 warmup: int = 3, recheck_every: int = 200, change: float = 1.3, margin: float = 0.05) -> None:
+                 warmup: int = 3, recheck_every: int = 200, change: float = 1.3, margin: float = 0.1) -> None:
         self.ladder = thread_ladder(max_threads)
         self.threads = self.ladder[0]
         self._set_threads = set_threads
@@ -204,8 +206,8 @@ class ThreadTuner:
             self._settle(self.threads, current_mean)
             return
         self._incumbent = self.threads
-        self._results = {self.threads: current_mean}
-        self._trial = candidates
+        self._results = {}
+        self._trial = [*candidates, self.threads]
         self._trial_samples = []
         self._set(candidates[0])
 
