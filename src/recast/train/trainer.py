@@ -424,8 +424,9 @@ class Trainer:
         switches = self.tuner.switches
         self.tuner.observe(seconds)
         if self.tuner.switches != switches:
-            self._emit(ProgressEvent("info", self.iteration, message=f"now {self.tuner.threads} torch threads: "
-                                     "faster under the machine's current load"))
+            threads = self.tuner.threads
+            self._emit(ProgressEvent("info", self.iteration, message=f"using {threads} torch thread"
+                                     f"{'s' if threads > 1 else ''}: faster under the machine's current load"))
 
     def _note_skipped(self, names: list[str]) -> None:
         """Warn once about each face that could not be read (a data worker used another instead)."""
