@@ -103,9 +103,9 @@ class MergeInputs:
 
 
 @dataclass
-class EngineCounts:
-    """What :func:`run_engine` did: frames merged, passed through (no face), masked out (every mask
-    empty), skipped; faces merged and masked out; frame names seen."""
+class FrameCounts:
+    """Frames merged, passed through (no face), masked out (every mask empty) and skipped (done
+    before); faces merged and masked out (see :class:`recast.merge.stage.MergeSummary`)."""
 
     frames_merged: int = 0
     frames_passed_through: int = 0
@@ -113,6 +113,12 @@ class EngineCounts:
     frames_skipped: int = 0
     faces_merged: int = 0
     faces_masked_out: int = 0
+
+
+@dataclass
+class EngineCounts(FrameCounts):
+    """What :func:`run_engine` did: the :class:`FrameCounts` and the frame names seen."""
+
     matched: set[str] = field(default_factory=set)
 
 

@@ -35,7 +35,7 @@ from recast.atomic import atomic_write_text
 from recast.errors import OptionError
 from recast.media.images import list_images
 from recast.merge.blend import SwapModel
-from recast.merge.engine import EngineCounts, MergeInputs, every_settings, open_inputs, run_engine
+from recast.merge.engine import EngineCounts, FrameCounts, MergeInputs, every_settings, open_inputs, run_engine
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.sinks import PngSink, VideoSink
 from recast.paths import check_outputs_not_inputs
@@ -48,7 +48,7 @@ RECORD_NAME = ".recast-merge.json"
 
 
 @dataclass
-class MergeSummary:
+class MergeSummary(FrameCounts):
     """What :func:`merge` or :func:`merge_to_video` did.
 
     Attributes:
@@ -71,12 +71,6 @@ class MergeSummary:
     """
 
     frames_total: int = 0
-    frames_merged: int = 0
-    frames_passed_through: int = 0
-    frames_masked_out: int = 0
-    frames_skipped: int = 0
-    faces_merged: int = 0
-    faces_masked_out: int = 0
     faces_unmatched: int = 0
     seconds: float = 0.0
     out_dir: Path = field(default_factory=Path)
@@ -220,10 +214,8 @@ def _summary(counts: EngineCounts, inputs: MergeInputs, started: float, out: Pat
     done = counts.frames_merged + counts.frames_passed_through + counts.frames_masked_out + counts.frames_skipped
     precision = getattr(inputs.model, "precision", None)
     summary = MergeSummary(
-        frames_total=max(inputs.total or 0, done), frames_merged=counts.frames_merged,
-        frames_passed_through=counts.frames_passed_through, frames_masked_out=counts.frames_masked_out,
-        frames_skipped=counts.frames_skipped, faces_merged=counts.faces_merged,
-        faces_masked_out=counts.faces_masked_out,
+        **{item.name: getattr(counts, item.name) for item in dataclasses.fields(FrameCounts)},
+        frames_total=max(inputs.total or 0, done),
         faces_unmatched=sum(len(faces) for name, faces in inputs.by_frame.items() if name not in counts.matched),
         seconds=time.perf_counter() - started, out_dir=out, mask_dir=mask,
         precision=precision.describe() if precision is not None else "", weights_sha256=inputs.weights_sha256,
