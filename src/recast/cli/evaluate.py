@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import SupportsFloat, cast
 
 import typer
 from rich.table import Table
@@ -46,7 +47,7 @@ def eval_command(
 def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
     def num(key: str, fmt: str = "{:.3f}", scale: float = 1.0) -> str:
         value = summary[key]
-        return "n/a" if value is None else fmt.format(float(value) * scale)
+        return "n/a" if value is None else fmt.format(float(cast(SupportsFloat, value)) * scale)
 
     identical = summary["background_identical_frames"]
     psnr = num("background_psnr_db_mean", "{:.2f} dB")

@@ -45,10 +45,10 @@ def sort_command(
     if by is None:
         raise OptionError(f"give --by METHOD ({', '.join(SORT_METHODS)}) or --restore")
     with progress_bar(f"sort by {by}") as update:
-        result = sort_faceset(folder, by, workers=workers, on_progress=update, target=target,
-                              references=list(reference), max_distance=max_distance)
-    trash = f", {len(result.trashed)} moved to {folder.name}_trash/" if result.trashed else ""
-    console.print(f"[green]sorted[/] {len(result.kept)} faces by {by}{trash} (undo: recast sort {folder} --restore)")
+        outcome = sort_faceset(folder, by, workers=workers, on_progress=update, target=target,
+                               references=list(reference), max_distance=max_distance)
+    trash = f", {len(outcome.trashed)} moved to {folder.name}_trash/" if outcome.trashed else ""
+    console.print(f"[green]sorted[/] {len(outcome.kept)} faces by {by}{trash} (undo: recast sort {folder} --restore)")
 
 
 @faceset_app.command("cluster")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,6 +15,9 @@ from recast.color import COLOR_TRANSFERS
 from recast.errors import OptionError
 from recast.merge.maskops import MASK_MODES
 
+# built here, not inside the default below: mypy cannot resolve a comprehension's name in a default
+_LIVE_MASK_MODES = "|".join(m for m in MASK_MODES if "xseg" not in m)
+
 
 def live_command(
     model: Path = typer.Option(..., "--model", "-m", help="Trained model folder, or a .dfm/.onnx face model."),
@@ -22,7 +26,7 @@ def live_command(
     output: str = typer.Option(..., "--output", "-o",
                                help="FILE (.mp4/.mkv/.mov/.avi), v4l2:/dev/videoN (pyvirtualcam), rtmp://…; "
                                     "'window' is unavailable with opencv-headless."),
-    mask_mode: str = typer.Option("dst", help=f"{'|'.join(m for m in MASK_MODES if 'xseg' not in m)}."),
+    mask_mode: str = typer.Option("dst", help=f"{_LIVE_MASK_MODES}."),
     color: str = typer.Option("rct", help=f"none|{'|'.join(COLOR_TRANSFERS)}."),
     erode: int = typer.Option(0, help="Mask erode (>0) / dilate (<0), DFL units."),
     blur: int = typer.Option(20, help="Mask feather, DFL units."),
@@ -60,7 +64,7 @@ def live_command(
     sink = None
     try:  # the output is checked before the (possibly slow) model load
         inputs = {"model": model, **({"source": Path(source)} if Path(source).is_file() else {})}
-        provenance = {"inputs": inputs, "model": {"path": str(model)},
+        provenance: dict[str, Any] = {"inputs": inputs, "model": {"path": str(model)},
                       "settings": {**settings.to_dict(), "source": source}, "visible_label": visible_label}
         sink = create_sink(output, frame_source.fps, overwrite=force, provenance=provenance)
         face_model = load_face_model(model, device, precision, face_type)

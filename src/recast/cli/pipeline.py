@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +52,7 @@ def video_command(
                   + f"; provenance: {summary.sidecar}" + (", C2PA manifest signed" if summary.c2pa else ""))
 
 
-def _train_reporter() -> object:
+def _train_reporter() -> Callable[[object], None]:
     last = [0.0]
 
     def report(event: object) -> None:

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -289,7 +290,7 @@ def _measure(
     result_embedding = embedder.embed(to_rgb(result_frame), result_landmarks)
     height, width = dst_frame.shape[:2]
     frame.dst_face = True
-    frame.face_box = tuple(float(v) for v in dst_face.rect)
+    frame.face_box = cast(tuple[float, float, float, float], tuple(float(v) for v in dst_face.rect))
     frame.pose_error = pose_error(dst_face.landmarks, result_landmarks, (width, height))
     errors = expression_error(dst_face.landmarks, result_landmarks)
     frame.expression, frame.eyes, frame.mouth = errors["expression"], errors["eyes"], errors["mouth"]

@@ -93,7 +93,7 @@ def face_region(landmarks: np.ndarray, shape: tuple[int, int], margin: float = 0
     x0, y0 = np.clip(np.floor(outline.min(axis=0)).astype(int) - radius - 2, 0, [width, height])
     x1, y1 = np.clip(np.ceil(outline.max(axis=0)).astype(int) + radius + 3, 0, [width, height])
     x1, y1 = max(x1, x0), max(y1, y0)
-    mask = (hull_mask(points - [x0, y0], (y1 - y0, x1 - x0)) > 0).astype(np.uint8)
+    mask: np.ndarray = (hull_mask(points - [x0, y0], (y1 - y0, x1 - x0)) > 0).astype(np.uint8)
     if radius > 0 and mask.size:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         mask = cv2.dilate(mask, kernel)

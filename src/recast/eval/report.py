@@ -11,6 +11,7 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import SupportsFloat, cast
 
 import cv2
 import numpy as np
@@ -66,7 +67,7 @@ def pick_frames(frames: list[FrameMetrics]) -> dict[str, FrameMetrics]:
     faces = [f for f in frames if f.pose_error is not None]
     if not faces:
         return {}
-    columns = np.array([[f.src_distance or 0.0, sum(f.pose_error), f.expression or 0.0] for f in faces])
+    columns = np.array([[f.src_distance or 0.0, _pose_sum(f), f.expression or 0.0] for f in faces])
     ranks = columns.argsort(axis=0).argsort(axis=0) / max(len(faces) - 1, 1)
     order = np.argsort(ranks.mean(axis=1), kind="stable")
     return {"worst": faces[int(order[-1])], "median": faces[int(order[len(order) // 2])]}
@@ -126,7 +127,7 @@ def render_png(report: EvalReport) -> bytes:
         axis.imshow(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         axis.set_axis_off()
         axis.set_title(f"{label} frame {frame.index}: destination | result | difference ×4  "
-                       f"(src dist {_number(frame.src_distance)}, pose Σ|Δ| {_number(sum(frame.pose_error))}°, "
+                       f"(src dist {_number(frame.src_distance)}, pose Σ|Δ| {_number(_pose_sum(frame))}°, "
                        f"expr {_number(frame.expression)})")
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -173,9 +174,15 @@ def _series(frames: list[FrameMetrics], name: str) -> np.ndarray:
     return np.array([np.nan if getattr(f, name) is None else getattr(f, name) for f in frames], dtype=np.float64)
 
 
+def _pose_sum(frame: FrameMetrics) -> float:
+    """Summed pose error of a frame that had a face."""
+    assert frame.pose_error is not None
+    return sum(frame.pose_error)
+
+
 def _number(value: object) -> str:
-    return "n/a" if value is None else f"{float(value):.3g}"
+    return "n/a" if value is None else f"{float(cast(SupportsFloat, value)):.3g}"
 
 
 def _percent(value: object) -> str:
-    return "n/a" if value is None else f"{100 * float(value):.1f} %"
+    return "n/a" if value is None else f"{100 * float(cast(SupportsFloat, value)):.1f} %"

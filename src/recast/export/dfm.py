@@ -159,7 +159,8 @@ def export_model(
 
 def build_graph(model: FaceSwapModel, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     """Trace ``model`` (float32, eval mode, on the CPU) into the contract's ONNX graph."""
-    model = model.to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
+    # torch's stubs leave out Module.to's memory_format keyword
+    model = model.to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     graph = DfmGraph(model).eval()
     r = model.resolution
     face = torch.rand(1, r, r, 3)
@@ -170,7 +171,8 @@ def build_graph(model: FaceSwapModel, opset: int = DEFAULT_OPSET) -> onnx.ModelP
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no onnxscript
         torch.onnx.export(
-            graph, args, buffer, input_names=inputs, output_names=list(OUTPUTS), opset_version=opset,
+            graph, args, buffer,  # type: ignore[arg-type]  # the TorchScript exporter takes a file object too
+            input_names=inputs, output_names=list(OUTPUTS), opset_version=opset,
             dynamic_axes={IN_FACE: batch, **dict.fromkeys(OUTPUTS, batch)}, do_constant_folding=True,
             dynamo=False,
         )

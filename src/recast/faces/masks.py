@@ -92,7 +92,7 @@ def eyes_mouth_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     height = shape[0]
     mask = np.zeros(shape, dtype=np.float32)
     for part in (points[36:42], points[42:48], points[60:68]):
-        piece = np.zeros(shape, dtype=np.uint8)
+        piece: np.ndarray = np.zeros(shape, dtype=np.uint8)
         cv2.fillConvexPoly(piece, cv2.convexHull(part), 1)
         grow = max(height // 32, 1)
         piece = cv2.dilate(piece, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))

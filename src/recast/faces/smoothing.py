@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class LandmarkSmoother:
         cfg = self.config
         self._speed = self._speed + _alpha(cfg.derivative_cutoff, self.dt) * (raw_speed - self._speed)
         cutoff = cfg.min_cutoff + cfg.beta * self._speed
-        alpha = _alpha(cutoff, self.dt)[:, None]
+        alpha = cast(np.ndarray, _alpha(cutoff, self.dt))[:, None]
         self._value = self._value + alpha * (points - self._value)
         return self._value.copy()
 

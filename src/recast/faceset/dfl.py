@@ -168,6 +168,7 @@ def _convert(raw: dict[str, Any], data: bytes) -> tuple[FaceMeta, list[str]]:
     if matrix is None and source is None:
         raise ValueError("neither source_landmarks nor image_to_face_mat: the face cannot be placed in its frame")
     if matrix is None:
+        assert source is not None
         matrix, _ = cv2.estimateAffinePartial2D(source, landmarks)
         if matrix is None:
             raise ValueError("source_landmarks do not fit the aligned landmarks")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import read_meta
+from recast.faces.metadata import FaceMeta
 from recast.faceset.files import list_faces
 from recast.faceset.pack import PACK_NAME, PackedFaceSet
 from recast.media.images import image_size
@@ -47,6 +49,7 @@ def faceset_info(folder: str | Path) -> FacesetInfo:
     info = FacesetInfo(folder)
     sources: set[str] = set()
     pack_path = folder / PACK_NAME if folder.is_dir() else folder
+    items: list[tuple[str, Callable[..., FaceMeta], Callable[..., bytes]]]
     if pack_path.is_file():
         pack = PackedFaceSet(pack_path, verify=False)
         info.packed = True

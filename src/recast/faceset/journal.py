@@ -143,7 +143,7 @@ class Journal:
                 raise InputError(self.folder / target, "already exists; refusing to overwrite it")
             if not (self.folder / current).is_file():
                 raise InputError(self.folder / current, "no such file")
-        planned = []
+        planned: list[dict[str, Any]] = []
         counter = 0
         for current, target in moves:
             while True:

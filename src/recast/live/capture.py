@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,7 +45,7 @@ class FrameSource(Protocol):
     name: str
     fps: float
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def frames(self) -> Generator[np.ndarray, None, None]:
         ...
 
     def close(self) -> None:
@@ -72,7 +72,7 @@ class CameraSource:
         self.fps = fps if 1.0 <= fps <= 240.0 else DEFAULT_CAMERA_FPS
         self._release = _ReleaseOnce(self._capture.release)
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def frames(self) -> Generator[np.ndarray, None, None]:
         with self._release.reading():
             while not self._release.closing.is_set():
                 ok, frame = self._capture.read()
@@ -111,7 +111,7 @@ class AvSource:
         self._paced = realtime and not self._network
         self._release = _ReleaseOnce(self._close_container)
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def frames(self) -> Generator[np.ndarray, None, None]:
         start = time.perf_counter()
         closing = self._release.closing
         with self._release.reading():

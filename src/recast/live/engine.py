@@ -23,7 +23,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,7 +151,7 @@ class LiveSession:
         """End :meth:`frames` after the frame in progress (thread-safe)."""
         self._stop.set()
 
-    def frames(self) -> Iterator[LiveFrame]:
+    def frames(self) -> Generator[LiveFrame, None, None]:
         """Output frames until the source ends, :meth:`stop` or ``max_frames``; updates :attr:`stats`."""
         opts = self.options
         capture = LatestFrame(self.source).start()

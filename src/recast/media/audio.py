@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -75,6 +76,7 @@ class AudioTrack:
         self._output = output
         if self.copy:
             self._out = output.add_stream_from_template(self._in)
+            assert self._in.time_base is not None
             self._offset_ticks = round(self.origin / self._in.time_base)
             self._packets = self._input.demux(self._in)
             return
@@ -84,7 +86,7 @@ class AudioTrack:
         out = output.add_stream(self._encode_codec, rate=self._rate, layout=self._layout)
         if self._encode_codec == "aac":
             out.codec_context.bit_rate = min(320_000, 96_000 * ctx.layout.nb_channels)
-        self._out = out
+        self._out = cast(av.AudioStream, out)
         self._chunks = self._decoded_chunks()
 
     def pump(self, until: float) -> None:
@@ -104,6 +106,7 @@ class AudioTrack:
             self._copy_until(end, trim=True)
         else:
             self._encode_until(round(end * self._rate), trim=True)
+            assert self._out is not None
             for packet in self._out.encode(None):
                 self._output.mux(packet)
         self._done = True
@@ -115,6 +118,7 @@ class AudioTrack:
     # stream copy ---------------------------------------------------------------------------
     def _copy_until(self, until: float, trim: bool) -> None:
         tb = self._in.time_base
+        assert tb is not None and self._packets is not None
         while True:
             packet = self._pending or next(self._packets, None)
             self._pending = None
@@ -141,6 +145,7 @@ class AudioTrack:
 
     # decode, trim, re-encode ---------------------------------------------------------------
     def _encode_until(self, sample: int, trim: bool) -> None:
+        assert self._chunks is not None
         while self._written < sample:
             chunk = self._held or next(self._chunks, None)
             self._held = None
@@ -171,12 +176,14 @@ class AudioTrack:
         frame.pts = self._written
         frame.time_base = Fraction(1, self._rate)
         self._written += samples.shape[1]
+        assert self._out is not None
         for packet in self._out.encode(frame):
             self._output.mux(packet)
 
     def _decoded_chunks(self) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(output sample position, (channels, n) float32)``, cut to start at output time 0."""
         if self.origin > 1.0:
+            assert self._in.time_base is not None
             self._input.seek(round((self.origin - 1.0) / self._in.time_base), stream=self._in)
         resampler = av.AudioResampler(format="fltp", layout=self._layout, rate=self._rate)
         position: int | None = None
@@ -188,6 +195,7 @@ class AudioTrack:
                         if converted.pts is None:
                             position = 0
                         else:
+                            assert converted.time_base is not None
                             position = round((float(converted.pts * converted.time_base) - self.origin)
                                              * self._rate)
                     if position < 0:  # before output time 0: cut away

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import av
 import numpy as np
@@ -312,6 +313,7 @@ class VideoWriter:
             raise ValueError(f"expected an (H, W, 3) uint8 BGR frame, got {frame.shape} {frame.dtype}")
         if self._stream is None:
             self._start(frame.shape[1], frame.shape[0])
+        assert self._stream is not None and self._size is not None
         width, height = self._size
         if frame.shape[:2] != self._first_shape:
             raise ValueError(f"frame size {frame.shape[1]}x{frame.shape[0]} differs from the first frame")
@@ -321,6 +323,7 @@ class VideoWriter:
         self._mux(self._stream.encode(video_frame))
         self.frames_written += 1
         if self.has_audio:
+            assert self._audio is not None
             self._audio.pump(float(self.frames_written / self.rate))
 
     def close(self) -> None:
@@ -331,8 +334,10 @@ class VideoWriter:
             self.abort()
             raise InputError(self.path, "no frames were written; nothing to encode")
         try:
+            assert self._stream is not None  # frames were written, so _start ran
             self._mux(self._stream.encode(None))
             if self.has_audio:
+                assert self._audio is not None
                 self._audio.finish(float(self.frames_written / self.rate))
             self._container.close()
         except BaseException as error:
@@ -372,7 +377,7 @@ class VideoWriter:
         if width < 2 or height < 2:
             raise ValueError(f"frame too small to encode: {width}x{height}")
         self._size = (width, height)
-        stream = self._container.add_stream(enc.codec, rate=self.rate)
+        stream = cast(av.VideoStream, self._container.add_stream(enc.codec, rate=self.rate))
         stream.width, stream.height, stream.pix_fmt = width, height, enc.pix_fmt
         stream.time_base = 1 / self.rate
         stream.options = dict(enc.options)
@@ -380,6 +385,7 @@ class VideoWriter:
             stream.codec_context.qmin = stream.codec_context.qmax = 2
         self._stream = stream
         if self.has_audio:
+            assert self._audio is not None
             self._audio.add_stream(self._container)
 
     def _mux(self, packets: list[av.Packet]) -> None:
@@ -435,7 +441,7 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int, scale: float = 1.0, prese
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")))
         out.mux(stream.encode())
     buffer.seek(0)
-    with av.open(buffer) as decoded:
+    with av.open(buffer, "r") as decoded:
         return [f.to_ndarray(format="bgr24") for f in decoded.decode(video=0)]
 
 
@@ -454,6 +460,7 @@ def _iter_av_frames(
     try:
         stream.thread_type = "AUTO"
         if start:
+            assert stream.time_base is not None
             with contextlib.suppress(av.FFmpegError):
                 container.seek(round(start / stream.time_base) + (stream.start_time or 0),
                                stream=stream, backward=True)
@@ -521,7 +528,7 @@ def _resample(frames: Iterator[tuple[float, float, av.VideoFrame]], rate: Fracti
         current = frame
         stream_end = time + duration
     limit = stream_end if end is None else min(stream_end, end)
-    while current is not None and origin + slot * step < limit - _EPS:
+    while current is not None and origin is not None and origin + slot * step < limit - _EPS:
         yield origin + slot * step, current
         slot += 1
 
@@ -599,7 +606,7 @@ def _rotation(frame: av.VideoFrame) -> int:
 
 
 def _to_bgr(frame: av.VideoFrame, rotation: int) -> np.ndarray:
-    image = frame.to_ndarray(format="bgr24")
+    image: np.ndarray = frame.to_ndarray(format="bgr24")
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, rotation // 90))
     return image

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -381,11 +381,11 @@ def _frame_source(frames: Path) -> tuple[list[str] | None, FrameItems, int | Non
     """``(names or None, iterator of (name, loader, path), total or None)`` for a folder or a video."""
     if frames.is_dir():
         paths = list_images(frames)
-        names = [p.name for p in paths]
+        names: list[str] | None = [p.name for p in paths]
 
         def folder_items() -> FrameItems:
             for path in paths:
-                yield path.name, (lambda p=path: read_image(p)), path
+                yield path.name, cast(Callable[[], np.ndarray], lambda p=path: read_image(p)), path
 
         return names, folder_items(), len(paths)
     from recast.media.video import iter_frames, probe
@@ -395,7 +395,7 @@ def _frame_source(frames: Path) -> tuple[list[str] | None, FrameItems, int | Non
 
     def video_items() -> FrameItems:
         for index, image in iter_frames(frames):
-            yield f"{index:05d}.png", (lambda image=image: image), None
+            yield f"{index:05d}.png", cast(Callable[[], np.ndarray], lambda image=image: image), None
 
     return names, video_items(), info.frame_count if info.frame_count_exact else None
 

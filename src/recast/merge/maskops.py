@@ -70,19 +70,23 @@ def select_mask(
     if "xseg" in mode or mode not in MASK_MODES:
         check_mask_mode(mode, True)
     if mode == "full":
-        mask = np.ones(shape, np.float32)
+        mask: np.ndarray = np.ones(shape, np.float32)
     elif mode == "dst":
         mask = _sized(_need(hull, mode, "a landmark hull"), shape)
     else:
         prd = _sized(_need(learned_prd, mode, "a learned mask"), shape) if "prd" in mode else None
         dst = _sized(_need(learned_dst, mode, "a learned mask"), shape) if "learned-dst" in mode else None
         if mode == "learned-prd":
+            assert prd is not None
             mask = prd
         elif mode == "learned-dst":
+            assert dst is not None
             mask = dst
         elif mode == "learned-prd*learned-dst":
+            assert prd is not None and dst is not None
             mask = prd * dst
         else:  # learned-prd+learned-dst
+            assert prd is not None and dst is not None
             mask = prd + dst
     mask = np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
     mask[mask < MASK_FLOOR] = 0.0

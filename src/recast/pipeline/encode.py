@@ -129,7 +129,7 @@ class ResultWriter:
             fps = probe(options.audio_from).fps_fraction if options.audio_from is not None else Fraction(25)
         self.fps = fps
         self.summary: EncodeSummary | None = None
-        common = {"crf": options.crf, "lossless": options.lossless, "preset": options.preset,
+        common: dict[str, Any] = {"crf": options.crf, "lossless": options.lossless, "preset": options.preset,
                   "metadata": container_metadata(), "overwrite": options.overwrite}
         self._result = VideoWriter(self.output, fps, audio_from=options.audio_from, **common)
         self._mask: VideoWriter | None = None

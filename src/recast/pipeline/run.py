@@ -141,7 +141,7 @@ def run(
             on_stage(name)
 
     stage("extract src")
-    common = {"size": options.extract_size, "face_type": face_type}
+    common: dict[str, Any] = {"size": options.extract_size, "face_type": face_type}
     src_summary = extract(src, workspace.src_aligned, ExtractOptions(**common, max_faces=1), on_progress)
     if src_summary.faces == 0:
         raise InputError(src, "no face found in any frame")

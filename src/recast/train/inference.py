@@ -44,7 +44,8 @@ class FaceSwapper:
         self.precision = choose_precision(precision, self.device, "infer")
         self.channels_last = channels_last
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=memory_format).eval()
+        # torch's stubs leave out Module.to's memory_format keyword
+        self.model = model.to(self.device, memory_format=memory_format).eval()  # type: ignore[call-overload]
         self.resolution = model.resolution
         self.face_type: FaceType = parse_face_type(model.config.face_type)  # type: ignore[attr-defined]
         self.has_learned_mask = model.has_learned_mask

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -74,11 +75,11 @@ def random_affine(rng: np.random.Generator, spec: SampleSpec) -> np.ndarray:
     res = spec.resolution
     centre = (res / 2.0, res / 2.0)
     if not spec.transform:
-        mat = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        mat: np.ndarray = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     else:
         angle = rng.uniform(-spec.rotation_deg, spec.rotation_deg)
         scale = rng.uniform(1 / (1 + spec.scale), 1 + spec.scale)
-        mat = cv2.getRotationMatrix2D(centre, angle, scale)
+        mat = cast(np.ndarray, cv2.getRotationMatrix2D(centre, angle, scale))
         mat[:, 2] += rng.uniform(-spec.shift, spec.shift, size=2) * res
     if spec.random_flip and rng.random() < 0.4:
         mat = _as3x3(mat) @ np.array([[-1.0, 0.0, res], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -94,8 +95,8 @@ def grid_warp_maps(rng: np.random.Generator, res: int) -> tuple[np.ndarray, np.n
     cells = int(rng.choice([2, 4, 8]))
     cell = res / cells
     grid = np.linspace(0, res, cells + 1, dtype=np.float32)
-    map_x = np.broadcast_to(grid, (cells + 1, cells + 1)).copy()
-    map_y = map_x.T.copy()
+    map_x: np.ndarray = np.broadcast_to(grid, (cells + 1, cells + 1)).copy()
+    map_y: np.ndarray = map_x.T.copy()
     jitter = np.clip(rng.normal(size=(2, cells - 1, cells - 1)), -2.5, 2.5) / 2.5 * 0.24 * cell
     map_x[1:-1, 1:-1] += jitter[0].astype(np.float32)
     map_y[1:-1, 1:-1] += jitter[1].astype(np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -113,9 +114,9 @@ class TrainStep:
         self.model.train()
         with self.precision.autocast(self.device):
             out = self.forward(b["src_warped"], b["dst_warped"], with_swap=need_swap, morph_factor=s.morph_factor)
-        out = TrainOutputs(*[None if t is None else t.float() for t in (
+        out = TrainOutputs(*cast(list[Any], [None if t is None else t.float() for t in (
             out.pred_src_src, out.pred_src_srcm, out.pred_dst_dst, out.pred_dst_dstm, out.pred_src_dst,
-            out.pred_src_dstm, out.src_code, out.dst_code)])
+            out.pred_src_dstm, out.src_code, out.dst_code)]))
         target_src, target_dst = b["src_target"], b["dst_target"]
         if s.blur_out_mask:
             target_src = L.blur_out_mask(target_src, b["src_mask"], res)
@@ -131,11 +132,13 @@ class TrainStep:
         for term in self.model.extra_losses(out, target_src, target_dst, src_lm, dst_lm):
             total = total + term
         if s.face_style_power > 0 and out.pred_src_dst is not None:
+            assert out.pred_src_dstm is not None  # the swap's mask comes with the swap
             fake = out.pred_src_dst * out.pred_src_dstm.detach()
             real = (out.pred_dst_dst * out.pred_dst_dstm).detach()
             term = 100 * s.face_style_power * L.style_loss(fake, real, res // 8).mean()
             total, logs["face_style"] = total + term, float(term.detach())
         if s.bg_style_power > 0 and out.pred_src_dst is not None:
+            assert out.pred_src_dstm is not None
             # DeepFaceLab overwrites this mask with the src target mask (a quirk); we use the swap's own masks.
             m = L.mask_blur((out.pred_src_dstm * out.pred_dst_dstm).detach(), res)
             fake, real = out.pred_src_dst * (1 - m), target_dst * (1 - m)
@@ -147,7 +150,9 @@ class TrainStep:
             total, logs["true_face"] = total + term, float(term.detach())
         gan_pairs = self._gan_pairs(out, target_src, target_dst, src_lm, dst_lm, s)
         if gan_pairs:
-            term = sum(L.bce_logits(logit, 1.0).mean() for _, fake in gan_pairs for logit in self.gan.module(fake))
+            assert self.gan is not None  # _gan_pairs returns [] without a GAN
+            term = cast(torch.Tensor, sum(
+                L.bce_logits(logit, 1.0).mean() for _, fake in gan_pairs for logit in self.gan.module(fake)))
             total = total + s.gan_power * term
             logs["gan_g"] = float(term.detach())
             if s.masked_training:
@@ -161,9 +166,11 @@ class TrainStep:
             param.grad = None
         self._update(part, iteration)
         if gan_pairs:
+            assert self.gan is not None
             logs["gan_d"] = self._discriminator_step(self.gan, [
                 (real.detach(), fake.detach()) for real, fake in gan_pairs], iteration)
         if self.code is not None and s.true_face_power > 0 and out.src_code is not None:
+            assert out.dst_code is not None  # the codes come in pairs
             logs["code_d"] = self._code_step(out.src_code.detach(), out.dst_code.detach(), iteration)
         logs["total"] = float(total.detach())
         return average_scalars(logs, self.dist, self.device)

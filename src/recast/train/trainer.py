@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -219,7 +219,7 @@ class Trainer:
         self._emit(ProgressEvent("info", self.iteration,
                                  message=f"{self.device.type}, {self.step.precision.describe()}"))
         if o.compile:
-            self.step.forward = torch.compile(model)
+            self.step.forward = cast(torch.nn.Module, torch.compile(model))  # an OptimizedModule; stubs say Callable
         self._is_new = not exists
 
     def _make_aux(self, module: torch.nn.Module, key: str, checkpoint: ckpt.Checkpoint | None) -> Part:

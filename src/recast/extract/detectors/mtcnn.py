@@ -102,6 +102,7 @@ def _conv(weights: np.ndarray, bias: np.ndarray) -> nn.Conv2d:
     kh, kw, cin, cout = weights.shape
     conv = nn.Conv2d(cin, cout, (kh, kw))
     conv.weight.data = torch.from_numpy(np.ascontiguousarray(weights.transpose(3, 2, 0, 1)))
+    assert conv.bias is not None
     conv.bias.data = torch.from_numpy(bias)
     return conv
 
@@ -198,7 +199,7 @@ def _load_networks(device: str) -> tuple[_PNet, _RNet, _ONet]:
         if len(weights) != _WEIGHT_COUNTS[name]:
             raise InputError(path, f"expected {_WEIGHT_COUNTS[name]} weight arrays, found {len(weights)}")
         # channels-last runs these small convolutions and poolings about twice as fast on CPU
-        nets.append(cls(weights).to(device, memory_format=torch.channels_last).eval())
+        nets.append(cls(weights).to(device, memory_format=torch.channels_last).eval())  # type: ignore[call-overload]
     return nets[0], nets[1], nets[2]
 
 

@@ -154,7 +154,7 @@ class Decoder(nn.Module):
             stages += [Upscale(prev, mult * d, use_cos), ResidualBlock(mult * d, use_cos)]
             prev = mult * d
         self.image_body = nn.Sequential(*stages)
-        self.double = double
+        self.double_res = double  # not `double`: that would shadow nn.Module.double()
         if double:
             self.heads = nn.ModuleList(
                 [nn.Conv2d(prev, 3, 1)] + [nn.Conv2d(prev, 3, 3, padding=1) for _ in range(3)]
@@ -171,12 +171,12 @@ class Decoder(nn.Module):
 
     def forward_image(self, z: torch.Tensor) -> torch.Tensor:
         x = self.image_body(z)
-        x = F.pixel_shuffle(torch.cat([head(x) for head in self.heads], dim=1), 2) if self.double else self.head(x)
+        x = F.pixel_shuffle(torch.cat([head(x) for head in self.heads], dim=1), 2) if self.double_res else self.head(x)
         return torch.sigmoid(x)
 
     def forward_mask(self, z: torch.Tensor) -> torch.Tensor:
         if not self.has_mask:
-            size = z.shape[-1] * (2 ** (len(self.image_body) // 2)) * (2 if self.double else 1)
+            size = z.shape[-1] * (2 ** (len(self.image_body) // 2)) * (2 if self.double_res else 1)
             return z.new_ones(z.shape[0], 1, size, size)
         return torch.sigmoid(self.mask_head(self.mask_body(z)))
 

@@ -77,7 +77,8 @@ class SAEHD(FaceSwapModel):
             src_code, dst_code = code[:n], code[n:]
             src_img, src_mask = self.decoder_src(src_code)
             dst_img, dst_mask = self.decoder_dst(dst_code)
-            swap = self.decoder_src(dst_code.detach()) if with_swap else (None, None)
+            swap: tuple[torch.Tensor | None, torch.Tensor | None] = (
+                self.decoder_src(dst_code.detach()) if with_swap else (None, None))
             return TrainOutputs(src_img, src_mask, dst_img, dst_mask, *swap, src_code=src_code, dst_code=dst_code)
         ab = self.inter_AB(enc)
         ab_src, ab_dst = ab[:n], ab[n:]
@@ -85,7 +86,7 @@ class SAEHD(FaceSwapModel):
         src_code = torch.cat([ab_src, ab_src], dim=1)
         dst_code = torch.cat([b_dst, ab_dst], dim=1)
         img, mask = self.decoder(torch.cat([src_code, dst_code]))
-        swap: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+        swap = (None, None)
         if with_swap:
             swap_code = torch.cat([ab_dst, ab_dst], dim=1).detach()
             swap = self.decoder(swap_code)
