@@ -44,8 +44,8 @@ from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
 from recast.options import check_field, option, validate
 from recast.paths import check_outputs_not_inputs
-from recast.runtime.threads import init_worker_process, plan_threads
-from recast.workers import watch_parent
+from recast.runtime.threads import plan_threads
+from recast.workers import init_pool_worker
 
 LOG_NAME = ".recast-extract.jsonl"
 
@@ -268,8 +268,7 @@ _worker_analyzer: FrameAnalyzer | None = None
 
 def _init_worker(options: AnalyzeOptions, parent_pid: int) -> None:
     global _worker_analyzer
-    watch_parent(parent_pid)
-    init_worker_process()
+    init_pool_worker(parent_pid)
     _worker_analyzer = FrameAnalyzer(options)
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import is_face_file
 from recast.runtime.threads import plan_threads
-from recast.workers import watch_parent
+from recast.workers import init_pool_worker
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
@@ -104,7 +104,7 @@ def map_faces(
         chunks = [paths[i : i + _CHUNK] for i in range(0, total, _CHUNK)]
         # spawn, not fork: a forked child inherits OpenCV's and dlib's thread pools mid-state and can hang
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=watch_parent, initargs=(os.getpid(),)) as pool:
+                                 initializer=init_pool_worker, initargs=(os.getpid(),)) as pool:
             for part in pool.map(_run_chunk, [fn] * len(chunks), chunks):
                 results.extend(part)
                 if on_progress is not None:
