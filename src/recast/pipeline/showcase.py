@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -92,7 +91,7 @@ def write_side_by_side(dst: str | Path, result: str | Path, output: str | Path,
     """
     dst, result, output = Path(dst), Path(result), Path(output)
     info = probe(dst)
-    options = EncodeOptions(fps=Fraction(info.fps_fraction), audio_from=dst if info.has_audio else None,
+    options = EncodeOptions(fps=info.fps_fraction, audio_from=dst if info.has_audio else None,
                             overwrite=overwrite,
                             provenance={"inputs": {"dst": dst, "result": result},
                                         "settings": {"layout": "destination | result"}})
