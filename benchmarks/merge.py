@@ -191,8 +191,8 @@ def forward_table(model_dirs: dict[str, Path], device: str) -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from recast.models.inference import FaceSwapper
     from recast.runtime.precision import choose_precision
-    from recast.train.inference import FaceSwapper
 
     auto = choose_precision("auto", torch.device(device), "infer")
     precisions = ["fp32"] + (["auto"] if auto.dtype is not None else [])
@@ -262,8 +262,8 @@ def save_untrained(model_dir: Path, spec: str) -> Path:
     ``spec``: ``name``, ``name:resolution`` or ``name:resolution:archi`` (e.g. ``saehd:128:df-ud``;
     SAEHD's default archi is DeepFaceLab's ``liae-ud``).
     """
-    from recast.train import checkpoint
-    from recast.train.models.registry import create_model
+    from recast.models import checkpoint
+    from recast.models.registry import create_model
 
     name, resolution, archi = [*spec.split(":"), "", ""][:3]
     config = {"face_type": "whole", **({"resolution": int(resolution)} if resolution else {}),
@@ -314,7 +314,7 @@ def main() -> None:
             model_dirs[str(args.model_dir)] = args.model_dir
         models: dict[str, object] = {"invert 128 (merger only)": InvertModel()}
         if model_dirs:
-            from recast.train.inference import FaceSwapper
+            from recast.models.inference import FaceSwapper
 
             if not args.end_to_end:
                 forward_table(model_dirs, args.device)

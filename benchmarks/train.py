@@ -42,11 +42,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from machine import gemm_peak
 from recast.faces.facetype import FaceType
+from recast.models.registry import create_model, get_entry
 from recast.runtime.precision import Precision, choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader
 from recast.train.distributed import DistInfo
-from recast.train.models.registry import create_model, get_entry
 from recast.train.options import resolve_settings
 from recast.train.samples import SampleSpec
 from recast.train.step import TrainStep, make_part

@@ -13,9 +13,9 @@ import pytest
 from recast.export.contract import SYNTHETIC_NOTICE, inspect_model
 from recast.export.dfm import export_model
 from recast.export.onnx_swapper import OnnxFaceSwapper
-from recast.train import checkpoint
-from recast.train.inference import FaceSwapper
-from recast.train.models.registry import create_model
+from recast.models import checkpoint
+from recast.models.inference import FaceSwapper
+from recast.models.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

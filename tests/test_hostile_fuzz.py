@@ -179,8 +179,8 @@ def test_fuzz_sidecar_reader(tmp_path: Path) -> None:
 
 
 def test_fuzz_model_config_and_state(tmp_path: Path, one_torch_thread: None) -> None:
+    from recast.models.inference import FaceSwapper
     from recast.train import TrainOptions, train
-    from recast.train.inference import FaceSwapper
     from recast.train.options import resolve_settings
     from recast.train.synthetic import write_synthetic_faceset
 

@@ -19,8 +19,8 @@ from safetensors.torch import load_file, save_file
 from hostile_factory import bomb_png, face_with_mask_png
 from recast.errors import InputError
 from recast.faces.facetype import FaceType
+from recast.models.inference import FaceSwapper
 from recast.train import TrainOptions, train
-from recast.train.inference import FaceSwapper
 from recast.train.options import ProgressEvent
 from recast.train.synthetic import write_synthetic_faceset
 
@@ -152,7 +152,7 @@ def test_weights_checked_against_a_huge_config_before_allocating(trained: Path, 
     config = json.loads((model_dir / "config.json").read_text())
     config["config"].update(resolution=640, ae_dims=1024, e_dims=256, d_dims=256, d_mask_dims=256)
     (model_dir / "config.json").write_text(json.dumps(config))
-    script = ("import sys\nfrom recast.errors import InputError\nfrom recast.train.inference import "
+    script = ("import sys\nfrom recast.errors import InputError\nfrom recast.models.inference import "
               "FaceSwapper\ntry:\n    FaceSwapper.load(sys.argv[1])\nexcept InputError as error:\n    print(error)\n"
               "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:')).split()[1]))\n")
     done = subprocess.run([sys.executable, "-c", script, str(model_dir)], capture_output=True, text=True,

@@ -213,8 +213,8 @@ def test_merge_from_a_video(workspace):
 
 def _tiny_model(model_dir: Path) -> Path:
     """A freshly initialised (untrained) 64 px whole-face SAEHD saved as a model folder."""
-    from recast.train import checkpoint
-    from recast.train.models.registry import create_model
+    from recast.models import checkpoint
+    from recast.models.registry import create_model
 
     model = create_model("saehd", resolution=64, face_type="whole", archi="df-ud", ae_dims=32, e_dims=16,
                          d_dims=16, d_mask_dims=8)

@@ -17,12 +17,12 @@ from recast.cli.main import app
 from recast.errors import InputError, OptionError
 from recast.extract.stage import ExtractOptions
 from recast.merge.settings import MergeSettings
+from recast.models.amp_config import AMPConfig
+from recast.models.registry import config_options
+from recast.models.saehd_config import SAEHDConfig
 from recast.options import OptionField, from_mapping, json_schema, load_toml, option_fields, validate
 from recast.options.describe import help_text
 from recast.options.spec import label
-from recast.train.models.amp_config import AMPConfig
-from recast.train.models.registry import config_options
-from recast.train.models.saehd_config import SAEHDConfig
 from recast.train.options import TrainOptions, TrainSettings, read_config_file, resolve_settings
 
 SCHEMAS: list[type] = [TrainSettings, MergeSettings, ExtractOptions, SAEHDConfig, AMPConfig, TrainOptions]

@@ -21,14 +21,14 @@ from torch import nn
 from recast.extract.detectors import create_detector, list_detectors
 from recast.faces.facetype import FaceType
 from recast.faceset.sort import SORT_METHODS, sort_faceset
+from recast.models import checkpoint as ckpt
+from recast.models.base import FaceSwapModel, TrainOutputs
+from recast.models.config import FACE_TYPES, ModelConfig, face_type_name
+from recast.models.inference import FaceSwapper
+from recast.models.registry import MODELS, ModelEntry, create_model, get_entry, list_models
 from recast.options import option
 from recast.runtime.precision import Precision
-from recast.train import checkpoint as ckpt
 from recast.train.distributed import DistInfo
-from recast.train.inference import FaceSwapper
-from recast.train.models.base import FaceSwapModel, TrainOutputs
-from recast.train.models.config import FACE_TYPES, ModelConfig, face_type_name
-from recast.train.models.registry import MODELS, ModelEntry, create_model, get_entry, list_models
 from recast.train.options import TrainSettings, resolve_settings
 from recast.train.step import TrainStep, make_part
 from recast.train.synthetic import write_synthetic_faceset
@@ -172,7 +172,7 @@ def test_save_load_gives_identical_outputs(name: str, dtype: str, tmp_path: Path
 
 def test_a_new_family_needs_only_its_module_and_one_registry_entry() -> None:
     assert "toy" in list_models() and isinstance(_model("toy"), Toy)
-    from recast.train.models.registry import config_options
+    from recast.models.registry import config_options
 
     assert "width" in {item.name for item in config_options()}  # its options reach the CLI and forms
 

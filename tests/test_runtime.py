@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 from recast.cli.main import app
 from recast.errors import OptionError
 from recast.faces.facetype import FaceType
+from recast.models.inference import FaceSwapper
+from recast.models.registry import create_model
 from recast.runtime import precision as P
 from recast.runtime import threads as T
 from recast.train import Trainer, TrainOptions
 from recast.train.distributed import DistInfo
-from recast.train.inference import FaceSwapper
-from recast.train.models.registry import create_model
 from recast.train.options import TrainSettings
 from recast.train.step import TrainStep, make_part
 from recast.train.synthetic import write_synthetic_faceset

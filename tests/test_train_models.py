@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from recast.errors import OptionError
+from recast.models import MODELS, create_model, list_models, model_from_saved
+from recast.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator, patch_strides
 from recast.train.distributed import DistInfo
-from recast.train.models import MODELS, create_model, list_models, model_from_saved
-from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator, patch_strides
 from recast.train.options import resolve_settings
 from recast.train.step import TrainStep, make_part
 

@@ -16,9 +16,9 @@ import torch
 
 from recast.errors import InputError
 from recast.faces.facetype import FaceType
+from recast.models.checkpoint import backup, load_checkpoint, load_weights_file
+from recast.models.inference import FaceSwapper
 from recast.train import TrainOptions, train
-from recast.train.checkpoint import backup, load_checkpoint, load_weights_file
-from recast.train.inference import FaceSwapper
 from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

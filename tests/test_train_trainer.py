@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from recast.errors import OptionError
 from recast.faces.facetype import FaceType
+from recast.models.inference import FaceSwapper
+from recast.models.registry import get_entry
 from recast.train import Trainer, TrainOptions, train
-from recast.train.inference import FaceSwapper
-from recast.train.models.registry import get_entry
 from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

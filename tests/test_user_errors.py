@@ -16,7 +16,7 @@ from media_factory import astronaut_bgr
 from recast.errors import OptionError
 from recast.extract.stage import ExtractOptions, extract
 from recast.faces.facetype import FaceType
-from recast.train.devices import resolve_device
+from recast.runtime.devices import resolve_device
 
 RECAST = [sys.executable, "-m", "recast.cli"]
 

@@ -9,8 +9,8 @@ DEVICE_HELP = "Torch device: auto (CUDA when usable, else CPU), cpu, cuda, cuda:
 
 
 def pick_device(name: str) -> str:
-    """Resolve ``name`` (see :func:`recast.train.devices.resolve_device`) and say which device runs."""
-    from recast.train.devices import resolve_device  # imports torch: only when a command runs
+    """Resolve ``name`` (see :func:`recast.runtime.devices.resolve_device`) and say which device runs."""
+    from recast.runtime.devices import resolve_device  # imports torch: only when a command runs
 
     device = resolve_device(name)
     if is_main_rank():

@@ -10,10 +10,10 @@ from rich.console import Console
 
 from recast import DISTRIBUTION
 from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.models.registry import DEFAULT_MODEL, config_fields, config_options
 from recast.options import OptionField, option_fields
 from recast.options.cli import cli_options
 from recast.options.describe import default_text
-from recast.train.models.registry import DEFAULT_MODEL, config_fields, config_options
 from recast.train.options import TrainSettings
 
 

@@ -44,11 +44,11 @@ from recast.export.contract import (
     SYNTHETIC_NOTICE,
     inspect_model,
 )
+from recast.models import checkpoint as ckpt
+from recast.models.amp import AMP
+from recast.models.base import FaceSwapModel
+from recast.models.inference import FaceSwapper
 from recast.provenance.label import PROVENANCE_LABEL, sha256_file
-from recast.train import checkpoint as ckpt
-from recast.train.inference import FaceSwapper
-from recast.train.models.amp import AMP
-from recast.train.models.base import FaceSwapModel
 
 log = logging.getLogger(__name__)
 

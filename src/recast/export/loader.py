@@ -27,6 +27,6 @@ def load_face_model(path: str | Path, device: str = "cpu", precision: str = "aut
         return OnnxFaceSwapper.load(path, face_type=face_type)
     if not path.is_dir():
         raise InputError(path, "no such model folder or .dfm/.onnx face model")
-    from recast.train.inference import FaceSwapper  # torch is imported only for model folders
+    from recast.models.inference import FaceSwapper  # torch is imported only for model folders
 
     return FaceSwapper.load(path, device=device, precision=precision)

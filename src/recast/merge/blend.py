@@ -39,7 +39,7 @@ from recast.merge.settings import MergeSettings
 
 
 class SwapModel(Protocol):
-    """What the merger needs from a trained model (``recast.train.inference.FaceSwapper``)."""
+    """What the merger needs from a trained model (``recast.models.inference.FaceSwapper``)."""
 
     resolution: int
     face_type: FaceType

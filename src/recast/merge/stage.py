@@ -100,7 +100,7 @@ def merge(
     """Merge a trained model's faces into every destination frame, writing PNG frames and masks.
 
     Args:
-        model_dir: trained model folder (loaded with ``recast.train.inference.FaceSwapper``), a
+        model_dir: trained model folder (loaded with ``recast.models.inference.FaceSwapper``), a
             ``.dfm`` / ``.onnx`` face model (``recast.export.onnx_swapper.OnnxFaceSwapper``), or
             an already loaded model (anything with ``resolution``, ``face_type``,
             ``has_learned_mask`` and ``swap``).

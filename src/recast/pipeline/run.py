@@ -50,7 +50,7 @@ class RunOptions:
         train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :mod:`recast.train.devices`).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :mod:`recast.runtime.devices`).
         precision: training and merge precision (``auto``: bf16 where the hardware computes it
             natively, fp16 on older CUDA GPUs, else float32; see :mod:`recast.runtime.precision`).
         threads: torch threads for training and merging (None: one per usable core, adapted to the
@@ -112,8 +112,8 @@ def run(
     on_train_event: Callable[[object], None] | None = None,
 ) -> RunSummary:
     """Run every stage; ``on_stage`` is told each stage's name as it starts."""
-    from recast.train.devices import resolve_device
-    from recast.train.models.registry import MODELS
+    from recast.models.registry import MODELS
+    from recast.runtime.devices import resolve_device
     from recast.train.options import TrainOptions
     from recast.train.trainer import train
 

@@ -1,9 +1,9 @@
-"""Training: DeepFaceLab's models (SAEHD, Quick96, AMP), losses and options in native PyTorch.
+"""Training: data, augmentation, losses, optimisers, options and the trainer loop.
 
-Entry points: :func:`train` with :class:`TrainOptions` → :class:`TrainResult`; :class:`Trainer` for the
-loop in parts; :func:`create_model` / :data:`MODELS` for the model registry; the merger uses
-:class:`recast.train.inference.FaceSwapper`. Names are imported on first use, so importing a
-submodule (``recast.train.options``, ``recast.train.inference``) does not load the trainer.
+The models themselves (families, registry, checkpoint format, merge-time inference) live in
+:mod:`recast.models`; this package trains them. Entry points: :func:`train` with :class:`TrainOptions`
+→ :class:`TrainResult`; :class:`Trainer` for the loop in parts. Names are imported on first use, so
+importing a submodule (``recast.train.options``) does not load the trainer.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "MODELS": "recast.train.models.registry", "create_model": "recast.train.models.registry",
-    "list_models": "recast.train.models.registry", "ProgressEvent": "recast.train.options",
+    "ProgressEvent": "recast.train.options",
     "TrainOptions": "recast.train.options", "TrainSettings": "recast.train.options",
     "Trainer": "recast.train.trainer", "TrainResult": "recast.train.trainer", "train": "recast.train.trainer",
 }

@@ -129,7 +129,7 @@ class TrainOptions:
     model already there trains no further). more: stop after this many iterations of this run
     (give one of the two). minutes: stop after this many minutes of this run. With none of them
     there is no limit; Ctrl-C always saves and stops. device: auto / cpu / cuda / cuda:N / mps
-    (:func:`recast.train.devices.resolve_device`). workers: data processes
+    (:func:`recast.runtime.devices.resolve_device`). workers: data processes
     (None = automatic). seed: for init, sampling and augmentation.
     autosave_minutes / autobackup_hours / backup_count: checkpoint cadence (0 = off).
     preview_every: iterations between preview and loss-curve PNGs (None = 10·max(1, res//64) on CUDA,
@@ -143,7 +143,7 @@ class TrainOptions:
     adapted while training to the machine's load: :class:`recast.runtime.threads.ThreadTuner`).
     explosion_factor: stop when a loss exceeds this multiple of its recent median (0 = off).
     consent: the trainer's statement of the depicted people's consent, written to the model card
-    (:mod:`recast.train.modelcard`; None keeps the card's previous statement).
+    (:mod:`recast.models.modelcard`; None keeps the card's previous statement).
     on_event: callback for progress (the library never prints).
     """
 

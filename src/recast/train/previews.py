@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from recast.atomic import atomic_write_bytes, atomic_write_text
-from recast.train.models.base import FaceSwapModel
+from recast.models.base import FaceSwapModel
 
 COLUMNS = ("src", "src recon", "dst", "dst recon", "swap", "swap mask", "dst mask")
 

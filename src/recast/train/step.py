@@ -14,11 +14,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from recast.models.base import FaceSwapModel, TrainOutputs
+from recast.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from recast.runtime.precision import Precision
 from recast.train import losses as L
 from recast.train.distributed import DistInfo, average_gradients, average_scalars
-from recast.train.models.base import FaceSwapModel, TrainOutputs
-from recast.train.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from recast.train.optim import LrDropout, clip_grad_norm, create_optimizer, lr_cos_factor
 from recast.train.options import TrainSettings
 

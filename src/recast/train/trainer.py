@@ -3,7 +3,7 @@
 ``train(TrainOptions(...)) -> TrainResult`` is the library entry point; :class:`Trainer` exposes
 the same loop in parts. Progress goes to ``TrainOptions.on_event`` (the library never prints).
 
-Safety: checkpoints are crash-safe (see :mod:`recast.train.checkpoint`); a new model is saved at
+Safety: checkpoints are crash-safe (see :mod:`recast.models.checkpoint`); a new model is saved at
 iteration 0, so a good save always exists; a non-finite loss, or one above ``explosion_factor`` × its
 recent median, stops training and restores the last save. SIGINT (Ctrl-C, also when the process was
 started with SIGINT ignored) and SIGTERM (``docker stop``, systemd, schedulers) finish the current
@@ -30,15 +30,15 @@ import numpy as np
 import torch
 
 from recast.errors import InputError, OptionError
+from recast.models import checkpoint as ckpt
+from recast.models.base import FaceSwapModel
+from recast.models.modelcard import write_model_card
+from recast.models.registry import DEFAULT_MODEL, check_saved_model, create_model, get_entry, model_from_saved
+from recast.runtime.devices import resolve_device
 from recast.runtime.precision import choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
-from recast.train import checkpoint as ckpt
 from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
-from recast.train.devices import resolve_device
-from recast.train.modelcard import write_model_card
-from recast.train.models.base import FaceSwapModel
-from recast.train.models.registry import DEFAULT_MODEL, check_saved_model, create_model, get_entry, model_from_saved
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
 from recast.train.previews import write_previews

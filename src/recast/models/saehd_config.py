@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recast.errors import OptionError
+from recast.models.config import FACE_TYPES, MODEL_GROUP, ModelConfig, face_type_name
 from recast.options import option
-from recast.train.models.config import FACE_TYPES, MODEL_GROUP, ModelConfig, face_type_name
 
 VARIANT_LETTERS = "udtc"
 

@@ -20,12 +20,12 @@ import torch
 
 from recast.errors import InputError
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.models import checkpoint as ckpt
+from recast.models.base import FaceSwapModel
+from recast.models.registry import check_saved_model, model_from_saved
 from recast.provenance.label import sha256_file
+from recast.runtime.devices import resolve_device
 from recast.runtime.precision import choose_precision
-from recast.train import checkpoint as ckpt
-from recast.train.devices import resolve_device
-from recast.train.models.base import FaceSwapModel
-from recast.train.models.registry import check_saved_model, model_from_saved
 
 
 class FaceSwapper:

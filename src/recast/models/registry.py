@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recast.errors import InputError, OptionError
+from recast.models.amp_config import AMPConfig
+from recast.models.config import ModelConfig
+from recast.models.quick96 import QUICK96_CONFIG, QUICK96_TRAIN_DEFAULTS
+from recast.models.saehd_config import SAEHDConfig
 from recast.options import OptionField, option_fields
-from recast.train.models.amp_config import AMPConfig
-from recast.train.models.config import ModelConfig
-from recast.train.models.quick96 import QUICK96_CONFIG, QUICK96_TRAIN_DEFAULTS
-from recast.train.models.saehd_config import SAEHDConfig
 
 if TYPE_CHECKING:
-    from recast.train.models.base import FaceSwapModel
+    from recast.models.base import FaceSwapModel
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class ModelEntry:
         return self.config_class.from_dict({**self.preset, **overrides})
 
 
-_SAEHD = "recast.train.models.saehd:SAEHD"
+_SAEHD = "recast.models.saehd:SAEHD"
 
 DEFAULT_MODEL = "saehd"
 """The registry name a new model gets when none is asked for."""
@@ -73,7 +73,7 @@ MODELS: dict[str, ModelEntry] = {
         preset=QUICK96_CONFIG, fixed=True, train_defaults=QUICK96_TRAIN_DEFAULTS,
     ),
     "amp": ModelEntry(
-        "amp", "recast.train.models.amp:AMP", AMPConfig,
+        "amp", "recast.models.amp:AMP", AMPConfig,
         "DeepFaceLab AMP: morphable src/dst inters, shared decoder, default 224 px whole face.",
         train_defaults={"batch_size": 8, "optimizer": "adabelief", "lr": 5e-5, "eyes_mouth_prio": True,
                         "masked_training": True},
@@ -125,7 +125,7 @@ def check_saved_model(model_dir: Path) -> tuple[str, dict[str, Any]]:
     """
     import torch
 
-    from recast.train import checkpoint as ckpt
+    from recast.models import checkpoint as ckpt
 
     name, config = ckpt.read_model_config(model_dir)
     try:

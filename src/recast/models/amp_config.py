@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recast.models.config import FACE_TYPES, MODEL_GROUP, ModelConfig, face_type_name
 from recast.options import option
-from recast.train.models.config import FACE_TYPES, MODEL_GROUP, ModelConfig, face_type_name
 
 
 @dataclass
@@ -13,7 +13,7 @@ class AMPConfig(ModelConfig):
     """Architecture of an AMP model; every field is fixed once the model exists.
 
     inter_dims: channels of the inter grid (the morphable channels). train_inters: train the two
-    inters (True) or keep them frozen at init like DeepFaceLab (False); see :mod:`recast.train.models.amp`.
+    inters (True) or keep them frozen at init like DeepFaceLab (False); see :mod:`recast.models.amp`.
     """
 
     resolution: int = option(224, "Face size in pixels", ge=64, le=640, multiple_of=32, fixed=True,

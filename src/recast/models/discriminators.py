@@ -13,7 +13,7 @@ import itertools
 import torch
 from torch import nn
 
-from recast.train.models.blocks import glorot_init
+from recast.models.blocks import glorot_init
 
 
 def patch_strides(patch_size: int, max_layers: int = 9) -> list[int]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import nn
 
-from recast.train.models.config import ModelConfig
+from recast.models.config import ModelConfig
 
 if TYPE_CHECKING:
     from recast.train.options import TrainSettings
@@ -118,7 +118,7 @@ class FaceSwapModel(nn.Module):
 
     def reset_inters(self) -> None:
         """Re-initialise the inter layers (used when pretraining is switched off)."""
-        from recast.train.models.blocks import glorot_init
+        from recast.models.blocks import glorot_init
 
         for name, module in self.named_children():
             if any(prefix.startswith(name + ".") for prefix in self.inter_prefixes):

@@ -9,7 +9,7 @@ and doubles with a shuffled 4-head output, ``t`` makes encoder and decoder one s
 ``c`` swaps every activation for x·cos(x).
 
 Inputs and outputs are NCHW float tensors, BGR in [0, 1]. Quick96 and the ``cpu`` preset are SAEHD
-models with particular configs (see ``recast.train.models.registry``).
+models with particular configs (see ``recast.models.registry``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from recast.train.models.base import FaceSwapModel, TrainOutputs
-from recast.train.models.blocks import Decoder, Encoder, Inter, glorot_init
-from recast.train.models.saehd_config import SAEHDConfig, parse_archi
+from recast.models.base import FaceSwapModel, TrainOutputs
+from recast.models.blocks import Decoder, Encoder, Inter, glorot_init
+from recast.models.saehd_config import SAEHDConfig, parse_archi
 
 if TYPE_CHECKING:
     from recast.train.options import TrainSettings

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from recast.models.amp_config import AMPConfig
+from recast.models.base import EYES_MOUTH_WEIGHT, FaceSwapModel, LossSettings, TrainOutputs
+from recast.models.blocks import Decoder, Downscale, ResidualBlock, glorot_init, pixel_norm
 from recast.train import losses as L
-from recast.train.models.amp_config import AMPConfig
-from recast.train.models.base import EYES_MOUTH_WEIGHT, FaceSwapModel, LossSettings, TrainOutputs
-from recast.train.models.blocks import Decoder, Downscale, ResidualBlock, glorot_init, pixel_norm
 
 if TYPE_CHECKING:
     from recast.train.options import TrainSettings
