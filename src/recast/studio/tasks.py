@@ -1,0 +1,40 @@
+"""What a studio job can run: each task is a stage function called in a worker process.
+
+A task's ``run`` is ``"module:function"``; the worker imports it and calls
+``function(workspace: Path, options: dict, emit: Emit) -> dict`` — the function turns the form's
+options into the stage's own options type (which validates them, as the CLI's do), calls the stage
+and returns a JSON-able summary. ``emit({"type": "progress", ...})`` reports progress. Adding a
+task is one entry in :data:`TASKS` and one small function; nothing else in the studio changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A kind of job. name: its id in URLs; run: ``"module:function"``; title: for the page;
+    writes: whether it writes into the workspace (takes the workspace lock)."""
+
+    name: str
+    run: str
+    title: str
+    writes: bool = True
+
+
+TASKS: dict[str, Task] = {task.name: task for task in (
+    Task("train", "recast.studio.runs:run_train", "Train the model"),
+)}
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; KeyError with the choices when there is none."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"no task {name!r}: choose from {', '.join(sorted(TASKS))}") from None
