@@ -27,13 +27,14 @@ def test_workspace_train_and_job_pages(tmp_path: Path) -> None:
         page.fill("#opt-batch_size", "2")
         page.click("#start-train")
         page.wait_for_url("**/#/jobs/*")
-        page.wait_for_function("document.querySelector('#job-log')?.textContent?.includes('iteration')", timeout=240_000)
+        logged = "document.querySelector('#job-log')?.textContent?.includes('iteration')"
+        page.wait_for_function(logged, timeout=240_000)
         job = client.get("/api/jobs").json()[-1]
         assert job["options"]["settings"] == {"batch_size": 2} and job["options"]["model"] == "cpu"
         screenshot(page, "job-running")
 
         page.reload()
-        page.wait_for_function("document.querySelector('#job-log')?.textContent?.includes('iteration')")
+        page.wait_for_function(logged)
         page.click("#cancel-job")
         page.wait_for_selector("#job-state .state-done", timeout=120_000)
         assert "interrupted" in page.inner_text("#job-log")

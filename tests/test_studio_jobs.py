@@ -74,9 +74,8 @@ def test_cancel_stops_training_like_ctrl_c(tmp_path: Path) -> None:
         time.sleep(0.1)
     holder = lock_holder(root)
     assert holder is not None and holder["what"] == f"studio job {job.id}: train"
-    with pytest.raises(WorkspaceBusy, match=f"in use by studio job {job.id}: train"):
-        with workspace_lock(root, "recast merge"):
-            pass
+    with pytest.raises(WorkspaceBusy, match=f"in use by studio job {job.id}: train"), workspace_lock(root, "merge"):
+        pass
     manager.cancel(job.id)
     assert wait_state(manager, job.id, ("done", "failed", "cancelled")) == "done"
     assert job.result is not None and job.result["status"] == "interrupted"
