@@ -72,3 +72,29 @@ def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+REAL_SRC = "videos/person_B__sadtalker_WDA_KatieHill_000.mp4"
+REAL_DST = "videos/person_A__sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"
+
+
+def build_real_workspace(root: Path, shared_data: Path, seconds: float = 0.5, train_iterations: int = 0) -> Path:
+    """A workspace from the first ``seconds`` of two real clips (person_B → person_A, 512², 25 fps):
+    short clips as ``data_src.mp4``/``data_dst.mp4``, their frames, aligned faces (256 px, dlib), and
+    when ``train_iterations`` > 0 a ``cpu`` model trained that far in ``model/default``."""
+    from recast.extract.stage import ExtractOptions, extract
+    from recast.media.video import cut, extract_frames
+    from recast.workspace import init_workspace
+
+    ws = init_workspace(root)
+    for clip, video, frames, aligned in ((REAL_SRC, ws.src_video, ws.src_frames, ws.src_aligned),
+                                         (REAL_DST, ws.dst_video, ws.dst_frames, ws.dst_aligned)):
+        cut(shared_data / clip, video, 0, seconds)
+        extract_frames(video, frames)
+        extract(frames, aligned, ExtractOptions(size=256, workers=1))
+    if train_iterations:
+        from recast.train import TrainOptions, train
+
+        train(TrainOptions(ws.src_aligned, ws.dst_aligned, ws.model_dir(), model="cpu", iterations=train_iterations,
+                           workers=0, threads=2, preview_every=train_iterations, autosave_minutes=0))
+    return root
