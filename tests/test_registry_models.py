@@ -1,10 +1,10 @@
 """Tests generated from the registries (timm's ``tests/test_models.py`` pattern).
 
 Every registered model name × {forward shapes, one train step lowers the loss on a fixed batch,
-save → load gives identical outputs, export → onnxruntime gives the same swap}, in each precision of ``--dtype`` (fp32 by default; bf16 runs the
-autocast path explicitly). A toy family registered here shows that a new family needs only its own
-module and one registry entry. Every detector finds the face of a test photo; every sort method
-accounts for every face.
+save → load gives identical outputs, export → onnxruntime gives the same swap}, in each precision of
+``--dtype`` (fp32 by default; bf16 runs the autocast path explicitly). A toy family registered here
+shows that a new family needs only its own module and one registry entry. Every detector finds the
+face of a test photo; every sort method accounts for every face.
 """
 
 from __future__ import annotations
