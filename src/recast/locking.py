@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from recast.errors import InputError
 
@@ -25,23 +26,30 @@ class WorkspaceBusy(InputError):
     """The workspace is locked by another process."""
 
 
+def _take(handle: IO[str]) -> dict[str, object] | None:
+    """Take the lock on open ``handle`` without waiting: None when taken, else the holder's record."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        try:
+            holder = json.loads(handle.read() or "{}")
+        except json.JSONDecodeError:
+            holder = {}
+        return holder if isinstance(holder, dict) else {}
+    return None
+
+
 def lock_holder(root: Path) -> dict[str, object] | None:
     """Who holds the lock of workspace ``root`` ({"pid", "what", "since"}), or None when it is free."""
     path = Path(root) / LOCK_NAME
     if not path.is_file():
         return None
     with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            try:
-                holder = json.loads(handle.read() or "{}")
-            except json.JSONDecodeError:
-                holder = {}
-            return holder if isinstance(holder, dict) else {}
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return None
+        holder = _take(handle)
+        if holder is None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return holder
 
 
 @contextmanager
@@ -54,16 +62,10 @@ def workspace_lock(root: Path, what: str) -> Iterator[None]:
         raise InputError(root, "the workspace folder does not exist")
     handle = (root / LOCK_NAME).open("a+")
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            try:
-                holder = json.loads(handle.read() or "{}")
-            except json.JSONDecodeError:
-                holder = {}
+        holder = _take(handle)
+        if holder is not None:
             who = f"{holder.get('what', 'another recast process')} (pid {holder.get('pid', '?')})"
-            raise WorkspaceBusy(root, f"the workspace is in use by {who}; wait for it to finish or stop it") from None
+            raise WorkspaceBusy(root, f"the workspace is in use by {who}; wait for it to finish or stop it")
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "what": what, "since": time.time()}))
