@@ -90,7 +90,7 @@ class JobManager:
         # Not a daemon: stages start their own worker pools. The worker exits when the server dies.
         job.process = context.Process(target=_worker_main, name=f"recast-{task.name}-{job.id}",
                                       args=(task.run, task.writes, what, str(self.workspace), job.options, queue,
-                                            os.getpid()))
+                                            os.getpid(), job.id))
         with self._lock:
             self._jobs[job.id] = job
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -197,8 +197,18 @@ class _QueueLogHandler(logging.Handler):
                         "logger": record.name})
 
 
+class _Emitter:
+    """The :class:`recast.studio.tasks.Emit` a task gets: puts events on the job's queue."""
+
+    def __init__(self, queue: Any, job_id: int) -> None:
+        self.queue, self.job_id = queue, job_id
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.queue.put(event)
+
+
 def _worker_main(run: str, writes: bool, what: str, workspace: str, options: dict[str, Any], queue: Any,
-                 server_pid: int) -> None:
+                 server_pid: int, job_id: int) -> None:
     """Worker-process entry: run the task, report its outcome as the last event."""
     import importlib
 
@@ -214,11 +224,12 @@ def _worker_main(run: str, writes: bool, what: str, workspace: str, options: dic
     module_name, function_name = run.split(":")
     try:
         function = getattr(importlib.import_module(module_name), function_name)
+        emit = _Emitter(queue, job_id)
         if writes:
             with workspace_lock(Path(workspace), what):
-                result = function(Path(workspace), options, queue.put)
+                result = function(Path(workspace), options, emit)
         else:
-            result = function(Path(workspace), options, queue.put)
+            result = function(Path(workspace), options, emit)
         queue.put({"type": "done", "result": result})
     except KeyboardInterrupt:
         queue.put({"type": "cancelled", "message": "stopped by the user"})

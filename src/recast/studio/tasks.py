@@ -9,11 +9,16 @@ task is one entry in :data:`TASKS` and one small function; nothing else in the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-Emit = Callable[[dict[str, Any]], None]
+
+class Emit(Protocol):
+    """What a task reports through: ``emit(event)`` sends an event; ``emit.job_id`` is its job's id."""
+
+    job_id: int
+
+    def __call__(self, event: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Task:
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", "recast.studio.runs:run_train", "Train the model"),
+    Task("live", "recast.studio.live:run_live_view", "Live swap", writes=False),
 )}
 
 
