@@ -12,7 +12,20 @@ from pathlib import Path
 import typer
 
 from recast import DISTRIBUTION, __version__
-from recast.cli import evaluate, export, extract, faceset, live, media, merge, pipeline, provenance, train, workspace
+from recast.cli import (
+    evaluate,
+    export,
+    extract,
+    faceset,
+    live,
+    media,
+    merge,
+    pipeline,
+    provenance,
+    train,
+    workspace,
+    xseg,
+)
 from recast.cli.logsetup import configure_logging
 from recast.errors import RecastError
 
@@ -53,6 +66,7 @@ provenance.register(app)
 evaluate.register(app)
 export.register(app)
 live.register(app)
+xseg.register(app)
 
 
 def main() -> None:
