@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faces_factory import synthetic_face
 
+from faces_factory import synthetic_face
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import read_face, read_meta, write_face
 from recast.faces.facetype import FaceType
@@ -83,7 +83,7 @@ def test_hostile_labels_in_metadata_are_refused_on_read(faceset: Path, tmp_path:
         entry["xseg_labels"] = bad
         target.write_text(json.dumps(data))
         before = {p.name: p.read_bytes() for p in faceset.iterdir() if p.is_file()}
-        with pytest.raises(MetadataError, match="metadata.json"):
+        with pytest.raises(MetadataError, match=r"metadata\.json"):
             import_metadata(faceset)
         assert {p.name: p.read_bytes() for p in faceset.iterdir() if p.is_file()} == before
 
@@ -168,7 +168,7 @@ def test_hostile_labelme_file_among_good_ones_writes_nothing(faceset: Path, tmp_
     (source / "a.json").write_text(json.dumps(good))
     (source / "b.json").write_text(json.dumps(bad))
     before = {p.name: p.read_bytes() for p in faceset.iterdir()}
-    with pytest.raises(InputError, match="b.json"):
+    with pytest.raises(InputError, match=r"b\.json"):
         import_labelme(faceset, source)
     assert {p.name: p.read_bytes() for p in faceset.iterdir()} == before
     assert read_meta(faceset / "00000_0.jpg").xseg_labels == []

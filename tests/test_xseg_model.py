@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from faces_factory import synthetic_face
 from typer.testing import CliRunner
 
+from faces_factory import synthetic_face
 from recast.errors import InputError, OptionError
 from recast.faces.aligned import read_meta, write_face
 from recast.faces.facetype import FaceType

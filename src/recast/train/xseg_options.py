@@ -17,7 +17,7 @@ class XSegSettings:
     OPTIONS_NOUN: ClassVar[str] = "XSeg training setting"
 
     batch_size: int = option(8, "Faces per iteration", ge=1, le=256, group=_TRAIN)
-    lr: float = option(3e-4, "Adam learning rate", gt=0, le=0.1, group=_TRAIN)
+    lr: float = option(5e-4, "Adam learning rate", gt=0, le=0.1, group=_TRAIN)
     dice_weight: float = option(1.0, "Weight of the soft-Dice term added to the cross-entropy", ge=0, le=100,
                                 group=_TRAIN)
     unlabelled: str = option("hull", "What unlabelled faces train with: hull (their landmark hull; trains with "
