@@ -8,8 +8,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_merge_models import FunctionModel, invert
-from test_merge_stage import FACES, _landmarks, workspace  # noqa: F401  (fixture)
 
 from recast.errors import OptionError
 from recast.faces.facetype import FaceType
@@ -21,6 +19,8 @@ from recast.merge.xsegmask import add_xseg_masks, xseg_crop
 from recast.models.xseg import XSeg
 from recast.models.xseg_config import xseg_config
 from recast.models.xseg_inference import XSegPredictor
+from test_merge_models import FunctionModel, invert
+from test_merge_stage import FACES, _landmarks, workspace  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
