@@ -98,7 +98,7 @@ def test_training_lowers_the_loss_and_resumes(faceset: Path, tmp_path: Path) -> 
 
 
 def test_labelled_faces_only_needs_labels(faceset: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no labelled faces"):
+    with pytest.raises(OptionError, match="no labelled faces"):
         train_xseg(XSegTrainOptions([faceset], tmp_path / "m", settings={"unlabelled": "skip"}, more=1, workers=0))
 
 

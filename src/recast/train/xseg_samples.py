@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from recast.errors import InputError
+from recast.errors import InputError, OptionError
 from recast.faces.aligned import AlignedFace, read_face, read_meta
 from recast.faces.facetype import FaceType
 from recast.faces.labels import labels_mask
@@ -193,8 +193,8 @@ class XSegPlan(torch.utils.data.Sampler):
         self.labelled_idx = np.flatnonzero(labelled)
         self.other_idx = np.flatnonzero(~labelled) if use_hull else np.zeros(0, np.int64)
         if len(self.labelled_idx) + len(self.other_idx) == 0:
-            raise InputError("faces", "no labelled faces to train on (label some, or let unlabelled faces train "
-                                      "with their landmark hull: unlabelled=hull)")
+            raise OptionError("no labelled faces to train on (label some, or let unlabelled faces train with "
+                              "their landmark hull: unlabelled=hull)")
         self.batch_size, self.seed, self.share = batch_size, seed, labelled_share
         self.start_iteration = start_iteration
 
