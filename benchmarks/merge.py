@@ -5,6 +5,8 @@
     python benchmarks/merge.py --untrained saehd:128 cpu:128   # untrained 128 px models (inference cost)
     python benchmarks/merge.py --frames 96 --profile
     python benchmarks/merge.py --quick              # make bench: 24 frames, saehd:128 and cpu:128
+    python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --untrained cpu:128 \
+        --xseg xseg-cpu                             # also an xseg-dst mask mode (XSeg folder or untrained preset)
     python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --untrained saehd:128
     python benchmarks/merge.py --end-to-end --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 \
         --untrained cpu:128                         # merge + encode: PNG folders vs streaming
@@ -69,6 +71,11 @@ CONFIGS = {
     "overlay none": MergeSettings(mode="overlay", mask_mode="dst", color="none"),
     "seamless rct blur20": MergeSettings(mode="seamless", mask_mode="dst", color="rct", blur=20),
 }
+XSEG_CONFIGS = {
+    "overlay rct erode20 blur40 xseg-dst": MergeSettings(mode="overlay", mask_mode="xseg-dst", color="rct", erode=20,
+                                                         blur=40),
+}
+"""Configurations timed with ``--xseg`` (the XSeg model runs on every destination face)."""
 
 
 class InvertModel:
@@ -140,16 +147,20 @@ def real_destination(root: Path, video: Path) -> tuple[Path, Path, Path]:
     return frames, video, aligned
 
 
-def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Path, root: Path, count: int) -> None:
+def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Path, root: Path, count: int,
+                xseg: object | None = None) -> None:
     """Merge every frame for each model × configuration × destination source; print frames/s."""
     rows = []
+    configs = {**CONFIGS, **XSEG_CONFIGS}
     for label, model in models.items():
-        names = list(CONFIGS) if isinstance(model, InvertModel) else MODEL_CONFIGS
+        names = list(CONFIGS) if isinstance(model, InvertModel) else list(MODEL_CONFIGS)
+        names += list(XSEG_CONFIGS) if xseg is not None else []
         for name in names:
             for source, frames in sources.items():
                 out = root / f"out_{len(rows)}"
                 started = time.perf_counter()
-                summary = merge(model, frames, aligned, out, CONFIGS[name], workers=2)
+                summary = merge(model, frames, aligned, out, configs[name], workers=2,
+                                xseg=xseg if name in XSEG_CONFIGS else None)
                 seconds = time.perf_counter() - started
                 assert summary.faces_merged == count, summary
                 frames_done = summary.frames_merged + summary.frames_passed_through
@@ -287,6 +298,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", help="merge inference precision: auto, fp32, bf16")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--xseg", default=None, help="an XSeg model folder, or an untrained preset (xseg-cpu, "
+                        "xseg), to also time an xseg-dst mask mode")
     parser.add_argument("--end-to-end", action="store_true",
                         help="time merge + encode to the result video: PNG folders vs streaming (only this table)")
     parser.add_argument("--preset", default="veryfast", help="--end-to-end: the faster x264 preset to time")
@@ -325,9 +338,20 @@ def main() -> None:
             end_to_end(models, video, aligned, root, args.preset)
             return
         sources = {"png frames": frames, "h264 video": video}
-        run_configs(models, sources, aligned, root, faces)
+        run_configs(models, sources, aligned, root, faces, _xseg(args.xseg))
         if args.profile:
             profile(frames)
+
+
+def _xseg(spec: str | None) -> object | None:
+    """An XSeg model folder, or an untrained preset (its speed is that of a trained one)."""
+    if spec is None:
+        return None
+    from recast.models.xseg import XSeg
+    from recast.models.xseg_config import XSEG_PRESETS, xseg_config
+    from recast.models.xseg_inference import XSegPredictor
+
+    return XSegPredictor(XSeg(xseg_config(spec))) if spec in XSEG_PRESETS else XSegPredictor.load(spec)
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_import_converts_metadata_masks_and_polygons(dfl_folder: Path, tmp_path:
     assert np.allclose(face.meta.source_landmarks, raw["source_landmarks"], atol=1e-3)
     assert face.meta.source_size == (synthetic_frame(seed=0)[0].shape[1], synthetic_frame(seed=0)[0].shape[0])
     assert face.meta.xseg_mask is not None and face.meta.xseg_mask[140, 128] == 1 and face.meta.xseg_mask[5, 5] == 0
-    assert [p["include"] for p in face.meta.extra["xseg_polygons"]] == [True, False]
+    assert [p.include for p in face.meta.xseg_labels] == [True, False]
     decoded = cv2.imdecode(np.frombuffer(original, np.uint8), cv2.IMREAD_COLOR)
     assert np.array_equal(face.image, decoded)  # pixels untouched
 

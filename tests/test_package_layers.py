@@ -15,6 +15,9 @@ BOUNDARIES = {
     "recast.faces.metadata": ("torch",),
     "recast.media.video": ("torch",),
     "recast.options": ("torch",),
+    "recast.labelling": ("torch",),
+    "recast.faceset.labelformats": ("torch",),
+    "recast.cli.main": ("torch",),
 }
 
 

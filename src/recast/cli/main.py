@@ -25,6 +25,7 @@ from recast.cli import (
     studio,
     train,
     workspace,
+    xseg,
 )
 from recast.cli.logsetup import configure_logging
 from recast.errors import RecastError
@@ -67,6 +68,7 @@ evaluate.register(app)
 export.register(app)
 live.register(app)
 studio.register(app)
+xseg.register(app)
 
 
 def main() -> None:

@@ -41,6 +41,8 @@ def prefer_passive_openmp() -> None:
 @cli_options("overrides", option_fields(MergeSettings))
 def merge_command(
     model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder, or a .dfm/.onnx face model."),
+    xseg: Path | None = typer.Option(None, "--xseg", help="XSeg mask model folder, for the xseg-* mask modes "
+                                     "(recast xseg train)."),
     frames: Path = typer.Option(..., "--frames", "-f", help="Destination frames folder or video file."),
     aligned: Path = typer.Option(..., "--aligned", "-a", help="Destination aligned faces folder."),
     out: Path = typer.Option(
@@ -76,7 +78,7 @@ def merge_command(
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
     common: dict[str, Any] = {"workers": workers, "batch_size": batch_size, "export_dir": export,
-                              "device": pick_device(device), "precision": precision}
+                              "device": pick_device(device), "precision": precision, "xseg": xseg}
     if is_video_path(out):
         if mask_out is not None:
             raise OptionError(f"--mask-output is for a frames folder; the mask video of {out} is <stem>_mask")

@@ -87,6 +87,8 @@ def run_command(
         False, help="Merge into the workspace's PNG folders (to edit frames) and encode those, instead of "
                     "merging straight into the video (faster; not resumable mid-merge)."),
     force: bool = typer.Option(False, help="Replace an existing result."),
+    xseg: Path | None = typer.Option(None, "--xseg", help="XSeg mask model folder: its masks are applied to both "
+                                     "facesets (masked training) and cut occluders out at merge time."),
     encode: dict[str, Any] | None = None,
 ) -> None:
     """Swap faces in one command: workspace → extract both → train → merge into the labelled video."""
@@ -95,7 +97,7 @@ def run_command(
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
                          iterations=iterations, device=pick_device(device), precision=precision, threads=threads,
                          reference=list(reference), **(encode or {}),
-                         keep_frames=keep_frames, overwrite=force)
+                         keep_frames=keep_frames, overwrite=force, xseg=xseg)
     _run_and_report(options)
 
 

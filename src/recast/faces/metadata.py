@@ -16,6 +16,7 @@ import numpy as np
 
 from recast.errors import InputError, OptionError
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.faces.labels import Polygon, labels_from_json, labels_to_json
 from recast.media.images import decode_image
 
 FORMAT_NAME = "recast.face"
@@ -45,7 +46,10 @@ class FaceMeta:
         detector: name of the detector that found the face.
         detector_score: its confidence.
         embedding: optional ``(128,)`` float32 identity embedding (dlib).
-        xseg_mask: optional ``(h, w)`` float32 segmentation mask in [0, 1].
+        xseg_mask: optional ``(h, w)`` float32 segmentation mask in [0, 1], applied by an XSeg
+            model (``recast xseg apply``) or imported; covers the whole aligned image.
+        xseg_labels: include / exclude polygons the user drew (aligned-image pixels; see
+            :mod:`recast.faces.labels`), in drawing order; empty when unlabelled.
         eyebrows_expand: brow push used for the hull mask.
         extra: free-form JSON-safe values written by tools (e.g. sort scores).
     """
@@ -62,6 +66,7 @@ class FaceMeta:
     detector_score: float = 0.0
     embedding: np.ndarray | None = None
     xseg_mask: np.ndarray | None = None
+    xseg_labels: list[Polygon] = field(default_factory=list)
     eyebrows_expand: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +98,8 @@ class FaceMeta:
             data["embedding"] = [round(float(v), 7) for v in np.asarray(self.embedding).ravel()]
         if self.xseg_mask is not None:
             data["xseg_mask_png"] = _encode_mask(self.xseg_mask)
+        if self.xseg_labels:
+            data["xseg_labels"] = labels_to_json(self.xseg_labels)
         return data
 
     @classmethod
@@ -104,6 +111,9 @@ class FaceMeta:
         frame, aligned points within one face size of the face (``face_size``, the aligned image's
         ``(width, height)``, when known; else :data:`MAX_COORD`), the crop matrix is invertible
         with a bounded scale, and ``source_filename`` is a plain file name (no folder).
+
+        XSeg labels (``xseg_labels``) are validated by :func:`recast.faces.labels.labels_from_json`
+        (counts, finite points within one face size of the face).
 
         ``face_size`` also bounds the embedded XSeg mask: its PNG header is checked before it is
         decoded, so a mask declaring a huge image costs nothing. Without it the mask is still
@@ -120,6 +130,7 @@ class FaceMeta:
             raise ValueError(f"version {version} is newer than this recast reads ({FORMAT_VERSION})")
         embedding = data.get("embedding")
         mask = data.get("xseg_mask_png")
+        labels = data.get("xseg_labels")
         extra = data.get("extra", {})
         if not isinstance(extra, dict):
             raise ValueError("extra is not an object")
@@ -151,6 +162,7 @@ class FaceMeta:
             detector_score=float(_number(data, "detector_score", 0.0, -MAX_COORD, MAX_COORD)),
             embedding=None if embedding is None else _points(data, "embedding", (128,), -100, 100).astype(np.float32),
             xseg_mask=None if mask is None else _decode_mask(mask, face_size),
+            xseg_labels=[] if labels is None else labels_from_json(labels, face_size),
             eyebrows_expand=float(_number(data, "eyebrows_expand", 1.0, 0.0, 10.0)),
             extra=extra,
         )

@@ -11,8 +11,8 @@ DeepFaceLab's face types use the same template and paddings as recast's (``whole
 ``whole`` does), so only the metadata segment is replaced.
 
 Converted: face type, aligned and source landmarks, the frame → face matrix, detector box, source
-file name, the brow expansion, the applied XSeg mask and the XSeg polygons (kept in
-``extra["xseg_polygons"]``, and drawn into the mask when no applied mask exists). Pose is
+file name, the brow expansion, the applied XSeg mask and the XSeg polygons (as the face's XSeg
+labels, :mod:`recast.faces.labels`, and drawn into the mask when no applied mask exists). Pose is
 recomputed. DeepFaceLab does not store the source frame size; it is read from the frame in
 ``frames`` when there (needed for merging, not for training).
 """
@@ -32,6 +32,7 @@ from recast.atomic import atomic_write_bytes
 from recast.errors import InputError, OptionError
 from recast.faces.aligned import embed_metadata, strip_foreign_metadata
 from recast.faces.facetype import FaceType
+from recast.faces.labels import MAX_POLYGONS, Polygon, check_polygons, labels_mask, polygon
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faceset.files import ProgressCallback, natural_key
@@ -178,10 +179,8 @@ def _convert(raw: dict[str, Any], data: bytes) -> tuple[FaceMeta, list[str]]:
     rect = raw.get("source_rect")
     rect_values = _array(raw, "source_rect", (4,)) if rect is not None else np.concatenate(
         [source.min(axis=0), source.max(axis=0)])
-    polygons = _polygons(raw.get("seg_ie_polys"))
+    polygons = _polygons(raw.get("seg_ie_polys"), (side, side))
     extra: dict[str, Any] = {"imported_from": "deepfacelab"}
-    if polygons:
-        extra["xseg_polygons"] = polygons
     meta = FaceMeta(
         face_type=FACE_TYPES[face_type_name],
         landmarks=landmarks.astype(np.float32),
@@ -194,6 +193,7 @@ def _convert(raw: dict[str, Any], data: bytes) -> tuple[FaceMeta, list[str]]:
         detector="deepfacelab",
         eyebrows_expand=float(_number(raw.get("eyebrows_expand_mod", 1.0), "eyebrows_expand_mod")),
         xseg_mask=_xseg_mask(raw.get("xseg_mask"), polygons, side),
+        xseg_labels=polygons,
         extra=extra,
     )
     return meta, sorted(str(key) for key in raw if key not in USED_KEYS)
@@ -223,26 +223,28 @@ def _filename(value: Any) -> str:
     return Path(value.replace("\\", "/")).name
 
 
-def _polygons(value: Any) -> list[dict[str, Any]]:
-    """``seg_ie_polys`` (``{'polys': [...]}`` or the legacy list of ``(type, pts)``) → JSON-safe polygons."""
+def _polygons(value: Any, face_size: tuple[int, int]) -> list[Polygon]:
+    """``seg_ie_polys`` (``{'polys': [...]}`` or the legacy list of ``(type, pts)``) → validated polygons
+    (type 1 = include); polygons with fewer than 3 points are dropped, as DeepFaceLab ignores them."""
     if value is None:
         return []
     items = value.get("polys", []) if isinstance(value, dict) else value
-    if not isinstance(items, (list, tuple)):
-        raise ValueError("seg_ie_polys is not a list of polygons")
+    if not isinstance(items, (list, tuple)) or len(items) > MAX_POLYGONS:
+        raise ValueError(f"seg_ie_polys is not a list of at most {MAX_POLYGONS} polygons")
     polygons = []
     for item in items:
-        kind, points = (item.get("type"), item.get("pts")) if isinstance(item, dict) else tuple(item)[:2]
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        if not np.all(np.isfinite(pts)):
-            raise ValueError("seg_ie_polys holds non-finite points")
+        try:
+            kind, points = (item.get("type"), item.get("pts")) if isinstance(item, dict) else tuple(item)[:2]
+            pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError("seg_ie_polys holds a polygon that is not a list of points") from None
         if len(pts) >= 3:
-            polygons.append({"include": bool(kind == 1), "points": np.round(pts, 2).tolist()})
-    return polygons
+            polygons.append(polygon(kind == 1, pts, face_size))
+    return check_polygons(polygons, face_size)
 
 
-def _xseg_mask(value: Any, polygons: list[dict[str, Any]], side: int) -> np.ndarray | None:
-    """The applied XSeg mask (encoded image bytes), else the polygons drawn include-then-exclude."""
+def _xseg_mask(value: Any, polygons: list[Polygon], side: int) -> np.ndarray | None:
+    """The applied XSeg mask (encoded image bytes), else the polygons drawn in order."""
     if value is not None:
         encoded = np.frombuffer(value, np.uint8) if isinstance(value, bytes) else np.asarray(value, np.uint8).ravel()
         mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
@@ -251,12 +253,7 @@ def _xseg_mask(value: Any, polygons: list[dict[str, Any]], side: int) -> np.ndar
         return (mask >= 128).astype(np.float32)
     if not polygons:
         return None
-    mask = np.zeros((side, side), np.float32)
-    for include in (True, False):
-        for polygon in polygons:
-            if polygon["include"] is include:
-                cv2.fillPoly(mask, [np.round(np.asarray(polygon["points"])).astype(np.int32)], 1.0 if include else 0.0)
-    return mask
+    return labels_mask(polygons, (side, side))
 
 
 def _frame_size(frame_dir: Path, name: str) -> tuple[int, int] | None:

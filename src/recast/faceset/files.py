@@ -5,12 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recast.atomic import fsync_dir, make_folder
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import is_face_file
 from recast.runtime.threads import plan_threads
@@ -57,6 +60,27 @@ def require_faces(folder: str | Path) -> list[Path]:
 def trash_dir(folder: Path) -> Path:
     """``<folder>_trash`` beside ``folder``: where tools move the files they reject."""
     return folder.with_name(folder.name + "_trash")
+
+
+def backup_faces(folder: Path, paths: Sequence[Path], reason: str) -> Path:
+    """Copy ``paths`` (files of ``folder``) into a new ``<folder>_backup/<reason>-<time>[-n]/`` and return it.
+
+    Tools call this before they change faces in place, so nothing the user made is lost.
+    """
+    root = make_folder(Path(folder).with_name(Path(folder).name + "_backup"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = root / f"{reason}-{stamp}", 1
+    while target.exists():
+        n += 1
+        target = root / f"{reason}-{stamp}-{n}"
+    tmp = root / f".tmp-{target.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for path in paths:
+        shutil.copy2(path, tmp / path.name)
+    tmp.rename(target)
+    fsync_dir(root)
+    return target
 
 
 @dataclass

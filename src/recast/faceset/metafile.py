@@ -21,6 +21,7 @@ import numpy as np
 from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import embed_metadata, read_meta
+from recast.faces.labels import transform_labels
 from recast.faces.metadata import FaceMeta
 from recast.faceset.files import list_faces
 from recast.media.images import image_size
@@ -63,9 +64,10 @@ def export_metadata(folder: str | Path, target: Path | None = None) -> tuple[Pat
 
 
 def scale_meta(meta: FaceMeta, sx: float, sy: float) -> FaceMeta:
-    """Metadata for the same face in an image scaled by ``(sx, sy)``: landmarks and the frame → face
-    matrix scaled; source-frame values unchanged."""
+    """Metadata for the same face in an image scaled by ``(sx, sy)``: landmarks, XSeg labels and the
+    frame → face matrix scaled; source-frame values unchanged."""
     scale = np.diag([sx, sy])
+    meta.xseg_labels = transform_labels(meta.xseg_labels, np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]]))
     meta.landmarks = (np.asarray(meta.landmarks, dtype=np.float64) * [sx, sy]).astype(np.float32)
     meta.image_to_face_mat = scale @ np.asarray(meta.image_to_face_mat, dtype=np.float64)
     return meta
@@ -89,7 +91,8 @@ def import_metadata(folder: str | Path, source: Path | None = None) -> ImportRes
         raise InputError(source, "not a recast faceset metadata export")
     result = ImportResult()
     present = {p.name: p for p in list_faces(folder)}
-    for name, entry in data["faces"].items():
+    planned: list[tuple[str, Path, FaceMeta]] = []
+    for name, entry in data["faces"].items():  # every entry is checked before any image is written
         path = present.get(name)
         if path is None:
             result.missing_images.append(name)
@@ -97,7 +100,7 @@ def import_metadata(folder: str | Path, source: Path | None = None) -> ImportRes
         try:
             meta = FaceMeta.from_json(entry["meta"])
             old_w, old_h = int(entry["width"]), int(entry["height"])
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
             raise MetadataError(source, f"entry {name!r} is invalid: {error}") from None
         raw = path.read_bytes()
         size = image_size(raw)
@@ -107,9 +110,12 @@ def import_metadata(folder: str | Path, source: Path | None = None) -> ImportRes
             meta = scale_meta(meta, size[0] / old_w, size[1] / old_h)
             result.rescaled.append(name)
         try:
-            atomic_write_bytes(path, embed_metadata(raw, meta))
+            embed_metadata(raw, meta)  # a trial: refuse before anything is written
         except ValueError as error:
             raise InputError(path, f"cannot embed metadata: {error}") from None
+        planned.append((name, path, meta))
+    for name, path, meta in planned:
+        atomic_write_bytes(path, embed_metadata(path.read_bytes(), meta))
         result.updated.append(name)
     result.not_in_file = sorted(set(present) - set(data["faces"]))
     return result

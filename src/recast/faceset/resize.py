@@ -19,6 +19,7 @@ from recast.errors import InputError, OptionError
 from recast.faces.aligned import read_face, write_face
 from recast.faces.alignment import invert_affine, transform_matrix, transform_points
 from recast.faces.facetype import FaceType
+from recast.faces.labels import transform_labels
 from recast.faces.metadata import FaceMeta
 from recast.faceset.files import ProgressCallback, require_faces
 
@@ -71,6 +72,7 @@ def recrop(
         source_landmarks=meta.source_landmarks, source_rect=meta.source_rect, source_filename=meta.source_filename,
         source_size=meta.source_size, image_to_face_mat=mat, pose=meta.pose, detector=meta.detector,
         detector_score=meta.detector_score, embedding=meta.embedding, xseg_mask=mask,
+        xseg_labels=transform_labels(meta.xseg_labels, step),
         eyebrows_expand=meta.eyebrows_expand, extra=dict(meta.extra),
     )
     return out, new

@@ -72,11 +72,14 @@ class FaceCrop:
 
 @dataclass
 class Prediction:
-    """A model's output for one crop: ``face (R, R, 3)`` and learned masks ``(R, R)`` (or None)."""
+    """A model's output for one crop: ``face (R, R, 3)``, learned masks ``(R, R)`` (or None), and the
+    XSeg masks of the predicted and the destination face ``(R, R)`` when a mask mode asks for them."""
 
     face: np.ndarray
     prd_mask: np.ndarray | None = None
     dst_mask: np.ndarray | None = None
+    xseg_prd: np.ndarray | None = None
+    xseg_dst: np.ndarray | None = None
 
 
 @dataclass
@@ -259,7 +262,8 @@ def _face_mask(mode: str, crop: FaceCrop, prediction: Prediction, side: int, res
     if mode == "dst":
         points = (transform_points(crop.landmarks, crop.face_mat) + 0.5) * (side / res) - 0.5
         hull = hull_mask(points, (side, side))
-    return select_mask(mode, (side, side), prediction.prd_mask, prediction.dst_mask, hull)
+    return select_mask(mode, (side, side), prediction.prd_mask, prediction.dst_mask, hull, prediction.xseg_prd,
+                       prediction.xseg_dst)
 
 
 def _overlay(

@@ -30,8 +30,9 @@ from recast.faces.metadata import FaceMeta
 from recast.media.images import list_images, read_image
 from recast.merge.blend import FaceCrop, Prediction, SwapModel, crop_face, face_center, merge_frame, predict
 from recast.merge.export import export_patch
-from recast.merge.maskops import check_mask_mode, needs_learned_mask
+from recast.merge.maskops import check_mask_mode, needs_learned_mask, xseg_parts
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
+from recast.merge.xsegmask import XSegCrop, XSegMasker, add_xseg_masks, xseg_crop
 from recast.runtime.threads import plan_threads
 
 FrameItems = Iterator[tuple[str, Callable[[], np.ndarray], Path | None]]
@@ -90,6 +91,7 @@ class MergeInputs:
         items: ``(name, loader, path or None)`` per frame, lazily.
         total: frame count, or None when unknown.
         weights_sha256: sha256 of the loaded checkpoint's weights (None for a model passed in memory).
+        xseg: the XSeg mask model of ``xseg-*`` mask modes, or None; xseg_sha256: its weights' sha256.
     """
 
     model: SwapModel
@@ -100,6 +102,8 @@ class MergeInputs:
     items: FrameItems
     total: int | None
     weights_sha256: str | None = None
+    xseg: XSegMasker | None = None
+    xseg_sha256: str | None = None
 
 
 @dataclass
@@ -135,14 +139,16 @@ class _Job:
     motion: tuple[float, float] | None = None
     frame: np.ndarray | None = None
     crops: list[FaceCrop] = field(default_factory=list)
+    xseg_crops: list[XSegCrop] = field(default_factory=list)
     predictions: list[Prediction] = field(default_factory=list)
 
 
 def open_inputs(
     model_dir: str | Path | SwapModel, frames: Path, aligned: Path, session: MergeSettings | MergeSession,
-    device: str, precision: str,
+    device: str, precision: str, xseg: str | Path | XSegMasker | None = None,
 ) -> MergeInputs:
-    """Check and load a merge's inputs: the model, the aligned faces' metadata, the frame source.
+    """Check and load a merge's inputs: the model, the XSeg model (a folder, or loaded; for ``xseg-*``
+    mask modes), the aligned faces' metadata, the frame source.
 
     Raises:
         InputError, MetadataError: missing or broken inputs. OptionError: a mask mode the model
@@ -154,11 +160,12 @@ def open_inputs(
         raise InputError(aligned, "no such aligned-faces folder")
     model, model_name = _load_model(model_dir, device, precision)
     face_type = parse_face_type(model.face_type)
-    _check_settings(session, model, model_name)
+    _check_settings(session, model, model_name, xseg is not None)
+    masker = _load_xseg(xseg, device) if xseg is not None else None
     by_frame = _read_faces(aligned, face_type, model_name)
     names, items, total = _frame_source(frames)
     return MergeInputs(model, model_name, face_type, by_frame, names, items, total,
-                       getattr(model, "weights_sha256", None))
+                       getattr(model, "weights_sha256", None), masker, getattr(masker, "weights_sha256", None))
 
 
 def run_engine(
@@ -212,7 +219,7 @@ def run_engine(
 
         def run(chunk: list[Future[_Job]]) -> None:
             prepared = [future.result() for future in chunk]
-            _predict_chunk(inputs.model, prepared, batch_size)
+            _predict_chunk(inputs.model, prepared, batch_size, inputs.xseg)
             pending.extend(pool.submit(blend_and_process, job) for job in prepared)
             finish(batch_size)
 
@@ -220,7 +227,7 @@ def run_engine(
         for chunk in _chunks(_jobs(inputs, session, sink, counts), batch_size):
             for job in chunk:
                 _set_motion(job, inputs.by_frame, inputs.names)
-            current = [pool.submit(_prepare, job, inputs.model) for job in chunk]
+            current = [pool.submit(_prepare, job, inputs.model, inputs.xseg) for job in chunk]
             if previous is not None:
                 run(previous)
             previous = current
@@ -256,8 +263,9 @@ def _chunks(jobs: Iterator[_Job], size: int) -> Iterator[list[_Job]]:
         yield chunk
 
 
-def _prepare(job: _Job, model: SwapModel) -> _Job:
-    """Read the frame and cut its faces out (worker thread); a faceless frame is read later, by :func:`_blend`."""
+def _prepare(job: _Job, model: SwapModel, xseg: XSegMasker | None = None) -> _Job:
+    """Read the frame and cut its faces out, for the model and, when the mask mode asks, for the XSeg
+    model (worker thread); a faceless frame is read later, by :func:`_blend`."""
     if not job.faces:
         return job
     job.frame = job.load()
@@ -271,11 +279,14 @@ def _prepare(job: _Job, model: SwapModel) -> _Job:
                 f"{meta.source_size[0]}x{meta.source_size[1]} frame",
             )
         job.crops.append(crop_face(job.frame, meta.source_landmarks, model.resolution, face_type))
+        if xseg is not None and xseg_parts(job.settings.mask_mode):
+            job.xseg_crops.append(xseg_crop(job.frame, meta.source_landmarks, xseg))
     return job
 
 
-def _predict_chunk(model: SwapModel, jobs: list[_Job], batch_size: int) -> None:
-    """Run the model on every crop of the chunk, batched (caller's thread).
+def _predict_chunk(model: SwapModel, jobs: list[_Job], batch_size: int, xseg: XSegMasker | None = None) -> None:
+    """Run the model on every crop of the chunk, batched (caller's thread), then the XSeg model where
+    the mask mode asks for it.
 
     Crops are grouped by morph value and by whether their mask mode uses the learned masks (the
     model skips its mask decoders for the others).
@@ -291,6 +302,9 @@ def _predict_chunk(model: SwapModel, jobs: list[_Job], batch_size: int) -> None:
             outputs = predict(model, [job.crops[index] for job, index in batch], morph, masks)
             for (job, index), output in zip(batch, outputs, strict=True):
                 job.predictions[index] = output
+    if xseg is not None:
+        add_xseg_masks(xseg, [(job.crops[i], job.predictions[i], job.xseg_crops[i], xseg_parts(job.settings.mask_mode))
+                              for job in jobs if job.xseg_crops for i in range(len(job.crops))])
 
 
 def _blend(job: _Job, export_dir: str | Path | None) -> MergedFrame:
@@ -354,9 +368,18 @@ def every_settings(session: MergeSettings | MergeSession) -> list[MergeSettings]
     return [session.base, *(session.base.updated(changes) for changes in session.keyframes.values())]
 
 
-def _check_settings(session: MergeSettings | MergeSession, model: SwapModel, model_name: str) -> None:
+def _load_xseg(xseg: str | Path | XSegMasker, device: str) -> XSegMasker:
+    if not isinstance(xseg, (str, Path)):
+        return xseg
+    from recast.models.xseg_inference import XSegPredictor  # torch, like the swap model
+
+    return XSegPredictor.load(xseg, device)
+
+
+def _check_settings(session: MergeSettings | MergeSession, model: SwapModel, model_name: str,
+                    has_xseg: bool = False) -> None:
     for settings in every_settings(session):
-        check_mask_mode(settings.mask_mode, bool(model.has_learned_mask), model_name)
+        check_mask_mode(settings.mask_mode, bool(model.has_learned_mask), model_name, has_xseg)
         if settings.morph != 1.0 and not getattr(model, "is_amp", False):
             raise OptionError(f"--morph {settings.morph:g}: only AMP models morph, and {model_name} is not one")
 

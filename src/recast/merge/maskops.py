@@ -15,7 +15,8 @@ import numpy as np
 
 from recast.errors import OptionError
 
-#: Mask modes of the merger. ``xseg-*`` modes need an XSeg model (not available yet).
+#: Mask modes of the merger: one mask, or a product (``*``) or sum (``+``) of masks. ``xseg-prd`` runs
+#: an XSeg model on the predicted face, ``xseg-dst`` on the destination face; they need an XSeg model.
 MASK_MODES = (
     "full",
     "dst",
@@ -27,6 +28,8 @@ MASK_MODES = (
     "xseg-dst",
     "xseg-prd*xseg-dst",
     "learned-prd*learned-dst*xseg-prd*xseg-dst",
+    "learned-prd*xseg-dst",
+    "learned-prd*learned-dst*xseg-dst",
 )
 
 #: Mask values below this are treated as exactly zero (DeepFaceLab: 1/255).
@@ -38,14 +41,19 @@ def needs_learned_mask(mode: str) -> bool:
     return "learned" in mode
 
 
-def check_mask_mode(mode: str, has_learned_mask: bool, model_dir: str = "the model") -> None:
-    """Raise :class:`OptionError` when ``mode`` cannot run with this model."""
+def xseg_parts(mode: str) -> tuple[str, ...]:
+    """The XSeg masks ``mode`` uses: a subset of ``("xseg-prd", "xseg-dst")``."""
+    return tuple(part for part in ("xseg-prd", "xseg-dst") if part in mode)
+
+
+def check_mask_mode(mode: str, has_learned_mask: bool, model_dir: str = "the model", has_xseg: bool = False) -> None:
+    """Raise :class:`OptionError` when ``mode`` cannot run with this model (and XSeg model, if any)."""
     if mode not in MASK_MODES:
         raise OptionError(f"unknown mask mode {mode!r}; choose one of {', '.join(MASK_MODES)}")
-    if "xseg" in mode:
+    if xseg_parts(mode) and not has_xseg:
         raise OptionError(
-            f"no XSeg model: mask mode {mode!r} needs an XSeg model, which recast cannot train or load yet; "
-            "use --mask-mode dst or a learned-* mode"
+            f"no XSeg model: mask mode {mode!r} needs an XSeg mask model; give one with --xseg MODEL_DIR (train "
+            "one with recast xseg train), or use --mask-mode dst or a learned-* mode"
         )
     if needs_learned_mask(mode) and not has_learned_mask:
         raise OptionError(f"mask mode {mode!r} needs a learned mask, but {model_dir} has none; use --mask-mode dst")
@@ -57,37 +65,30 @@ def select_mask(
     learned_prd: np.ndarray | None = None,
     learned_dst: np.ndarray | None = None,
     hull: np.ndarray | None = None,
+    xseg_prd: np.ndarray | None = None,
+    xseg_dst: np.ndarray | None = None,
 ) -> np.ndarray:
     """The face mask for ``mode``, ``shape = (h, w)``, float32 in [0, 1], values < 1/255 set to 0.
 
     Args:
-        mode: one of :data:`MASK_MODES` (not ``xseg-*``).
+        mode: one of :data:`MASK_MODES`: a product (``*``) or a clipped sum (``+``) of the masks below.
         shape: output size; inputs of another size are resized (bilinear).
-        learned_prd: the model's mask from the swap path (needed by ``learned-prd*`` modes).
-        learned_dst: the model's mask from the destination path.
-        hull: the destination landmark hull (needed by ``dst``).
+        learned_prd: the model's mask from the swap path (``learned-prd``).
+        learned_dst: the model's mask from the destination path (``learned-dst``).
+        hull: the destination landmark hull (``dst``).
+        xseg_prd / xseg_dst: the XSeg model's mask of the predicted / destination face (``xseg-*``).
     """
-    if "xseg" in mode or mode not in MASK_MODES:
-        check_mask_mode(mode, True)
-    if mode == "full":
-        mask: np.ndarray = np.ones(shape, np.float32)
-    elif mode == "dst":
-        mask = _sized(_need(hull, mode, "a landmark hull"), shape)
-    else:
-        prd = _sized(_need(learned_prd, mode, "a learned mask"), shape) if "prd" in mode else None
-        dst = _sized(_need(learned_dst, mode, "a learned mask"), shape) if "learned-dst" in mode else None
-        if mode == "learned-prd":
-            assert prd is not None
-            mask = prd
-        elif mode == "learned-dst":
-            assert dst is not None
-            mask = dst
-        elif mode == "learned-prd*learned-dst":
-            assert prd is not None and dst is not None
-            mask = prd * dst
-        else:  # learned-prd+learned-dst
-            assert prd is not None and dst is not None
-            mask = prd + dst
+    missing_xseg = ("xseg-prd" in mode and xseg_prd is None) or ("xseg-dst" in mode and xseg_dst is None)
+    if mode not in MASK_MODES or missing_xseg:
+        check_mask_mode(mode, True, has_xseg=not missing_xseg)
+    sources = {"dst": (hull, "a landmark hull"), "learned-prd": (learned_prd, "a learned mask"),
+               "learned-dst": (learned_dst, "a learned mask"), "xseg-prd": (xseg_prd, "an XSeg model"),
+               "xseg-dst": (xseg_dst, "an XSeg model")}
+    mask: np.ndarray = np.ones(shape, np.float32)
+    if mode != "full":
+        parts = [_sized(_need(sources[name][0], mode, sources[name][1]), shape)
+                 for name in mode.replace("+", "*").split("*")]
+        mask = np.sum(parts, axis=0) if "+" in mode else np.prod(parts, axis=0)
     mask = np.clip(mask, 0.0, 1.0).astype(np.float32, copy=False)
     mask[mask < MASK_FLOOR] = 0.0
     return mask

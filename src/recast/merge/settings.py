@@ -54,7 +54,7 @@ class MergeSettings:
     OPTIONS_LABEL: ClassVar[str] = "{noun} {name}"
 
     mode: str = option("overlay", "Overlay mode", choices=MODES)
-    mask_mode: str = option("dst", "Mask (xseg modes need an XSeg model)", choices=MASK_MODES, group=_MASK)
+    mask_mode: str = option("dst", "Mask (xseg modes need an XSeg model: --xseg)", choices=MASK_MODES, group=_MASK)
     color: str = option("rct", "Colour transfer of the face to the frame", choices=COLOR_MODES, group=_COLOUR)
     erode: int = option(0, "Mask erode (>0) / dilate (<0), DFL units", ge=-400, le=400, group=_MASK)
     blur: int = option(0, "Mask feather, DFL units", ge=0, le=400, group=_MASK)

@@ -38,6 +38,7 @@ from recast.merge.blend import SwapModel
 from recast.merge.engine import EngineCounts, FrameCounts, MergeInputs, every_settings, open_inputs, run_engine
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.sinks import PngSink, VideoSink
+from recast.merge.xsegmask import XSegMasker
 from recast.paths import check_outputs_not_inputs
 from recast.pipeline.encode import EncodeOptions, EncodeSummary, ResultWriter, check_result_path, mask_output_path
 from recast.provenance.label import write_sidecar
@@ -95,6 +96,7 @@ def merge(
     export_dir: str | Path | None = None,
     device: str = "cpu",
     precision: str = "auto",
+    xseg: str | Path | XSegMasker | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> MergeSummary:
     """Merge a trained model's faces into every destination frame, writing PNG frames and masks.
@@ -122,6 +124,7 @@ def merge(
         device: torch device for the model when ``model_dir`` is a path.
         precision: ``auto`` (bf16 where the hardware has it), ``fp32``, ``bf16`` or ``fp16``
             (CUDA); see :mod:`recast.runtime.precision`.
+        xseg: XSeg mask model folder (or a loaded one) for the ``xseg-*`` mask modes.
         on_progress: called with ``(frames done, frames total or None)``.
 
     Raises:
@@ -133,12 +136,12 @@ def merge(
     frames, aligned, out_dir = Path(frames), Path(aligned), Path(out_dir)
     mask_dir = Path(mask_out_dir) if mask_out_dir is not None else out_dir.with_name(out_dir.name + "_mask")
     _check_folders(frames, aligned, out_dir, mask_dir)
-    inputs = open_inputs(model_dir, frames, aligned, session, device, precision)
-    force = _check_record(out_dir, mask_dir, session, force, redo_changed, inputs.weights_sha256)
+    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg)
+    force = _check_record(out_dir, mask_dir, session, force, redo_changed, inputs.weights_sha256, inputs.xseg_sha256)
     counts = run_engine(inputs, session, PngSink(out_dir, mask_dir, force), workers=workers,
                         batch_size=batch_size, export_dir=export_dir, on_progress=on_progress)
     _finish_record(out_dir)
-    provenance = _provenance(model_dir, "dst_frames", frames, aligned, inputs, session)
+    provenance = _provenance(model_dir, "dst_frames", frames, aligned, inputs, session, xseg)
     write_sidecar(out_dir, provenance["inputs"], provenance["model"], provenance["settings"])
     return _summary(counts, inputs, started, out_dir, mask_dir)
 
@@ -156,6 +159,7 @@ def merge_to_video(
     export_dir: str | Path | None = None,
     device: str = "cpu",
     precision: str = "auto",
+    xseg: str | Path | XSegMasker | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> MergeSummary:
     """Merge a trained model's faces into every destination frame, straight into the result video.
@@ -164,7 +168,7 @@ def merge_to_video(
     as :func:`recast.pipeline.encode.encode_video` labels them; no frame is written to disk.
 
     Args:
-        model_dir, frames, aligned, settings, workers, batch_size, export_dir, device, precision,
+        model_dir, frames, aligned, settings, workers, batch_size, export_dir, device, precision, xseg,
             on_progress: as for :func:`merge` (``raw-predict`` mode is refused: it makes face
             images, not frames).
         output: the result video (``.mp4``, ``.m4v``, ``.mov``, ``.mkv`` or ``.avi``).
@@ -190,13 +194,13 @@ def merge_to_video(
         options = dataclasses.replace(options, audio_from=frames)
     protected = [frames, aligned, *([Path(model_dir)] if isinstance(model_dir, (str, Path)) else [])]
     check_result_path(output, options, with_mask=True, inputs=protected)
-    inputs = open_inputs(model_dir, frames, aligned, session, device, precision)
+    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg)
     if options.fps is None and frames.is_file():
         from recast.media.video import probe
 
         options = dataclasses.replace(options, fps=probe(frames).fps_fraction)
     role = "dst" if frames.is_file() else "dst_frames"
-    base = _provenance(model_dir, role, frames, aligned, inputs, session)
+    base = _provenance(model_dir, role, frames, aligned, inputs, session, xseg)
     provenance = {**base, **options.provenance,
                   "model": {**base["model"], **options.provenance.get("model", {})}}  # keeps the weights hash
     options = dataclasses.replace(options, provenance=provenance)
@@ -227,13 +231,18 @@ def _summary(counts: EngineCounts, inputs: MergeInputs, started: float, out: Pat
 
 
 def _provenance(model_dir: str | Path | SwapModel, frames_role: str, frames: Path, aligned: Path,
-                inputs: MergeInputs, session: MergeSettings | MergeSession) -> dict[str, Any]:
+                inputs: MergeInputs, session: MergeSettings | MergeSession,
+                xseg: str | Path | XSegMasker | None = None) -> dict[str, Any]:
     """Sidecar content of a merge: its inputs (role → path), the model's summary, the settings."""
     roles = {frames_role: frames, "dst_aligned": aligned}
     if isinstance(model_dir, (str, Path)):
         roles["model"] = Path(model_dir)
     model = {"name": inputs.model_name, "resolution": inputs.model.resolution, "face_type": str(inputs.face_type),
              "weights_sha256": inputs.weights_sha256}
+    if inputs.xseg is not None:
+        model["xseg_weights_sha256"] = inputs.xseg_sha256
+    if isinstance(xseg, (str, Path)):
+        roles["xseg"] = Path(xseg)
     return {"inputs": roles, "model": model, "settings": session.to_dict()}
 
 
@@ -249,7 +258,7 @@ def _check_folders(frames: Path, aligned: Path, out_dir: Path, mask_dir: Path) -
 
 
 def _check_record(out_dir: Path, mask_dir: Path, session: MergeSettings | MergeSession, force: bool,
-                  redo_changed: bool, weights: str | None) -> bool:
+                  redo_changed: bool, weights: str | None, xseg_weights: str | None = None) -> bool:
     """Refuse to mix weights or settings in one output folder; record those used. Returns True when
     every frame must be (re)merged.
 
@@ -259,6 +268,8 @@ def _check_record(out_dir: Path, mask_dir: Path, session: MergeSettings | MergeS
     record says ``pending_redo``, so an interrupted redo is redone again rather than resumed.
     """
     record = {"settings": session.to_dict(), "kind": type(session).__name__, "weights_sha256": weights}
+    if xseg_weights is not None:
+        record["xseg_weights_sha256"] = xseg_weights
     path = out_dir / RECORD_NAME
     if not path.is_file():
         if not force:

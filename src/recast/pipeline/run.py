@@ -31,6 +31,9 @@ from recast.workspace import Workspace, init_workspace
 RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", erode=15, blur=60)
 """Default merge settings of ``recast run``: overlay, rct colour transfer, the model's learned masks
 of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam)."""
+RUN_XSEG_MASK_MODE = "learned-prd*xseg-dst"
+"""``recast run --xseg``'s mask mode (unless the merge settings name an xseg mode): the swapped face's
+learned mask times the XSeg mask of the destination face, so hands and hair over it stay in front."""
 
 StageCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int | None], None]
@@ -64,6 +67,9 @@ class RunOptions:
             encode them (slower; for editing frames), instead of streaming into the video.
         overwrite: replace an existing result video.
         seed: training seed.
+        xseg: an XSeg mask model folder: applied to both facesets after extraction (training then
+            uses its masks) and run at merge time (mask mode :data:`RUN_XSEG_MASK_MODE` unless
+            ``merge_settings`` already names an xseg mode).
     """
 
     src: Path
@@ -86,6 +92,7 @@ class RunOptions:
     keep_frames: bool = False
     overwrite: bool = False
     seed: int = 0
+    xseg: Path | None = None
 
     @property
     def workspace_dir(self) -> Path:
@@ -131,6 +138,10 @@ def run(
     check_result_path(output, encode_options, with_mask=True, inputs=[*options.reference, workspace_dir])
     if options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
+    if options.xseg is not None:
+        from recast.models.xseg_inference import check_saved_xseg
+
+        check_saved_xseg(options.xseg)  # before hours of extraction and training
     device = resolve_device(options.device)
     workspace = init_workspace(workspace_dir)
     face_type = parse_face_type(options.model_config.get("face_type",
@@ -150,6 +161,16 @@ def run(
                           on_progress)
     if dst_summary.faces == 0:
         raise InputError(dst, "no face found in any frame")
+    merge_settings = options.merge_settings
+    if options.xseg is not None:
+        from recast.faceset.xsegtools import apply_masks
+
+        stage("xseg apply")
+        for folder in (workspace.src_aligned, workspace.dst_aligned):
+            apply_masks(folder, options.xseg, device, on_progress=on_progress)
+        if "xseg" not in merge_settings.mask_mode:
+            merge_settings = merge_settings.updated({"mask_mode": RUN_XSEG_MASK_MODE})
+        encode_options.provenance["settings"] = merge_settings.to_dict()
     stage("train")
     model_dir = workspace.model_dir(options.model)
     result = train(TrainOptions(
@@ -161,10 +182,10 @@ def run(
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     encode_options.provenance["inputs"]["model_weights"] = model_dir
     encode_options.provenance["model"]["iterations"] = result.iteration
-    common = {"device": device, "precision": options.precision, "on_progress": on_progress}
+    common = {"device": device, "precision": options.precision, "on_progress": on_progress, "xseg": options.xseg}
     if options.keep_frames:
         stage("merge")
-        merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
+        merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, merge_settings,
                               workspace.merged_mask, redo_changed=True, **common)
         stage("encode")
         encode_options.mask_dir = workspace.merged_mask
@@ -172,7 +193,7 @@ def run(
         encode_summary = encode_video(workspace.merged, output, encode_options, on_progress)
     else:
         stage("merge + encode")
-        merge_summary = merge_to_video(model_dir, dst, workspace.dst_aligned, output, options.merge_settings,
+        merge_summary = merge_to_video(model_dir, dst, workspace.dst_aligned, output, merge_settings,
                                        encode_options, **common)
         assert merge_summary.video is not None
         encode_summary = merge_summary.video

@@ -45,7 +45,8 @@ def preview_grid(model: FaceSwapModel, src: torch.Tensor, dst: torch.Tensor, row
 
 
 def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_px: int = 400) -> bytes:
-    """PNG bytes of the src/dst loss curves (log scale; raw and smoothed) using matplotlib's Agg."""
+    """PNG bytes of the loss curves (every history key but ``iteration``, e.g. src and dst; log scale when
+    positive; raw and smoothed) using matplotlib's Agg."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -54,7 +55,8 @@ def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_
     fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     iters = np.asarray(history.get("iteration", []), dtype=np.float64)
-    for key, colour in (("src", "tab:orange"), ("dst", "tab:blue")):
+    curves = [key for key in history if key != "iteration"]
+    for key, colour in zip(curves, ("tab:orange", "tab:blue", "tab:green", "tab:red"), strict=False):
         values = np.asarray(history.get(key, []), dtype=np.float64)
         if len(values) == 0:
             continue
@@ -64,7 +66,7 @@ def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_
         ax.plot(iters[window - 1:], smooth, color=colour, label=key, linewidth=1.6)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
-    if len(iters) and np.all(np.asarray(history.get("src", [1])) > 0):
+    if len(iters) and all(np.all(np.asarray(history[key]) > 0) for key in curves):
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right")
