@@ -135,10 +135,11 @@ def test_every_generated_flag_is_a_declared_option() -> None:
     declared = {item.name for _, classes in COMMANDS.values() for cls in classes for item in option_fields(cls)}
     train_flags = {p.name for p in _command("train").params}
     assert {item.name for item in config_options()} | {i.name for i in option_fields(TrainSettings)} <= train_flags
-    assert {i.name for i in option_fields(MergeSettings)} <= {p.name for p in _command("merge").params} <= (
-        declared | {"model_dir", "frames", "aligned", "out", "mask_out", "session", "export_rgba", "export_dir",
-                    "workers", "batch_size", "device", "precision", "force", "help",
-                    "audio_from", "fps", "crf", "preset", "lossless", "visible_label"})  # video output (encoding)
+    encode = {i.name for i in option_fields(EncodeOptions)}
+    assert {i.name for i in option_fields(MergeSettings)} | encode <= {p.name for p in _command("merge").params} <= (
+        declared | encode | {"model_dir", "frames", "aligned", "out", "mask_out", "session", "export_rgba",
+                             "export_dir", "workers", "batch_size", "device", "precision", "force", "help", "xseg",
+                             "audio_from", "fps"})
 
 
 def test_unknown_keys_and_non_tables_name_the_problem() -> None:
