@@ -107,3 +107,18 @@ def test_smoothing_removes_jitter_but_follows_motion() -> None:
     pan = np.stack([base + [15.0 * t, 0.0] for t in range(20)])
     lag = np.abs(smooth_track(pan, fps=30.0, config=SmoothingConfig())[-1] - pan[-1]).mean()
     assert lag < 15.0
+
+
+def test_face_tracker_follows_two_faces_over_frames() -> None:
+    """Two faces per frame, several frames: each keeps its own track (a multi-person clip crashed here)."""
+    from recast.extract.tracking import FaceTracker
+
+    rng = np.random.default_rng(0)
+    base = [rng.uniform(0, 60, (68, 2)) + offset for offset in (100.0, 400.0)]
+    tracker = FaceTracker(25.0)
+    for step in range(5):
+        out = tracker.update([points + step for points in base])
+        assert len(out) == 2
+        assert np.linalg.norm(out[0].mean(axis=0) - (base[0].mean(axis=0) + step)) < 30
+        assert np.linalg.norm(out[1].mean(axis=0) - (base[1].mean(axis=0) + step)) < 30
+    assert len(tracker._tracks) == 2

@@ -9,7 +9,7 @@ import numpy as np
 from recast.faces.smoothing import LandmarkSmoother, SmoothingConfig
 
 
-@dataclass
+@dataclass(eq=False)  # tracks are matched by identity (a field-wise == would compare arrays)
 class _Track:
     centre: np.ndarray
     size: float
