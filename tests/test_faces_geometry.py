@@ -110,15 +110,15 @@ def test_smoothing_removes_jitter_but_follows_motion() -> None:
 
 
 def test_face_tracker_follows_two_faces_over_frames() -> None:
-    """Two faces per frame, several frames: each keeps its own track (a multi-person clip crashed here)."""
+    """Two faces per frame in changing order: each keeps its own track (a multi-person clip crashed here)."""
     from recast.extract.tracking import FaceTracker
 
     rng = np.random.default_rng(0)
     base = [rng.uniform(0, 60, (68, 2)) + offset for offset in (100.0, 400.0)]
     tracker = FaceTracker(25.0)
-    for step in range(5):
-        out = tracker.update([points + step for points in base])
-        assert len(out) == 2
-        assert np.linalg.norm(out[0].mean(axis=0) - (base[0].mean(axis=0) + step)) < 30
-        assert np.linalg.norm(out[1].mean(axis=0) - (base[1].mean(axis=0) + step)) < 30
+    for step in range(6):
+        order = [1, 0] if step % 2 else [0, 1]  # detectors list faces in any order
+        out = tracker.update([base[i] + step for i in order])
+        for got, i in zip(out, order, strict=True):
+            assert np.linalg.norm(got.mean(axis=0) - (base[i].mean(axis=0) + step)) < 30
     assert len(tracker._tracks) == 2
