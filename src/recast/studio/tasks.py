@@ -29,6 +29,7 @@ class Task:
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", "recast.studio.runs:run_train", "Train the model"),
+    Task("merge-session", "recast.studio.tuner:run_merge_session", "Render the result with a merge session"),
 )}
 
 
