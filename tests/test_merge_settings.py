@@ -91,3 +91,18 @@ def test_session_files_round_trip_and_are_validated(tmp_path):
         load_session(path)
     with pytest.raises(InputError, match="cannot read"):
         load_session(tmp_path / "missing.json")
+
+
+def test_a_keyframe_makes_its_settings_hold_at_its_frame():
+    session = MergeSession(base=MergeSettings(blur=10), keyframes={1: {"erode": 0}})
+    wanted = MergeSettings(blur=10, erode=40, color="none")
+    keyed = session.with_keyframe(11, wanted)
+    assert keyed.keyframes == {1: {"erode": 0}, 11: {"erode": 40, "color": "none"}}  # changed, or animated elsewhere
+    assert settings_for_frame(keyed, 11) == wanted
+    assert settings_for_frame(keyed, 6).erode == 20
+    back = keyed.with_keyframe(11, MergeSettings(blur=10))  # replaced: erode is still animated, so it is kept
+    assert back.keyframes[11] == {"erode": 0}
+    assert settings_for_frame(back, 11) == MergeSettings(blur=10)
+    assert keyed.without_keyframe(11) == session
+    with pytest.raises(KeyError):
+        session.without_keyframe(5)

@@ -15,6 +15,7 @@ from recast.faces.alignment import transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.media.video import VideoWriter
+from recast.merge.engine import FrameMerger, MergedFrame, open_inputs, run_engine
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.stage import RECORD_NAME, merge
 from recast.provenance.watermark import detect_watermark
@@ -262,3 +263,58 @@ def test_morph_is_refused_for_a_model_that_cannot_morph(workspace):
         merge(FunctionModel(invert), workspace / "frames", workspace / "aligned", workspace / "out",
               MergeSettings(morph=0.5))
     assert not (workspace / "out").exists()
+
+
+class _Collect:
+    """A sink that keeps every merged frame."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, MergedFrame] = {}
+
+    def skip(self, name: str, faces: int, settings: MergeSettings) -> bool:
+        return False
+
+    def process(self, frame: MergedFrame) -> MergedFrame:
+        return frame
+
+    def accept(self, processed: object) -> None:
+        assert isinstance(processed, MergedFrame)
+        self.frames[processed.number] = processed
+
+
+def test_frame_merger_merges_one_frame_as_the_engine_does(workspace):
+    model = FunctionModel(invert)
+    settings = MergeSettings(color="none", erode=20, blur=30, motion_blur=100)
+    frames, aligned = workspace / "frames", workspace / "aligned"
+    sink = _Collect()
+    run_engine(open_inputs(model, frames, aligned, settings, "cpu", "auto"), settings, sink)
+    merger = FrameMerger(open_inputs(model, frames, aligned, settings, "cpu", "auto"))
+    assert merger.names == [f"{number:05d}.png" for number in FACES]
+    for number in FACES:
+        one = merger.merge(number, settings)
+        assert (one.name, one.faces_merged) == (sink.frames[number].name, FACES[number])
+        assert np.array_equal(one.image, sink.frames[number].image)
+        assert np.array_equal(one.mask, sink.frames[number].mask)
+
+    merger.merge(5, settings)
+    calls = len(model.calls)
+    wider = merger.merge(5, MergeSettings(color="none", erode=-40))  # blending only: the predictions are reused
+    assert len(model.calls) == calls and not np.array_equal(wider.mask, sink.frames[5].mask)
+    assert np.array_equal(merger.merge(5, settings).image, sink.frames[5].image)
+    merger.merge(5, MergeSettings(mask_mode="learned-prd"))  # the learned masks are needed: predicted again
+    assert len(model.calls) == calls + 1 and model.mask_requests[-1] is True
+
+    with pytest.raises(OptionError, match="no frame 7: the destination has frames 1 to 6"):
+        merger.merge(7, settings)
+    with pytest.raises(OptionError, match="only AMP models morph"):
+        merger.merge(1, MergeSettings(morph=0.5))
+
+
+def test_frame_merger_needs_a_frames_folder(workspace):
+    video = workspace / "dst.mkv"
+    with VideoWriter(video, 25, lossless=True) as writer:
+        for path in sorted((workspace / "frames").iterdir()):
+            writer.write(cv2.imread(str(path)))
+    inputs = open_inputs(FunctionModel(invert), video, workspace / "aligned", MergeSettings(), "cpu", "auto")
+    with pytest.raises(OptionError, match="needs a folder of frames"):
+        FrameMerger(inputs)

@@ -125,6 +125,23 @@ class MergeSession:
             except OptionError as error:
                 raise OptionError(f"session keyframe {frame}: {error}") from None
 
+    def with_keyframe(self, frame: int, settings: MergeSettings) -> MergeSession:
+        """A copy with a keyframe at ``frame`` (replacing one there) such that ``settings`` are in
+        effect at that frame: it records each field that differs from ``base`` or that another
+        keyframe animates (so that field's interpolation passes through this value)."""
+        others = {number: changes for number, changes in self.keyframes.items() if number != frame}
+        animated = {name for changes in others.values() for name in changes}
+        values = settings.to_dict()
+        base = self.base.to_dict()
+        changes = {name: value for name, value in values.items() if value != base[name] or name in animated}
+        return MergeSession(self.base, {**others, frame: changes})
+
+    def without_keyframe(self, frame: int) -> MergeSession:
+        """A copy without the keyframe at ``frame`` (KeyError when there is none)."""
+        if frame not in self.keyframes:
+            raise KeyError(frame)
+        return MergeSession(self.base, {n: changes for n, changes in self.keyframes.items() if n != frame})
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with the format name and version."""
         return {

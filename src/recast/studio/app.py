@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from recast.studio.api import ROUTERS
 from recast.studio.jobs import JobManager
+from recast.studio.preview import PreviewService
 from recast.studio.security import SecurityMiddleware, allowed_hosts, new_token
 
 STATIC = Path(str(files("recast.studio") / "static"))
@@ -39,17 +40,21 @@ class StudioConfig:
 
 def create_app(config: StudioConfig) -> SecurityMiddleware:
     """The app: routes from :data:`recast.studio.api.ROUTERS`, the static frontend, and the security
-    gate around everything. ``app.state`` holds ``workspace`` and ``jobs`` (a :class:`JobManager`)."""
+    gate around everything. ``app.state`` holds ``workspace``, ``jobs`` (a :class:`JobManager`) and
+    ``previews`` (the merge tuner's :class:`PreviewService`)."""
     jobs = JobManager(Path(config.workspace).resolve())
+    previews = PreviewService(jobs.workspace)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        previews.close()
         jobs.shutdown()
 
     app = FastAPI(title="recast studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.workspace = jobs.workspace
     app.state.jobs = jobs
+    app.state.previews = previews
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -35,6 +35,7 @@ class Task:
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", "recast.studio.runs:run_train", "Train the model"),
     Task("live", "recast.studio.live:run_live_view", "Live swap", writes=False),
+    Task("merge-session", "recast.studio.tuner:run_merge_session", "Render the result with a merge session"),
 )}
 
 

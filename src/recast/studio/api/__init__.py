@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from recast.studio.api import core, jobs, live
+from recast.studio.api import core, jobs, live, merge
 
-ROUTERS: list[APIRouter] = [core.router, jobs.router, live.router]
+ROUTERS: list[APIRouter] = [core.router, jobs.router, live.router, merge.router]

@@ -1,0 +1,194 @@
+"""The merge tuner: destination frames, one-frame merge previews (the warm worker), sessions and keyframes.
+
+Sessions are ``merge_sessions/<name>.json`` (:mod:`recast.studio.tuner`); rendering is the
+``merge-session`` job. Settings are validated here by :class:`recast.merge.settings.MergeSettings`
+itself, so a bad value is refused with the option's name before any work starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from recast.errors import InputError, OptionError
+from recast.merge.settings import MergeSession, MergeSettings, load_session, save_session, settings_for_frame
+from recast.studio.api.deps import workspace_root
+from recast.studio.files import inside
+from recast.studio.preview import PreviewFailed, PreviewRequest, PreviewService, Superseded
+from recast.studio.tuner import SESSIONS_DIR, check_name
+from recast.workspace import Workspace
+
+router = APIRouter(prefix="/api/merge")
+MAX_SESSION_BYTES = 256 * 1024
+_FAILED_STATUS = {"option": 422, "input": 409, "error": 500}
+
+
+class PreviewBody(BaseModel):
+    """frame (from 1) of the destination merged by ``model/<model>`` with ``settings``; ``view``: the
+    merged frame (JPEG) or its mask (PNG)."""
+
+    model: str = "default"
+    frame: int = Field(ge=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    view: Literal["result", "mask"] = "result"
+
+
+def previews(request: Request) -> PreviewService:
+    """The studio's preview service (one warm worker)."""
+    service: PreviewService = request.app.state.previews
+    return service
+
+
+def _frames(root: Path) -> list[Path]:
+    from recast.media.images import list_images
+
+    folder = Workspace(root).dst_frames
+    return list_images(folder) if folder.is_dir() else []
+
+
+def _settings(data: Any, base: MergeSettings | None = None) -> MergeSettings:
+    try:
+        return MergeSettings.from_dict(data, base)
+    except OptionError as error:
+        raise HTTPException(422, str(error)) from None
+
+
+def _session_path(root: Path, name: str) -> Path:
+    try:
+        check_name(name, "session")
+    except OptionError as error:
+        raise HTTPException(404, str(error)) from None
+    return inside(root, SESSIONS_DIR, f"{name}.json")
+
+
+def _load(root: Path, name: str) -> tuple[Path, MergeSession]:
+    path = _session_path(root, name)
+    if not path.is_file():
+        return path, MergeSession()
+    try:
+        return path, load_session(path)
+    except InputError as error:
+        raise HTTPException(409, str(error)) from None
+
+
+def _answer(root: Path, name: str, path: Path, session: MergeSession) -> dict[str, Any]:
+    return {"name": name, "path": path.relative_to(root.resolve()).as_posix(), "exists": path.is_file(),
+            "session": session.to_dict()}
+
+
+def _save(root: Path, name: str, path: Path, session: MergeSession) -> dict[str, Any]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_session(session, path)
+    return _answer(root, name, path, session)
+
+
+@router.get("/frames")
+def frames(root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """The destination frames the tuner scrubs (numbered from 1 in name order, as merging numbers them)."""
+    names = [path.name for path in _frames(root)]
+    return {"count": len(names), "names": names}
+
+
+@router.get("/frames/{number}")
+def frame(number: int, root: Path = Depends(workspace_root)) -> FileResponse:
+    """Destination frame ``number`` as it is (the "before" view)."""
+    paths = _frames(root)
+    if not 1 <= number <= len(paths):
+        raise HTTPException(404, f"no frame {number}: the destination has {len(paths)} frames")
+    return FileResponse(paths[number - 1], headers={"cache-control": "no-store"})
+
+
+@router.post("/preview")
+async def preview(body: PreviewBody, root: Path = Depends(workspace_root),
+                  service: PreviewService = Depends(previews)) -> Response:
+    """Frame ``frame`` merged with ``settings`` by the warm preview worker (latest request wins:
+    an older one still waiting is answered 409 without being computed)."""
+    settings = _settings(body.settings).to_dict()
+    try:
+        model = check_name(body.model, "model")
+    except OptionError as error:
+        raise HTTPException(404, str(error)) from None
+    if not inside(root, "model", model).is_dir():
+        raise HTTPException(404, f"no model {model!r} in model/")
+    request = PreviewRequest(model, body.frame, settings, body.view)
+    try:
+        image = await asyncio.to_thread(service.render, request)
+    except Superseded as error:
+        raise HTTPException(409, f"superseded: {error}") from None
+    except PreviewFailed as error:
+        raise HTTPException(_FAILED_STATUS[error.kind], str(error)) from None
+    headers = {"cache-control": "no-store", "x-recast-preview": json.dumps(image.info)}
+    return Response(image.data, media_type=image.media_type, headers=headers)
+
+
+@router.get("/sessions")
+def sessions(root: Path = Depends(workspace_root)) -> list[str]:
+    """Names of the saved sessions."""
+    folder = inside(root, SESSIONS_DIR)
+    return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
+
+
+@router.get("/sessions/{name}")
+def get_session(name: str, root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """The session (the default settings and no keyframes when it is not saved yet)."""
+    path, session = _load(root, name)
+    return _answer(root, name, path, session)
+
+
+@router.put("/sessions/{name}")
+def put_session(name: str, data: Any = Body(...), root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """Replace the session with ``data`` (a session object, as ``recast merge --session`` reads)."""
+    if len(json.dumps(data)) > MAX_SESSION_BYTES:
+        raise HTTPException(413, "session too large")
+    path = _session_path(root, name)
+    try:
+        session = MergeSession.from_dict(data)
+    except OptionError as error:
+        raise HTTPException(422, str(error)) from None
+    return _save(root, name, path, session)
+
+
+@router.put("/sessions/{name}/base")
+def put_base(name: str, data: Any = Body(...), root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """Set the session's base settings (the keyframes stay)."""
+    path, session = _load(root, name)
+    try:
+        updated = MergeSession(_settings(data), session.keyframes)
+    except OptionError as error:
+        raise HTTPException(422, str(error)) from None
+    return _save(root, name, path, updated)
+
+
+@router.get("/sessions/{name}/settings")
+def frame_settings(name: str, frame: int, root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """The settings in effect at ``frame`` (keyframes interpolated)."""
+    if frame < 1:
+        raise HTTPException(422, f"frame {frame} is not a frame number ≥ 1")
+    _, session = _load(root, name)
+    return settings_for_frame(session, frame).to_dict()
+
+
+@router.put("/sessions/{name}/keyframes/{number}")
+def put_keyframe(name: str, number: int, data: Any = Body(...), root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """Add (or replace) the keyframe at frame ``number`` so that the settings ``data`` hold there
+    (fields ``data`` leaves out keep the value they have at that frame now)."""
+    if number < 1:
+        raise HTTPException(422, f"frame {number} is not a frame number ≥ 1")
+    path, session = _load(root, name)
+    return _save(root, name, path, session.with_keyframe(number, _settings(data, settings_for_frame(session, number))))
+
+
+@router.delete("/sessions/{name}/keyframes/{number}")
+def delete_keyframe(name: str, number: int, root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """Remove the keyframe at frame ``number``."""
+    path, session = _load(root, name)
+    try:
+        return _save(root, name, path, session.without_keyframe(number))
+    except KeyError:
+        raise HTTPException(404, f"no keyframe at frame {number}") from None
