@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from recast.studio.api import core, jobs, live, merge
+from recast.studio.api import core, jobs, live, merge, xseg
 
-ROUTERS: list[APIRouter] = [core.router, jobs.router, live.router, merge.router]
+ROUTERS: list[APIRouter] = [core.router, jobs.router, live.router, merge.router, xseg.router]
