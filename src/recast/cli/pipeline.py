@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.runlog import run_log
 
@@ -23,6 +24,7 @@ THREADS_HELP = "Torch threads, fixed (default: one per usable core, fewer while 
 _PRESET_HELP = "x264 preset: veryfast, or slower ones (medium: ~2.5x slower, a little more quality per bit)."
 
 
+@writes_into("output", what="recast video")
 def video_command(
     merged: Path = typer.Argument(..., help="Folder of merged frames (00001.png …)."),
     output: Path = typer.Option(..., "-o", "--output", help="Result video: .mp4, .mov (ProRes), .mkv, .avi."),
@@ -69,6 +71,7 @@ def _train_reporter() -> Callable[[object], None]:
     return report
 
 
+@writes_into("workspace", "output", what="recast run")
 def run_command(
     src: Path = typer.Option(..., "--src", help="Video of the person whose face is put in."),
     dst: Path = typer.Option(..., "--dst", help="Video whose face is replaced (its audio is kept)."),
@@ -122,6 +125,7 @@ def _print_run(summary: RunSummary) -> None:
     console.print(f"provenance: {summary.encode.sidecar}  (check with: recast verify {summary.encode.output})")
 
 
+@writes_into("workspace", what="recast demo")
 def demo_command(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
     minutes: float = typer.Option(3.5, help="Training time budget (the whole demo takes about 4 minutes on 2 cores)."),

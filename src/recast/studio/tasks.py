@@ -29,6 +29,11 @@ class Task:
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", "recast.studio.runs:run_train", "Train the model"),
+    Task("extract", "recast.studio.runs:run_extract", "Extract faces"),
+    Task("sort", "recast.studio.runs:run_sort", "Sort a faceset"),
+    Task("render", "recast.studio.runs:run_render", "Render the result video"),
+    Task("eval", "recast.studio.runs:run_eval", "Evaluate the result"),
+    Task("verify", "recast.studio.runs:run_verify", "Verify the result's labels", writes=False),
 )}
 
 

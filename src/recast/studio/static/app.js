@@ -5,6 +5,8 @@ import { getJSON, h } from "./api.js";
 export const PAGES = [
   { id: "workspace", title: "Workspace" },
   { id: "jobs", title: "Jobs" },
+  { id: "training", title: "Training" },
+  { id: "result", title: "Result" },
 ];
 
 let cleanup = null;
