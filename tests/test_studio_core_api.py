@@ -144,8 +144,8 @@ def test_damaged_model_state_is_a_409_not_a_crash(workspace: Path) -> None:
 
 def test_result_video_ranges_and_reports(workspace: Path) -> None:
     client = asgi_client(workspace)
-    assert client.get("/api/result").json() == {"video": None, "mask": None, "sidecar": None, "verify": None,
-                                                "eval": None}
+    assert client.get("/api/result").json() == {"root": str(workspace.resolve()), "video": None, "mask": None,
+                                                "sidecar": None, "verify": None, "eval": None}
     assert client.get("/api/result/video/result").status_code == 404
     assert client.get("/api/result/eval.png").status_code == 404
 

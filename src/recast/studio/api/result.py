@@ -44,6 +44,7 @@ def result(root: Path = Depends(workspace_root)) -> dict[str, Any]:
     report = _json(root / EVAL_DIR / "eval.json")
     report_file = _file(root / EVAL_DIR / "eval.json")
     return {
+        "root": str(root),
         "video": video,
         "mask": _file(ws.result_mask),
         "sidecar": _file(ws.root / (ws.result.name + ".provenance.json")),

@@ -17,7 +17,8 @@ function mark(ok) {
   return ok ? h("span", { class: "good" }, "✓") : h("span", { class: "bad" }, "✗");
 }
 
-function verifyTable(report) {
+function verifyTable(report, root) {
+  const short = (path) => (path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path);
   const rows = [
     [report.container_tag, "container tag", report.container_tag === null ? "not applicable" : (report.container_tag ? "present" : "none")],
     [report.sidecar_ok, "provenance sidecar", report.sidecar ? (report.sidecar_ok ? report.sidecar.split("/").at(-1) : report.sidecar_problem) : "none"],
@@ -25,7 +26,7 @@ function verifyTable(report) {
   if (report.result_hash !== null) rows.push([report.result_hash === "ok", "result unchanged since labelling", report.result_hash]);
   for (const check of report.input_checks) {
     rows.push([["missing", "unchecked"].includes(check.status) ? null : check.status === "ok", `input ${check.role}`,
-               `${check.status} ${check.path}${check.reason ? ` (${check.reason})` : ""}`]);
+               `${check.status} ${short(check.path)}${check.reason ? ` (${check.reason})` : ""}`]);
   }
   rows.push([report.c2pa ? report.c2pa.synthetic && report.c2pa.signature_valid : null, "C2PA manifest",
              report.c2pa ? `signed by ${report.c2pa.signer}${report.c2pa.signature_valid ? "" : " (signature INVALID)"}` : "none (or c2pa-python not installed)"]);
@@ -90,7 +91,7 @@ export async function render(root) {
     fill(panels.verify, h("h2", {}, "Provenance (recast verify)"),
       verify ? h("p", { id: "verify-verdict", class: verify.labelled ? "good verdict" : "bad verdict" }, verify.verdict) : h("p", { class: "muted" }, "Not checked yet."),
       verify?.stale ? h("p", { class: "bad" }, "The video changed after this check: check again.") : null,
-      verify ? verifyTable(verify) : null,
+      verify ? verifyTable(verify, result.root) : null,
       h("p", {}, runButton("run-verify", verify ? "Check again" : "Check labels", "verify", () => ({}), verifyStatus)), verifyStatus);
     if (!result.video) panels.verify.querySelector("#run-verify").disabled = true;
 

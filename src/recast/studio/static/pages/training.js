@@ -196,7 +196,7 @@ export async function render(root, { params }) {
           h("p", {}, h("label", { for: "train-preview-every" }, "Preview every "), previewEvery, h("span", { class: "muted" }, " iterations")),
           h("p", { class: "buttons" }, startButton, " ", stopButton), message),
         h("section", { class: "panel" }, h("h2", {}, "Loss ", h("span", { class: "legend-src" }, "— src "), h("span", { class: "legend-dst" }, "— dst")), chart),
-        h("details", { class: "panel" }, h("summary", {}, "Settings (saved with the model; fixed ones apply to a new model only)"), settings.element))));
+        h("details", { class: "panel", id: "train-settings" }, h("summary", {}, "Settings (saved with the model; fixed ones apply to a new model only)"), settings.element))));
   await refresh();
   if (info.job?.state === "running") follow(info.job.id);
   return () => { if (stopFollowing) stopFollowing(); };
