@@ -53,8 +53,10 @@ def test_cli_commands_refuse_a_workspace_a_studio_job_writes(tmp_path: Path, cap
             assert time.monotonic() < deadline and job.state == "running", job.events[-3:]
             time.sleep(0.1)
         commands = [
-            ["train", "--src", str(ws.src_aligned), "--dst", str(ws.dst_aligned), "--model-dir", str(ws.model_dir("b"))],
-            ["merge", "-m", str(ws.model_dir()), "-f", str(ws.dst_frames), "-a", str(ws.dst_aligned), "-o", str(ws.merged)],
+            ["train", "--src", str(ws.src_aligned), "--dst", str(ws.dst_aligned),
+             "--model-dir", str(ws.model_dir("b"))],
+            ["merge", "-m", str(ws.model_dir()), "-f", str(ws.dst_frames), "-a", str(ws.dst_aligned),
+             "-o", str(ws.merged)],
             ["extract", str(ws.dst_frames), str(ws.dst_aligned)],
             ["sort", str(ws.src_aligned), "--by", "blur"],
             ["faceset", "dedupe", str(ws.src_aligned)],

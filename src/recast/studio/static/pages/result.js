@@ -77,10 +77,8 @@ export async function render(root) {
     const result = await getJSON("/api/result");
     const version = result.video ? result.video.modified : 0;
     const player = result.video
-      ? h("video", { id: "result-player", controls: true, preload: "metadata", src: `/api/result/video/result?v=${version}` })
+      ? h("video", { id: "result-player", controls: true, preload: "auto", src: `/api/result/video/result?v=${version}` })
       : h("p", { class: "muted", id: "no-result" }, "No result.mp4 yet: render it on the Workspace page (or the merge tuner).");
-    // Show the first frame instead of black until it plays.
-    if (result.video) player.addEventListener("loadedmetadata", () => { if (player.currentTime === 0) player.currentTime = 0.001; }, { once: true });
     const maskLink = result.mask ? h("a", { href: `/api/result/video/mask?v=${version}`, target: "_blank" }, "mask video") : null;
     fill(panels.video, h("h2", {}, "Result video"), player,
       result.video ? h("p", { class: "muted" }, `${result.video.name}, ${(result.video.bytes / 1e6).toFixed(2)} MB, made ${new Date(result.video.modified * 1000).toLocaleString()}`,
