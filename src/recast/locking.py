@@ -73,3 +73,31 @@ def workspace_lock(root: Path, what: str) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def looks_like_workspace(folder: Path) -> bool:
+    """``folder`` holds a lock file, or both ``data_src/`` and ``data_dst/`` (the workspace layout)."""
+    return (folder / LOCK_NAME).is_file() or ((folder / "data_src").is_dir() and (folder / "data_dst").is_dir())
+
+
+def find_workspace(path: Path) -> Path | None:
+    """The workspace ``path`` lies in: the nearest folder from ``path`` (which need not exist yet)
+    upwards that :func:`looks_like_workspace`, or None when it is in none."""
+    here = Path(path).absolute()
+    for folder in (here, *here.parents):
+        if folder.is_dir() and looks_like_workspace(folder):
+            return folder
+    return None
+
+
+@contextmanager
+def lock_workspace_of(path: Path, what: str) -> Iterator[Path | None]:
+    """Hold the writer lock of the workspace ``path`` lies in (see :func:`find_workspace`) while the
+    block runs, yielding its root; a path in no workspace needs no lock (yields None).
+    Raises :class:`WorkspaceBusy` at once when another process holds it."""
+    root = find_workspace(path)
+    if root is None:
+        yield None
+        return
+    with workspace_lock(root, what):
+        yield root

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 from recast.extract.stage import ExtractOptions, extract
@@ -15,6 +16,7 @@ from recast.options.cli import cli_options
 from recast.runlog import run_log
 
 
+@writes_into("out", what="recast extract")
 @cli_options("given", option_fields(ExtractOptions))
 def extract_command(
     source: Path = typer.Argument(..., help="Video file or folder of frames."),

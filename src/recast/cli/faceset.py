@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError, OptionError
 from recast.faces.facetype import parse_face_type
@@ -19,6 +20,7 @@ metadata_app = typer.Typer(no_args_is_help=True, help="Export or import the meta
 _METHODS_HELP = ", ".join(SORT_METHODS)
 
 
+@writes_into("folder", what="recast sort")
 def sort_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     by: str | None = typer.Option(None, "--by", help=f"Sort method ('list' describes them): {_METHODS_HELP}."),
@@ -52,6 +54,7 @@ def sort_command(
 
 
 @faceset_app.command("cluster")
+@writes_into("folder", what="recast faceset cluster")
 def cluster_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     threshold: float = typer.Option(0.6, help="Identity distance (dlib scale) that splits groups."),
@@ -69,6 +72,7 @@ def cluster_command(
 
 
 @faceset_app.command("dedupe")
+@writes_into("folder", what="recast faceset dedupe")
 def dedupe_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     max_bits: int = typer.Option(4, help="Max differing bits of the 64-bit difference hash."),
@@ -90,6 +94,7 @@ def dedupe_command(
 
 
 @faceset_app.command("pack")
+@writes_into("folder", what="recast faceset pack")
 def pack_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     keep_loose: bool = typer.Option(False, help="Leave the loose files (else they move to _packed_backup/)."),
@@ -103,6 +108,7 @@ def pack_command(
 
 
 @faceset_app.command("unpack")
+@writes_into("folder", what="recast faceset unpack")
 def unpack_command(folder: Path = typer.Argument(..., help="Folder holding faceset.rfs, or the .rfs file.")) -> None:
     """Write the faces of a pack back as files (refuses to overwrite); the pack moves to _packed_backup/."""
     from recast.faceset.pack import unpack_faceset
@@ -113,6 +119,7 @@ def unpack_command(folder: Path = typer.Argument(..., help="Folder holding faces
 
 
 @faceset_app.command("resize")
+@writes_into("output", "folder", what="recast faceset resize")
 def resize_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     size: int = typer.Option(..., help="New side in pixels."),
@@ -133,6 +140,7 @@ def resize_command(
 
 
 @metadata_app.command("export")
+@writes_into("file", "folder", what="recast faceset metadata export")
 def metadata_export_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     file: Path | None = typer.Option(None, help="Output JSON (default FOLDER/metadata.json)."),
@@ -146,6 +154,7 @@ def metadata_export_command(
 
 
 @metadata_app.command("import")
+@writes_into("folder", what="recast faceset metadata import")
 def metadata_import_command(
     folder: Path = typer.Argument(..., help="Folder of (edited) aligned faces."),
     file: Path | None = typer.Option(None, help="JSON written by export (default FOLDER/metadata.json)."),
@@ -163,6 +172,7 @@ def metadata_import_command(
 
 
 @faceset_app.command("debug")
+@writes_into("output", "folder", what="recast faceset debug")
 def debug_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
     output: Path | None = typer.Option(None, help="Output folder (default FOLDER_debug)."),
@@ -206,6 +216,7 @@ def info_command(
 
 
 @faceset_app.command("import-dfl")
+@writes_into("output", "folder", what="recast faceset import-dfl")
 def import_dfl_command(
     folder: Path = typer.Argument(..., help="DeepFaceLab aligned folder (.jpg faces with pickled metadata)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Folder for recast faces [FOLDER_recast]."),
@@ -230,6 +241,7 @@ def import_dfl_command(
 
 
 @faceset_app.command("import-faceswap")
+@writes_into("output", "folder", what="recast faceset import-faceswap")
 def import_faceswap_command(
     folder: Path = typer.Argument(..., help="FaceSwap faces folder (.png with faceswap headers)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Folder for recast faces [FOLDER_recast]."),

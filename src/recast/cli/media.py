@@ -7,11 +7,13 @@ from pathlib import Path
 
 import typer
 
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
 from recast.media.video import cut, extract_frames, probe
 
 
+@writes_into("out", what="recast frames")
 def frames_command(
     video: Path = typer.Argument(..., help="Input video file."),
     out: Path = typer.Argument(..., help="Folder for the frames (created; existing frames are kept)."),

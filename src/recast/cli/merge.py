@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import OptionError
 from recast.merge.settings import MergeSession, MergeSettings, load_session
@@ -37,6 +38,7 @@ def prefer_passive_openmp() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+@writes_into("out", what="recast merge")
 @cli_options("encode", option_fields(EncodeOptions))
 @cli_options("overrides", option_fields(MergeSettings))
 def merge_command(

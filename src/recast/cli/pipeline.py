@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.options import option_fields
 from recast.options.cli import cli_options
@@ -25,6 +26,7 @@ THREADS_HELP = "Torch threads, fixed (default: one per usable core, fewer while 
 
 
 
+@writes_into("output", what="recast video")
 @cli_options("encode", option_fields(EncodeOptions))
 def video_command(
     merged: Path = typer.Argument(..., help="Folder of merged frames (00001.png …)."),
@@ -69,6 +71,7 @@ def _train_reporter() -> Callable[[object], None]:
     return report
 
 
+@writes_into("workspace", "output", what="recast run")
 # RunOptions takes these two of the video options (the rest keep their defaults in a one-command run).
 @cli_options("encode", [item for item in option_fields(EncodeOptions) if item.name in ("preset", "visible_label")])
 def run_command(
@@ -125,6 +128,7 @@ def _print_run(summary: RunSummary) -> None:
     console.print(f"provenance: {summary.encode.sidecar}  (check with: recast verify {summary.encode.output})")
 
 
+@writes_into("workspace", what="recast demo")
 def demo_command(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
     minutes: float = typer.Option(3.5, help="Training time budget (the whole demo takes about 4 minutes on 2 cores)."),

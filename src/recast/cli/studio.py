@@ -21,8 +21,9 @@ def studio_command(
 ) -> None:
     """Open the studio, a local web app for the whole workflow.
 
-    Security: it listens on 127.0.0.1 only and answers only requests that carry the random token in
-    the printed URL, with this machine's Host and Origin.
+    Security: only this machine can connect (127.0.0.1 unless --host), every request needs the random
+    token of the printed URL (new at each start) and a local Host and Origin, and nothing outside
+    WORKSPACE is read or written.
     """
     from recast.studio.app import StudioConfig
     from recast.studio.server import serve

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from recast import DISTRIBUTION
 from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.locks import writes_into
 from recast.models.registry import DEFAULT_MODEL, config_fields, config_options
 from recast.options import OptionField, option_fields
 from recast.options.cli import cli_options
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
 
     @app.command("train")
+    @writes_into("model_dir", what="recast train")
     @cli_options("model_config", config_options(), lambda item: "the model's")
     @cli_options("settings", option_fields(TrainSettings), _setting_default)
     def train_command(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from recast.cli.locks import writes_into
 from recast.cli.progress import console
 from recast.workspace import clear_plan, clear_workspace, init_workspace
 
@@ -20,6 +21,7 @@ def init_command(root: Path = typer.Argument(..., help="Workspace folder.")) -> 
 
 
 @workspace_app.command("clear")
+@writes_into("root", what="recast workspace clear")
 def clear_command(
     root: Path = typer.Argument(..., help="Workspace folder."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import OptionError
 from recast.models.xseg_config import DEFAULT_XSEG, XSEG_PRESETS, XSegConfig
@@ -23,6 +24,7 @@ _PRESETS = ", ".join(sorted(XSEG_PRESETS))
 
 
 @xseg_app.command("train")
+@writes_into("model_dir", what="recast xseg train")
 @cli_options("model_config", option_fields(XSegConfig), lambda item: "the preset's")
 @cli_options("settings", option_fields(XSegSettings), lambda item: None)
 def train_command(
@@ -68,6 +70,7 @@ def train_command(
 
 
 @xseg_app.command("apply")
+@writes_into("folder", what="recast xseg apply")
 def apply_command(
     folder: Path = typer.Argument(..., help="Aligned faces folder."),
     model_dir: Path = typer.Option(..., "--model-dir", help="Trained XSeg model folder."),
@@ -85,6 +88,7 @@ def apply_command(
 
 
 @xseg_app.command("remove")
+@writes_into("folder", what="recast xseg remove")
 def remove_command(folder: Path = typer.Argument(..., help="Aligned faces folder.")) -> None:
     """Remove the applied XSeg masks (labels stay); the faces are copied to FOLDER_backup/ first."""
     from recast.faceset.xsegtools import remove_masks
@@ -127,6 +131,7 @@ def export_command(
 
 
 @xseg_app.command("import-labels")
+@writes_into("folder", what="recast xseg import-labels")
 def import_labels_command(
     folder: Path = typer.Argument(..., help="Aligned faces folder."),
     labelme: Path | None = typer.Option(None, "--labelme", help="LabelMe .json file or folder of them."),

@@ -104,6 +104,11 @@ def resolve_settings(*layers: dict[str, Any]) -> TrainSettings:
     return from_mapping(TrainSettings, merged)
 
 
+PREVIEW_COLUMNS = ("src", "src recon", "dst", "dst recon", "swap", "swap mask", "dst mask")
+"""The columns of the training preview grid (:mod:`recast.train.previews`), left to right; one row
+per sample. Here, not there, so readers of the grid (the studio) need not load torch."""
+
+
 @dataclass
 class ProgressEvent:
     """Reported to ``TrainOptions.on_event``. kind: 'iteration', 'save', 'backup', 'preview', 'info',

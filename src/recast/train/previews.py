@@ -16,8 +16,9 @@ import torch
 
 from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.models.base import FaceSwapModel
+from recast.train.options import PREVIEW_COLUMNS
 
-COLUMNS = ("src", "src recon", "dst", "dst recon", "swap", "swap mask", "dst mask")
+COLUMNS = PREVIEW_COLUMNS
 
 
 def _to_image(t: torch.Tensor) -> np.ndarray:

@@ -6,7 +6,9 @@ export const PAGES = [
   { id: "workspace", title: "Workspace" },
   { id: "jobs", title: "Jobs" },
   { id: "xseg", title: "XSeg" },
+  { id: "training", title: "Training" },
   { id: "merge", title: "Merge" },
+  { id: "result", title: "Result" },
   { id: "live", title: "Live" },
 ];
 

@@ -1,11 +1,11 @@
 // Option forms generated from the JSON schema of the CLI's option declarations (GET /api/forms/<name>).
 import { h } from "./api.js";
 
-function inputFor(name, spec, value) {
+function inputFor(name, spec, value, prefix) {
   const types = Array.isArray(spec.type) ? spec.type : [spec.type];
   const nullable = types.includes("null");
   const type = types.find((t) => t !== "null");
-  const id = `opt-${name}`;
+  const id = `${prefix}-${name}`;
   if (spec.enum) {
     const select = h("select", { id, name });
     if (nullable) select.append(h("option", { value: "" }, "(auto)"));
@@ -36,17 +36,18 @@ function readInput(input, spec) {
 }
 
 // A form for `schema`; only the options the user changed from their defaults are returned by values().
-// Options listed in `only` (when given) are shown; `initial` overrides defaults.
-export function optionsForm(schema, { only = null, initial = {} } = {}) {
+// Options listed in `only` (when given) are shown, those in `except` are not; `initial` overrides defaults;
+// inputs get the ids `<prefix>-<option>` (several forms on one page need distinct prefixes).
+export function optionsForm(schema, { only = null, except = [], initial = {}, prefix = "opt" } = {}) {
   const form = h("form", { class: "options", onsubmit: (event) => event.preventDefault() });
   const groups = new Map();
   const inputs = {};
   for (const [name, spec] of Object.entries(schema.properties)) {
-    if (only && !only.includes(name)) continue;
+    if ((only && !only.includes(name)) || except.includes(name)) continue;
     const group = spec["x-group"] || "Options";
     if (!groups.has(group)) groups.set(group, h("fieldset", {}, h("legend", {}, group)));
     const value = name in initial ? initial[name] : spec.default;
-    const input = inputFor(name, spec, value);
+    const input = inputFor(name, spec, value, prefix);
     inputs[name] = input;
     groups.get(group).append(h("label", { for: input.id, title: spec.description }, name.replaceAll("_", " ")), input);
   }

@@ -16,6 +16,7 @@ function describe(event) {
   if (event.type === "log") return `[${event.level}] ${event.message}`;
   if (event.type === "progress") {
     const losses = Object.entries(event.losses || {}).map(([k, v]) => `${k} ${Number(v).toFixed(4)}`).join("  ");
+    if (event.done !== undefined) return `${event.kind}: ${event.done}${event.total ? ` of ${event.total}` : ""}`;
     return `${event.kind} ${event.iteration ?? ""} ${event.ms_per_iter ? event.ms_per_iter + " ms/it" : ""} ${losses} ${event.message || ""}`.trim();
   }
   if (event.type === "done") return `done: ${JSON.stringify(event.result)}`;
