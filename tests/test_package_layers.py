@@ -11,6 +11,8 @@ import pytest
 BOUNDARIES = {
     "recast.models.inference": ("recast.train.trainer", "recast.train.data", "recast.train.step"),
     "recast.models.registry": ("torch", "recast.train.trainer"),
+    "recast.models.checkpoint": ("torch",),
+    "recast.studio.app": ("torch",),
     "recast.merge.stage": ("recast.train.trainer", "recast.train.data"),
     "recast.faces.metadata": ("torch",),
     "recast.media.video": ("torch",),

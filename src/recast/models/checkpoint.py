@@ -22,14 +22,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 from recast.atomic import atomic_path, atomic_write_text, fsync_dir, make_folder, write_error
 from recast.errors import InputError
+
+if TYPE_CHECKING:  # torch loads on the first read or write of tensors, not on import (the studio reads state.json)
+    import torch
 
 FORMAT = "recast.model"
 FORMAT_VERSION = 1
@@ -103,6 +104,8 @@ def read_model_config(model_dir: Path) -> tuple[str, dict[str, Any]]:
 
 def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
     """Tensors from a safetensors file. Anything else (e.g. a pickle) is refused without running it."""
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:
@@ -111,6 +114,8 @@ def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
     with atomic_path(path) as tmp:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
@@ -229,6 +234,8 @@ def load_checkpoint(model_dir: Path, with_optimizer: bool = True) -> Checkpoint 
     path = Path(model_dir) / str(state.get("checkpoint", ""))
     if not (path / WEIGHTS_FILE).is_file():
         raise InputError(path, "checkpoint named in state.json is missing")
+    import torch
+
     weights = load_weights_file(path / WEIGHTS_FILE)
     for key, tensor in weights.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
