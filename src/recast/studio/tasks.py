@@ -29,6 +29,9 @@ class Task:
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", "recast.studio.runs:run_train", "Train the model"),
+    Task("faceset-sort", "recast.studio.faceset_tasks:run_sort", "Sort a faceset"),
+    Task("faceset-restore", "recast.studio.faceset_tasks:run_restore_names", "Undo the sorts of a faceset"),
+    Task("faceset-landmarks", "recast.studio.faceset_tasks:run_landmarks", "Find landmarks in a box", writes=False),
 )}
 
 

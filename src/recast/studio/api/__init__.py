@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from recast.studio.api import core, jobs
+from recast.studio.api import core, faceset, jobs
 
-ROUTERS: list[APIRouter] = [core.router, jobs.router]
+ROUTERS: list[APIRouter] = [core.router, jobs.router, faceset.router]

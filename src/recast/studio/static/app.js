@@ -5,6 +5,7 @@ import { getJSON, h } from "./api.js";
 export const PAGES = [
   { id: "workspace", title: "Workspace" },
   { id: "jobs", title: "Jobs" },
+  { id: "faceset", title: "Facesets" },
 ];
 
 let cleanup = null;
