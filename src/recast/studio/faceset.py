@@ -39,6 +39,7 @@ THUMB_SIDE = 128
 THUMBS = Path(".studio") / "thumbs"
 FIX_KEY = "manual_fix"
 EXTRACT_LOG = ".recast-extract.jsonl"
+_LISTINGS: dict[Path, tuple[tuple[int, int], list[tuple[str, str]]]] = {}
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
 
@@ -49,16 +50,34 @@ def file_key(stat: os.stat_result) -> str:
 
 def list_folder(folder: Path) -> list[tuple[str, str]]:
     """``(name, key)`` of every face file in ``folder`` (natural order, hidden files skipped); [] when
-    the folder does not exist."""
+    the folder does not exist.
+
+    A listing is remembered until the folder's own mtime changes (every create, rename and atomic
+    rewrite of a face changes it); one taken within a second of a change is not remembered, since
+    the clock the filesystem stamps with can be coarser than the changes.
+    """
+    try:
+        info = folder.stat()
+    except FileNotFoundError:
+        return []
     if not folder.is_dir():
         return []
+    stamp = (info.st_ino, info.st_mtime_ns)
+    known = _LISTINGS.get(folder)
+    if known is not None and known[0] == stamp:
+        return known[1]
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.startswith(".") or not is_face_file(entry.name) or not entry.is_file():
                 continue
             found.append((entry.name, file_key(entry.stat())))
-    return sorted(found, key=lambda item: natural_key(item[0]))
+    found.sort(key=lambda item: natural_key(item[0]))
+    if time.time() - info.st_mtime > 1.0:
+        if len(_LISTINGS) >= 16:
+            _LISTINGS.clear()
+        _LISTINGS[folder] = (stamp, found)
+    return found
 
 
 def face_path(folder: Path, name: str) -> Path:

@@ -21,6 +21,7 @@ export async function renderFix(root, side, { face, frame }) {
   const copy = (points) => points && points.map((p) => [...p]);
   let original = { points: copy(info?.source_landmarks) ?? null, rect: info ? [...info.source_rect] : null };
   let points = copy(original.points), rect = original.rect && [...original.rect];
+  let opened = copy(original.points);  // points are marked as moved against these (the face as first shown)
 
   const canvas = h("canvas", { id: "fix-canvas", class: "fs-fix-canvas" });
   const stage = h("div", { class: "fs-fix-stage" }, canvas);
@@ -70,7 +71,7 @@ export async function renderFix(root, side, { face, frame }) {
         ctx.stroke();
       }
       points.forEach(([x, y], i) => {
-        const o = original.points?.[i];
+        const o = opened?.[i];
         const moved = o && Math.hypot(o[0] - x, o[1] - y) > 0.5;
         ctx.fillStyle = i === drag?.index ? "#ffffff" : moved ? "#ff9f43" : "#ffd84d";
         ctx.beginPath(); ctx.arc(x, y, 3 * px, 0, 2 * Math.PI); ctx.fill();
@@ -163,7 +164,7 @@ export async function renderFix(root, side, { face, frame }) {
   const resetButton = h("button", { id: "fix-reset", class: "secondary", onclick: () => { points = copy(original.points); rect = original.rect && [...original.rect]; say("Back to the stored landmarks."); draw(); } }, "Reset");
   const zoomButton = h("button", { id: "fix-zoom", class: "secondary", onclick: () => {
     if (!rect) return fit();
-    const [l, t, r, b] = rect, m = Math.max(r - l, b - t) * 0.6;
+    const [l, t, r, b] = rect, m = Math.max(r - l, b - t) * 0.35;
     fit([Math.max(0, l - m), Math.max(0, t - m), Math.min(W, r + m), Math.min(H, b + m)]);
   } }, "Zoom to face");
   const fitButton = h("button", { id: "fix-fit", class: "secondary", onclick: () => fit() }, "Whole frame");
@@ -210,7 +211,7 @@ export async function renderFix(root, side, { face, frame }) {
       original = { points: copy(info.source_landmarks), rect: [...info.source_rect] };
       history.replaceState(null, "", `#/faceset/${side}/fix/${enc(info.name)}`);
       heading.textContent = `Manual fix — ${info.name}`;
-      say(`Saved ${info.name}${shifted.length ? ` (${shifted.length} landmarks moved, mean ${(shifted.reduce((a, b) => a + b, 0) / shifted.length).toFixed(1)} px)` : ""}.`);
+      say(`Saved ${info.name}${shifted.length ? ` (${shifted.length} landmark${shifted.length === 1 ? "" : "s"} moved, mean ${(shifted.reduce((a, b) => a + b, 0) / shifted.length).toFixed(1)} px)` : ""}.`);
       showFace(info, "Re-aligned face");
     } catch (error) { say(error.message, true); }
     busy = false; draw();
@@ -222,7 +223,7 @@ export async function renderFix(root, side, { face, frame }) {
       const answer = await sendJSON(`/api/faceset/${side}/unfix`, { name: info.name });
       info = answer.face;
       original = { points: copy(info.source_landmarks), rect: [...info.source_rect] };
-      points = copy(original.points); rect = [...original.rect];
+      points = copy(original.points); rect = [...original.rect]; opened = copy(points);
       say(`Undone: ${info.name} is back to its previous version.`);
       showFace(info, "Restored face");
     } catch (error) { say(error.message, true); }

@@ -155,7 +155,7 @@ function detailPanel(side, bin, info) {
 }
 
 async function renderGrid(root, side, bin) {
-  const methods = await getJSON("/api/faceset/methods");
+  const methods = [];  // filled in once /api/faceset/methods answers (not on the grid's critical path)
   const status = h("span", { id: "fs-status", class: "muted" });
   const say = (text, bad = false) => { status.textContent = text; status.className = bad ? "bad" : "muted"; };
   const container = h("div", { class: "fs-grid", id: "face-grid", tabindex: "0" });
@@ -222,7 +222,7 @@ async function renderGrid(root, side, bin) {
     } catch (error) { say(error.message, true); updateActions(); }
   }
 
-  const method = h("select", { id: "sort-method" }, methods.map((m) => h("option", { value: m.name, title: m.summary }, m.name)));
+  const method = h("select", { id: "sort-method" });
   const target = h("input", { id: "sort-target", type: "number", min: 1, value: 2000, title: "best / best-fast: faces to keep" });
   const methodHelp = h("span", { class: "muted fs-help" });
   const syncMethod = () => {
@@ -231,6 +231,11 @@ async function renderGrid(root, side, bin) {
   };
   method.addEventListener("change", syncMethod);
   syncMethod();
+  getJSON("/api/faceset/methods").then((list) => {
+    methods.push(...list);
+    method.replaceChildren(...list.map((m) => h("option", { value: m.name, title: m.summary }, m.name)));
+    syncMethod();
+  }).catch((error) => say(error.message, true));
   const runJob = async (task, options, label) => {
     try {
       const job = await startJob(task, options);
