@@ -116,3 +116,38 @@ def test_large_grid_is_virtual_and_selects_ranges(tmp_path: Path) -> None:
         assert page.locator(".fs-cell").count() < 120
         assert page.locator(".fs-cell[data-name='00001_0.jpg']").count() == 0
         assert errors == []
+
+
+def test_a_face_is_added_to_a_frame_where_detection_failed(real_workspace: Path) -> None:
+    aligned = real_workspace / SRC
+    name = sorted(p.name for p in aligned.glob("*.jpg"))[4]
+    meta = read_meta(aligned / name)
+    (aligned / name).rename(real_workspace / "data_src" / "removed.jpg")
+    with (aligned / ".recast-extract.jsonl").open("a") as log:  # as extract logs a frame without a face
+        log.write(json.dumps({"frame": meta.source_filename, "faces": 0}) + "\n")
+    with served(real_workspace) as (studio, _), chromium() as browser:
+        errors: list[str] = []
+        page = open_page(browser, studio, "#/faceset/src", errors)
+        page.click(f".fs-frame-link:text('{meta.source_filename}')")
+        page.wait_for_selector("#fix-canvas")
+        page.wait_for_function("document.querySelector('#fix-canvas').dataset.view")
+        assert page.is_disabled("#fix-find") and page.is_disabled("#fix-save")
+        view = json.loads(page.get_attribute("#fix-canvas", "data-view") or "{}")
+        box = page.locator("#fix-canvas").bounding_box()
+        assert box is not None
+        left, top, right, bottom = (float(v) for v in meta.source_rect)
+        page.mouse.move(box["x"] + view["ox"] + left * view["scale"], box["y"] + view["oy"] + top * view["scale"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + view["ox"] + right * view["scale"], box["y"] + view["oy"] + bottom * view["scale"],
+                        steps=8)
+        page.mouse.up()
+        page.click("#fix-find")
+        page.wait_for_function("document.querySelector('#fix-message').textContent.startsWith('Landmarks found')",
+                               timeout=120_000)
+        page.click("#fix-save")
+        page.wait_for_function("document.querySelector('#fix-message').textContent.startsWith('Saved')")
+        added = read_meta(aligned / f"{Path(meta.source_filename).stem}_0.jpg")
+        assert added.source_filename == meta.source_filename and added.detector == "manual"
+        assert float(np.abs(added.source_landmarks - meta.source_landmarks).mean()) < 6.0
+        assert "/fix/" in page.url
+        assert errors == []

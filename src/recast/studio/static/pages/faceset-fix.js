@@ -164,7 +164,7 @@ export async function renderFix(root, side, { face, frame }) {
   const resetButton = h("button", { id: "fix-reset", class: "secondary", onclick: () => { points = copy(original.points); rect = original.rect && [...original.rect]; say("Back to the stored landmarks."); draw(); } }, "Reset");
   const zoomButton = h("button", { id: "fix-zoom", class: "secondary", onclick: () => {
     if (!rect) return fit();
-    const [l, t, r, b] = rect, m = Math.max(r - l, b - t) * 0.35;
+    const [l, t, r, b] = rect, m = Math.max(r - l, b - t) * 0.15;
     fit([Math.max(0, l - m), Math.max(0, t - m), Math.min(W, r + m), Math.min(H, b + m)]);
   } }, "Zoom to face");
   const fitButton = h("button", { id: "fix-fit", class: "secondary", onclick: () => fit() }, "Whole frame");
