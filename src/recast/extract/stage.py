@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import cv2
 import numpy as np
 
 from recast.atomic import make_folder, remove_stale_temp_files
@@ -37,10 +36,8 @@ from recast.extract.detectors import create_detector, list_detectors
 from recast.extract.reference import IdentityFilter
 from recast.extract.tracking import FaceTracker
 from recast.faces.aligned import write_face
-from recast.faces.alignment import transform_matrix, transform_points
+from recast.faces.crop import cut_face
 from recast.faces.facetype import FaceType, parse_face_type
-from recast.faces.metadata import FaceMeta
-from recast.faces.pose import estimate_pose
 from recast.faces.smoothing import SmoothingConfig
 from recast.options import check_field, option, validate
 from recast.paths import check_outputs_not_inputs
@@ -228,31 +225,14 @@ def _save_faces(
     frame: _Frame, faces: list[FoundFace], smoothed: list[np.ndarray] | None, out_dir: Path,
     options: ExtractOptions,
 ) -> None:
-    height, width = frame.image.shape[:2]
     stem = Path(frame.name).stem
     for stale in out_dir.glob(f"{stem}_*.*"):
         if stale.stem.rsplit("_", 1)[-1].isdigit() and int(stale.stem.rsplit("_", 1)[-1]) >= len(faces):
             _to_trash(stale, out_dir)
     for index, face in enumerate(faces):
         points = face.landmarks if smoothed is None else smoothed[index]
-        mat = transform_matrix(points, options.size, options.face_type)
-        image = cv2.warpAffine(
-            frame.image, mat, (options.size, options.size), flags=cv2.INTER_LANCZOS4,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        meta = FaceMeta(
-            face_type=options.face_type,
-            landmarks=transform_points(points, mat).astype(np.float32),
-            source_landmarks=np.asarray(points, dtype=np.float32),
-            source_rect=face.rect,
-            source_filename=frame.name,
-            source_size=(width, height),
-            image_to_face_mat=mat,
-            pose=estimate_pose(points, (width, height)),
-            detector=options.detector,
-            detector_score=face.score,
-            embedding=face.embedding if options.embed else None,
-        )
+        image, meta = cut_face(frame.image, frame.name, points, face.rect, options.size, options.face_type,
+                               options.detector, face.score, face.embedding if options.embed else None)
         write_face(out_dir / f"{stem}_{index}.{options.image_format}", image, meta, options.jpeg_quality)
 
 

@@ -41,6 +41,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task("render", "recast.studio.runs:run_render", "Render the result video"),
     Task("eval", "recast.studio.runs:run_eval", "Evaluate the result"),
     Task("verify", "recast.studio.runs:run_verify", "Verify the result's labels", writes=False),
+    Task("faceset-landmarks", "recast.studio.faceset_tasks:run_landmarks", "Find landmarks in a box", writes=False),
 )}
 
 

@@ -5,6 +5,7 @@ import { getJSON, h } from "./api.js";
 export const PAGES = [
   { id: "workspace", title: "Workspace" },
   { id: "jobs", title: "Jobs" },
+  { id: "faceset", title: "Facesets" },
   { id: "xseg", title: "XSeg" },
   { id: "training", title: "Training" },
   { id: "merge", title: "Merge" },
