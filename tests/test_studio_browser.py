@@ -40,3 +40,16 @@ def test_workspace_train_and_job_pages(tmp_path: Path) -> None:
         assert "interrupted" in page.inner_text("#job-log")
         screenshot(page, "job-reloaded")
         assert errors == []
+
+
+def test_fast_navigation_shows_one_page(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path / "ws", faces=2)
+    with served(root) as (studio, _), chromium() as browser:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        page.goto(studio.config.url)
+        for target in ("#/jobs", "#/workspace", "#/live", "#/jobs"):
+            page.evaluate(f"location.hash = '{target}'")
+        page.wait_for_selector("#page h2")
+        page.wait_for_load_state("networkidle")
+        headings = page.locator("#page h2").all_inner_texts()
+        assert headings == ["Jobs"], headings

@@ -14,22 +14,28 @@ export const PAGES = [
 ];
 
 let cleanup = null;
+let generation = 0;
 
+// Each route renders into its own container: a page still loading when the hash changes again
+// renders into a detached element and is cleaned up at once, so two pages never mix.
 async function route() {
+  const mine = ++generation;
   const [id = "workspace", ...params] = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   const page = PAGES.find((p) => p.id === id) ?? PAGES[0];
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === page.id);
   if (typeof cleanup === "function") cleanup();
   cleanup = null;
-  const root = document.getElementById("page");
-  root.replaceChildren(h("p", { class: "muted" }, "loading…"));
+  const container = h("div", {}, h("p", { class: "muted" }, "loading…"));
+  document.getElementById("page").replaceChildren(container);
   document.title = `${page.title} · recast studio`;
   try {
     const module = await import(`./pages/${page.id}.js`);
-    root.replaceChildren();
-    cleanup = await module.render(root, { params: params.map(decodeURIComponent) });
+    container.replaceChildren();
+    const done = await module.render(container, { params: params.map(decodeURIComponent) });
+    if (mine === generation) cleanup = done;
+    else if (typeof done === "function") done();
   } catch (error) {
-    root.replaceChildren(h("p", { class: "bad" }, `could not show this page: ${error.message}`));
+    container.replaceChildren(h("p", { class: "bad" }, `could not show this page: ${error.message}`));
   }
 }
 
