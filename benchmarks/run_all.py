@@ -6,9 +6,9 @@
 
 First prints what the machine is and what recast chose for it (``benchmarks/machine.py``: CPU,
 usable cores, thread plan, precision and why, fp32 and bf16 GEMM peaks measured in the same run).
-Then runs ``benchmarks/<name>.py`` for extract, faceset, train, train_memory, merge, eval and watermark, each that
-exists, in its own process with a time budget (its output is echoed as it comes; a script over
-budget is stopped and whatever tables it printed are kept). Quick settings: ``--quick`` where the
+Then runs ``benchmarks/<name>.py`` for each of :data:`SCRIPTS` that exists, in its own process with
+a time budget (its output is echoed as it comes; a script over budget is stopped and whatever tables
+it printed are kept). Quick settings: ``--quick`` where the
 script's argparse offers it, else lighter arguments from :data:`LIGHT` (only flags the script
 declares). Scripts that need ../shared/data are skipped with a note when it is absent. A script
 that declares ``--json PATH`` is given one and its JSON is stored; from all others the printed
@@ -42,19 +42,23 @@ from measure import SHARED_DATA, print_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SCRIPTS = ("extract", "faceset", "train", "train_memory", "merge", "eval", "watermark")
+SCRIPTS = ("extract", "faceset", "train", "train_memory", "merge", "eval", "watermark", "studio", "studio_faceset",
+           "studio_merge")
 #: Seconds each script may run with quick settings (sum ≈ 15 min, typical total ≈ 10 min on 2 busy
 #: cores; ``--max-minutes`` caps the total); ``--full`` multiplies them by 4.
 BUDGET_S = {"extract": 330, "faceset": 90, "train": 200, "train_memory": 60, "merge": 75, "eval": 75,
-            "watermark": 90}
+            "watermark": 90, "studio": 45, "studio_faceset": 120, "studio_merge": 120}
 #: Lighter arguments for scripts without ``--quick`` (a flag is used only if the script declares it).
 LIGHT = {
     "extract": ["--only", "speed"],
     "faceset": ["--n", "1500"],
     "watermark": ["--frames", "12"],
+    "studio": ["--runs", "3"],
+    "studio_faceset": ["--runs", "1"],
+    "studio_merge": ["--requests", "20"],
 }
 #: Scripts that cannot run without ../shared/data.
-NEEDS_SHARED_DATA = {"extract"}
+NEEDS_SHARED_DATA = {"extract", "studio_merge"}
 
 _DASHES = re.compile(r"-+( {2}-+)*")
 _KINDS = (
