@@ -102,7 +102,7 @@ def test_large_grid_is_virtual_and_selects_ranges(tmp_path: Path) -> None:
         page = open_page(browser, studio, "#/faceset/src", errors)
         page.wait_for_selector(".fs-cell img")
         page.wait_for_function(ALL_LOADED)
-        assert page.get_attribute("#page", "data-count") == "3000"
+        assert page.get_attribute("#page [data-count]", "data-count") == "3000"
         assert page.locator(".fs-cell").count() < 120
         page.click(".fs-cell[data-name='00001_0.jpg']")
         page.click(".fs-cell[data-name='00006_0.jpg']", modifiers=["Shift"])
