@@ -116,6 +116,9 @@ def _print_run(summary: RunSummary) -> None:
         f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "
         f"({summary.merge.frames_passed_through} without a face passed through)"
     )
+    if summary.coverage.poor:
+        console.print(f"[yellow]poor coverage[/]: {summary.coverage.describe()}; details: recast faceset coverage "
+                      f"{summary.workspace.src_aligned} {summary.workspace.dst_aligned}")
     if summary.merge.precision:
         console.print(f"merge precision: {summary.merge.precision}")
     console.print(f"result: [bold]{summary.encode.output.resolve()}[/]")

@@ -13,6 +13,7 @@ merge starts over (an interrupted one leaves no result).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from recast.errors import InputError, OptionError
 from recast.extract.stage import ExtractOptions, ExtractSummary, extract
 from recast.faces.facetype import parse_face_type
+from recast.faceset.coverage import CoverageReport, faceset_coverage
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import MergeSummary, merge, merge_to_video
 from recast.paths import check_outputs_not_inputs
@@ -34,6 +36,8 @@ of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam)."""
 
 StageCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int | None], None]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,11 +100,12 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
-    """What each stage of :func:`run` did."""
+    """What each stage of :func:`run` did; ``coverage``: the src faces' coverage of the dst faces."""
 
     workspace: Workspace
     src_extract: ExtractSummary
     dst_extract: ExtractSummary
+    coverage: CoverageReport
     iterations: int
     train_status: str
     merge: MergeSummary
@@ -150,6 +155,11 @@ def run(
                           on_progress)
     if dst_summary.faces == 0:
         raise InputError(dst, "no face found in any frame")
+    coverage = faceset_coverage(workspace.src_aligned, workspace.dst_aligned)
+    if coverage.poor:
+        log.warning("poor coverage: %s; the swap will be weak on the uncovered dst frames %s. Add src footage "
+                    "with the dst's %s", coverage.describe(), coverage.uncovered_frames()[:20],
+                    coverage.weakest_feature())
     stage("train")
     model_dir = workspace.model_dir(options.model)
     result = train(TrainOptions(
@@ -176,5 +186,5 @@ def run(
                                        encode_options, **common)
         assert merge_summary.video is not None
         encode_summary = merge_summary.video
-    return RunSummary(workspace, src_summary, dst_summary, result.iteration, result.status, merge_summary,
+    return RunSummary(workspace, src_summary, dst_summary, coverage, result.iteration, result.status, merge_summary,
                       encode_summary)
