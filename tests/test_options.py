@@ -6,6 +6,7 @@ refused with a message naming it, and (where a command exposes it) a flag that p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ def _valid_other(item: OptionField) -> Any:
     if allowed is not None:
         return next(c for c in reversed(allowed) if c != str(item.default))
     if item.is_list:
+        if item.kind in (int, float):
+            return [_valid_other(dataclasses.replace(item, is_list=False, default=None))]
         return [item.kind("x")]
     if spec.le is not None:
         return item.kind(spec.le)

@@ -106,6 +106,7 @@ class RunSummary:
     src_extract: ExtractSummary
     dst_extract: ExtractSummary
     coverage: CoverageReport
+    model_dir: Path
     iterations: int
     train_status: str
     merge: MergeSummary
@@ -186,5 +187,5 @@ def run(
                                        encode_options, **common)
         assert merge_summary.video is not None
         encode_summary = merge_summary.video
-    return RunSummary(workspace, src_summary, dst_summary, coverage, result.iteration, result.status, merge_summary,
-                      encode_summary)
+    return RunSummary(workspace, src_summary, dst_summary, coverage, model_dir, result.iteration, result.status,
+                      merge_summary, encode_summary)
