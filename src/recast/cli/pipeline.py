@@ -75,7 +75,8 @@ def run_command(
     output: Path = typer.Option(..., "-o", "--output", help="Result video."),
     minutes: float = typer.Option(10.0, help="Training time budget."),
     iterations: int | None = typer.Option(None, help="Stop training at this iteration instead."),
-    model: str = typer.Option("cpu", help="Training preset: cpu, quick96, saehd, amp."),
+    model: str = typer.Option("auto", help="Training preset: auto (the best the time budget buys on this machine, "
+                              "measured), cpu, cpu-grow, quick96, saehd, amp."),
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
@@ -111,6 +112,7 @@ def _print_stage(name: str) -> None:
 
 
 def _print_run(summary: RunSummary) -> None:
+    console.print(f"model: {summary.model_choice}")
     console.print(
         f"[green]done[/]: src {summary.src_extract.faces} faces, dst {summary.dst_extract.faces} faces, "
         f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "

@@ -1,12 +1,13 @@
 """``recast run``: two videos in, a labelled face-swap video out — every stage in one call.
 
-Creates (or resumes) a workspace, extracts the faces of both videos, trains the default model
-for a time budget, and merges straight into the result video (with the destination's audio, the
-mask video and the provenance sidecar; no frame files). With ``keep_frames`` it merges into the
-workspace's PNG folders first (for editing frames; then ``recast video`` re-encodes them) and
-encodes those. Each stage resumes where an interrupted run stopped: extraction skips finished
-frames, training continues the saved model, a PNG merge skips written frames; the streaming
-merge starts over (an interrupted one leaves no result).
+Creates (or resumes) a workspace, extracts the faces of both videos, trains a model for a time
+budget (by default the preset chosen for that budget on this machine:
+:func:`recast.pipeline.budget.choose_preset`), and merges straight into the result video (with the
+destination's audio, the mask video and the provenance sidecar; no frame files). With
+``keep_frames`` it merges into the workspace's PNG folders first (for editing frames; then
+``recast video`` re-encodes them) and encodes those. Each stage resumes where an interrupted run
+stopped: extraction skips finished frames, training continues the saved model, a PNG merge skips
+written frames; the streaming merge starts over (an interrupted one leaves no result).
 
 >>> summary = run(RunOptions(src="alice.mp4", dst="bob.mp4", output="result.mp4", minutes=30))
 """
@@ -34,6 +35,9 @@ RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", erode=15
 """Default merge settings of ``recast run``: overlay, rct colour transfer, the model's learned masks
 of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam)."""
 
+AUTO_MODEL = "auto"
+"""``RunOptions.model`` value that lets :func:`run` choose the preset for the budget."""
+
 StageCallback = Callable[[str], None]
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -49,7 +53,9 @@ class RunOptions:
         dst: video whose face is replaced (its audio is kept).
         output: the result video (``.mp4``, ``.mov``, ``.mkv`` or ``.avi``).
         workspace: working folder; default ``<output stem>_workspace`` beside the output.
-        model: training preset (``cpu`` is sized for a laptop CPU).
+        model: training preset, or ``auto`` (default): the best preset the budget buys on this machine,
+            measured (:mod:`recast.pipeline.budget`); a workspace that already holds a model of one of
+            those presets resumes it.
         model_config: overrides of the preset's model config for a new model (``ae_dims`` …).
         train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
         minutes: training time budget for this run.
@@ -74,7 +80,7 @@ class RunOptions:
     dst: Path
     output: Path
     workspace: Path | None = None
-    model: str = "cpu"
+    model: str = AUTO_MODEL
     model_config: dict[str, Any] = field(default_factory=dict)
     train_settings: dict[str, Any] = field(default_factory=dict)
     minutes: float = 10.0
@@ -100,9 +106,12 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
-    """What each stage of :func:`run` did; ``coverage``: the src faces' coverage of the dst faces."""
+    """What each stage of :func:`run` did. ``model``: the preset trained, ``model_choice``: why (chosen for
+    the budget, resumed, or asked for); ``coverage``: the src faces' coverage of the dst faces."""
 
     workspace: Workspace
+    model: str
+    model_choice: str
     src_extract: ExtractSummary
     dst_extract: ExtractSummary
     coverage: CoverageReport
@@ -135,12 +144,15 @@ def run(
                     "settings": options.merge_settings.to_dict()},
     )
     check_result_path(output, encode_options, with_mask=True, inputs=[*options.reference, workspace_dir])
-    if options.model not in MODELS:
-        raise OptionError(f"unknown model {options.model!r}; choose one of {', '.join(MODELS)}")
+    if options.model != AUTO_MODEL and options.model not in MODELS:
+        raise OptionError(f"unknown model {options.model!r}; choose one of {AUTO_MODEL}, {', '.join(MODELS)}")
     device = resolve_device(options.device)
     workspace = init_workspace(workspace_dir)
+    model_name, choice = _choose_model(options, workspace, device)
+    log.info("model: %s", choice)
+    encode_options.provenance["model"]["name"] = model_name
     face_type = parse_face_type(options.model_config.get("face_type",
-                                                         MODELS[options.model].preset.get("face_type", "whole")))
+                                                         MODELS[model_name].preset.get("face_type", "whole")))
 
     def stage(name: str) -> None:
         if on_stage is not None:
@@ -161,10 +173,10 @@ def run(
         log.warning("poor coverage: %s; the swap will be weak on the uncovered dst frames %s. Add src footage "
                     "with the dst's %s", coverage.describe(), coverage.uncovered_frames()[:20],
                     coverage.weakest_feature())
-    stage("train")
-    model_dir = workspace.model_dir(options.model)
+    stage(f"train {model_name}")
+    model_dir = workspace.model_dir(model_name)
     result = train(TrainOptions(
-        src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=options.model,
+        src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=model_name,
         model_config=dict(options.model_config), settings=dict(options.train_settings),
         minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         precision=options.precision, threads=options.threads, on_event=on_train_event,
@@ -187,5 +199,21 @@ def run(
                                        encode_options, **common)
         assert merge_summary.video is not None
         encode_summary = merge_summary.video
-    return RunSummary(workspace, src_summary, dst_summary, coverage, model_dir, result.iteration, result.status,
-                      merge_summary, encode_summary)
+    return RunSummary(workspace, model_name, choice, src_summary, dst_summary, coverage, model_dir, result.iteration,
+                      result.status, merge_summary, encode_summary)
+
+
+def _choose_model(options: RunOptions, workspace: Workspace, device: str) -> tuple[str, str]:
+    """(preset name, why): the one asked for; for ``auto``, a budget candidate the workspace already trains,
+    else the one :func:`recast.pipeline.budget.choose_preset` measures as best for the budget."""
+    from recast.models.checkpoint import CONFIG_FILE
+    from recast.pipeline.budget import CANDIDATES, choose_preset
+
+    if options.model != AUTO_MODEL:
+        return options.model, f"{options.model} (asked for)"
+    for name, _ in CANDIDATES:
+        if (workspace.model_dir(name) / CONFIG_FILE).is_file():
+            return name, f"{name} (the workspace's model, chosen before; resumed)"
+    apply_torch_threads(plan_threads(options.threads))
+    plan = choose_preset(options.minutes, device)
+    return plan.model, plan.describe()
