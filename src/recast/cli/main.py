@@ -12,7 +12,20 @@ from pathlib import Path
 import typer
 
 from recast import DISTRIBUTION, __version__
-from recast.cli import evaluate, export, extract, faceset, live, media, merge, pipeline, provenance, train, workspace
+from recast.cli import (
+    enhance,
+    evaluate,
+    export,
+    extract,
+    faceset,
+    live,
+    media,
+    merge,
+    pipeline,
+    provenance,
+    train,
+    workspace,
+)
 from recast.cli.logsetup import configure_logging
 from recast.errors import RecastError
 
@@ -49,6 +62,7 @@ media.register(app)
 merge.register(app)
 faceset.register(app)
 train.register(app)
+enhance.register(app)
 provenance.register(app)
 evaluate.register(app)
 export.register(app)
