@@ -18,6 +18,9 @@ scores the result against the dst clip (with both facesets, so coverage is measu
 * coverage of the dst faces by the src faces; the model's final resolution and iterations;
 * budget: training minutes used of those given, and the whole run's wall minutes.
 
+With ``--enhance-minutes M`` each case also trains the identity-specific enhancer for M minutes
+(``recast train-enhancer``), merges again with ``--enhance`` and is scored as ``<model>+enh``.
+
 Pairs whose clips are absent are skipped with a note. Workspaces go to a temporary folder that
 is deleted afterwards (``--keep DIR`` keeps them there); results made from ../shared/data must not
 be committed. The numbers depend on the machine and its load: run it on an otherwise idle machine
@@ -40,8 +43,11 @@ from machine import cpu_model, gemm_peak
 from measure import SHARED_DATA, print_table
 from recast.atomic import atomic_write_text
 from recast.eval.evaluate import evaluate
+from recast.merge.stage import merge_to_video
 from recast.models.checkpoint import read_model_config, read_state
-from recast.pipeline.run import RunOptions, run
+from recast.pipeline.encode import EncodeOptions
+from recast.pipeline.run import RUN_MERGE_SETTINGS, RunOptions, run
+from recast.train.enhance import train_enhancer
 
 PAIRS = {
     "A→B": ("person_A__sadtalker_WDA_AlexandriaOcasioCortez_000.mp4", "person_B__sadtalker_WDA_KatieHill_000.mp4"),
@@ -68,8 +74,30 @@ def run_case(pair: str, src: Path, dst: Path, model: str, minutes: float, every:
         "pair": pair, "model": model, "registry_name": name, "resolution": _resolution(config, state),
         "iterations": summary.iterations, "train_minutes": round(float(state.get("elapsed_seconds", 0.0)) / 60, 2),
         "budget_minutes": minutes, "wall_minutes": round(wall / 60, 2),
-        "coverage": None if report.coverage is None else round(report.coverage.score, 4), **scores,
+        "coverage": None if report.coverage is None else round(report.coverage.score, 4),
+        "model_dir": str(model_dir), "src_aligned": str(summary.workspace.src_aligned),
+        "dst_aligned": str(summary.workspace.dst_aligned), **scores,
     }
+
+
+def run_enhanced(values: dict[str, object], dst: Path, enhance_minutes: float, every: int) -> dict[str, object]:
+    """Train the identity-specific enhancer of a finished case for ``enhance_minutes``, merge again with it and
+    evaluate; returns that row's values (model ``<model>+enh``; budget = training + enhancer minutes)."""
+    model_dir, src_aligned, dst_aligned = (Path(str(values[key])) for key in ("model_dir", "src_aligned",
+                                                                               "dst_aligned"))
+    started = time.perf_counter()
+    enhancer = train_enhancer(model_dir, src_aligned, model_dir.with_name(model_dir.name + "_enhancer"),
+                              minutes=enhance_minutes)
+    output = model_dir.parent.parent.parent / "result_enhanced.mp4"
+    merged = merge_to_video(model_dir, dst, dst_aligned, output, RUN_MERGE_SETTINGS,
+                            EncodeOptions(audio_from=dst, overwrite=True), enhance=enhancer.folder)
+    scores = evaluate(output, dst, src_aligned, dst_aligned, every=every).summary()
+    return {**values, **scores, "model": f"{values['model']}+enh",
+            "resolution": f"{values['resolution']}→{enhancer.size}",
+            "enhancer_l1": [round(enhancer.before, 4), round(enhancer.after, 4)], "merged": merged.frames_merged,
+            "train_minutes": round(float(str(values["train_minutes"])) + enhancer.seconds / 60, 2),
+            "budget_minutes": float(str(values["budget_minutes"])) + enhance_minutes,
+            "wall_minutes": round(float(str(values["wall_minutes"])) + (time.perf_counter() - started) / 60, 2)}
 
 
 def _resolution(config: dict[str, object], state: dict[str, object]) -> object:
@@ -100,6 +128,8 @@ def main() -> None:
                         help="registry name or 'auto' (repeatable; default: auto and cpu)")
     parser.add_argument("--pairs", nargs="*", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--every", type=int, default=2, help="evaluate every N-th frame")
+    parser.add_argument("--enhance-minutes", type=float, default=0.0,
+                        help="also train the identity-specific enhancer this long and score merge --enhance")
     parser.add_argument("--keep", type=Path, default=None, help="keep the workspaces in this folder")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     args = parser.parse_args()
@@ -118,6 +148,9 @@ def main() -> None:
                 values = run_case(pair, src, dst, model, args.minutes, args.every, root)
                 rows.append(values)
                 print_table(HEADERS, [row(values)])
+                if args.enhance_minutes > 0:
+                    rows.append(run_enhanced(values, dst, args.enhance_minutes, args.every))
+                    print_table(HEADERS, [row(rows[-1])])
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -33,10 +33,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EnhancerResult:
-    """What :func:`train_enhancer` did: where it saved, the steps, the last loss, and the L1 error of the
-    swap model's rendering (``before``) and of the enhanced one (``after``) on all pairs, at S."""
+    """What :func:`train_enhancer` did: where it saved, its face size S, the steps, the last loss, and the L1
+    error of the swap model's rendering (``before``) and of the enhanced one (``after``) on all pairs, at S."""
 
     folder: Path
+    size: int
     iterations: int
     loss: float
     before: float
@@ -99,7 +100,7 @@ def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | 
     facts = {"iterations": step, "loss": loss_value, "l1_before": before, "l1_after": after,
              "model_dir": str(model_dir), "src_faces": str(src_faces), "pairs": len(inputs)}
     folder = save_enhancer(enhancer, out_dir, facts)
-    result = EnhancerResult(folder, step, loss_value, before, after, time.perf_counter() - started)
+    result = EnhancerResult(folder, size, step, loss_value, before, after, time.perf_counter() - started)
     log.info("enhancer %s: %d iterations on %d faces, L1 %.4f → %.4f", folder, step, len(inputs), before, after)
     return result
 
