@@ -103,9 +103,11 @@ def test_schedule_by_budget_and_by_plateau() -> None:
 
 def test_config_checks_the_sizes() -> None:
     with pytest.raises(OptionError, match="increase"):
-        create_model("saehd", resolution=128, growth=[96, 64], **TINY)
+        create_model("saehd", resolution=128, growth=[64, 128], **TINY)
     with pytest.raises(OptionError, match="multiple of 32"):
         create_model("saehd", archi="df-ud", resolution=128, growth=[80], **TINY)
+    with pytest.raises(OptionError, match="whole factor"):
+        create_model("saehd", archi="df", resolution=128, growth=[96], **TINY)
     with pytest.raises(OptionError, match="growth_at"):
         create_model("saehd", resolution=128, growth=[64, 96], growth_at=[0.5], **TINY)
 

@@ -66,6 +66,9 @@ class SAEHDConfig(ModelConfig):
         if ("d" in letters or "t" in letters) and base % 32:
             which = "the first growth size" if self.growth else "resolution"
             raise OptionError(f"{which}={base} must be a multiple of 32 for archi {self.archi!r}")
+        if self.resolution % base:
+            raise OptionError(f"resolution={self.resolution} must be a multiple of the first growth size {base} "
+                              "(the encoder shrinks its input by a whole factor)")
         sizes = [*self.growth, self.resolution]
         if any(b <= a for a, b in itertools.pairwise(sizes)):
             raise OptionError(f"growth sizes {self.growth} must increase and stay below resolution={self.resolution}")
