@@ -75,6 +75,8 @@ def run_command(
     output: Path = typer.Option(..., "-o", "--output", help="Result video."),
     minutes: float = typer.Option(10.0, help="Training time budget."),
     iterations: int | None = typer.Option(None, help="Stop training at this iteration instead."),
+    enhance_minutes: float = typer.Option(0.0, help="Then train the identity-specific enhancer this long and merge "
+                                          "with it when it helps (0 = none)."),
     model: str = typer.Option("auto", help="Training preset: auto (the best the time budget buys on this machine, "
                               "measured), cpu, cpu-grow, quick96, saehd, amp."),
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
@@ -93,9 +95,9 @@ def run_command(
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
-                         iterations=iterations, device=pick_device(device), precision=precision, threads=threads,
-                         reference=list(reference), visible_label=visible_label, preset=preset,
-                         keep_frames=keep_frames, overwrite=force)
+                         iterations=iterations, enhance_minutes=enhance_minutes, device=pick_device(device),
+                         precision=precision, threads=threads, reference=list(reference),
+                         visible_label=visible_label, preset=preset, keep_frames=keep_frames, overwrite=force)
     _run_and_report(options)
 
 
@@ -112,7 +114,7 @@ def _print_stage(name: str) -> None:
 
 
 def _print_run(summary: RunSummary) -> None:
-    console.print(f"model: {summary.model_choice}")
+    console.print(f"model: {summary.model_choice}" + (f", enhanced by {summary.enhancer}" if summary.enhancer else ""))
     console.print(
         f"[green]done[/]: src {summary.src_extract.faces} faces, dst {summary.dst_extract.faces} faces, "
         f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "

@@ -60,6 +60,9 @@ class RunOptions:
         train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
+        enhance_minutes: also train the identity-specific enhancer this long after the model
+            (:mod:`recast.train.enhance`) and merge with it when it lowered the error on the src
+            faces (0 = no enhancer).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see :mod:`recast.runtime.devices`).
         precision: training and merge precision (``auto``: bf16 where the hardware computes it
             natively, fp16 on older CUDA GPUs, else float32; see :mod:`recast.runtime.precision`).
@@ -85,6 +88,7 @@ class RunOptions:
     train_settings: dict[str, Any] = field(default_factory=dict)
     minutes: float = 10.0
     iterations: int | None = None
+    enhance_minutes: float = 0.0
     device: str = "cpu"
     precision: str = "auto"
     threads: int | None = None
@@ -107,7 +111,8 @@ class RunOptions:
 @dataclass
 class RunSummary:
     """What each stage of :func:`run` did. ``model``: the preset trained, ``model_choice``: why (chosen for
-    the budget, resumed, or asked for); ``coverage``: the src faces' coverage of the dst faces."""
+    the budget, resumed, or asked for); ``coverage``: the src faces' coverage of the dst faces;
+    ``enhancer``: the enhancer merged with (None without one, or when it did not help)."""
 
     workspace: Workspace
     model: str
@@ -118,6 +123,7 @@ class RunSummary:
     model_dir: Path
     iterations: int
     train_status: str
+    enhancer: Path | None
     merge: MergeSummary
     encode: EncodeSummary
 
@@ -184,7 +190,8 @@ def run(
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     encode_options.provenance["inputs"]["model_weights"] = model_dir
     encode_options.provenance["model"]["iterations"] = result.iteration
-    common = {"device": device, "precision": options.precision, "on_progress": on_progress}
+    enhancer = _train_enhancer(options, workspace, model_dir, device, stage) if options.enhance_minutes > 0 else None
+    common = {"device": device, "precision": options.precision, "on_progress": on_progress, "enhance": enhancer}
     if options.keep_frames:
         stage("merge")
         merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, options.merge_settings,
@@ -200,7 +207,7 @@ def run(
         assert merge_summary.video is not None
         encode_summary = merge_summary.video
     return RunSummary(workspace, model_name, choice, src_summary, dst_summary, coverage, model_dir, result.iteration,
-                      result.status, merge_summary, encode_summary)
+                      result.status, enhancer, merge_summary, encode_summary)
 
 
 def _choose_model(options: RunOptions, workspace: Workspace, device: str) -> tuple[str, str]:
@@ -217,3 +224,18 @@ def _choose_model(options: RunOptions, workspace: Workspace, device: str) -> tup
     apply_torch_threads(plan_threads(options.threads))
     plan = choose_preset(options.minutes, device)
     return plan.model, plan.describe()
+
+
+def _train_enhancer(options: RunOptions, workspace: Workspace, model_dir: Path, device: str,
+                    stage: StageCallback) -> Path | None:
+    """Train the model's enhancer; its folder when it lowered the error on the src faces, else None (logged)."""
+    from recast.train.enhance import train_enhancer
+
+    stage("train enhancer")
+    result = train_enhancer(model_dir, workspace.src_aligned, model_dir.with_name(model_dir.name + "_enhancer"),
+                            minutes=options.enhance_minutes, device=device)
+    if result.after < result.before:
+        return result.folder
+    log.warning("the enhancer did not lower the error on the src faces (%.4f → %.4f); merging without it",
+                result.before, result.after)
+    return None
