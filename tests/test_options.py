@@ -138,7 +138,7 @@ def test_every_generated_flag_is_a_declared_option() -> None:
     assert {item.name for item in config_options()} | {i.name for i in option_fields(TrainSettings)} <= train_flags
     assert {i.name for i in option_fields(MergeSettings)} <= {p.name for p in _command("merge").params} <= (
         declared | {"model_dir", "frames", "aligned", "out", "mask_out", "session", "export_rgba", "export_dir",
-                    "workers", "batch_size", "device", "precision", "force", "help",
+                    "workers", "batch_size", "device", "precision", "force", "help", "enhance",
                     "audio_from", "fps", "crf", "preset", "lossless", "visible_label"})  # video output (encoding)
 
 
