@@ -59,3 +59,21 @@ def c2pa_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) ->
         os.environ.pop("RECAST_C2PA_DIR", None)
     else:
         os.environ["RECAST_C2PA_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def real_workspace_template(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace built once per session from real clips (see ``studio_support.build_real_workspace``:
+    13 frames each of person_B → person_A, aligned faces, a ``cpu`` model trained 10 iterations).
+    Tests that change it copy it first: use ``real_workspace``."""
+    from studio_support import build_real_workspace
+
+    return build_real_workspace(tmp_path_factory.mktemp("real-template") / "ws", shared_data, train_iterations=10)
+
+
+@pytest.fixture
+def real_workspace(real_workspace_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the real-clip workspace for one test."""
+    import shutil
+
+    return Path(shutil.copytree(real_workspace_template, tmp_path / "ws", symlinks=True))

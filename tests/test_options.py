@@ -24,9 +24,11 @@ from recast.models.saehd_config import SAEHDConfig
 from recast.options import OptionField, from_mapping, json_schema, load_toml, option_fields, validate
 from recast.options.describe import help_text
 from recast.options.spec import label
+from recast.pipeline.encode import EncodeOptions
 from recast.train.options import TrainOptions, TrainSettings, read_config_file, resolve_settings
 
-SCHEMAS: list[type] = [TrainSettings, MergeSettings, ExtractOptions, SAEHDConfig, AMPConfig, TrainOptions]
+SCHEMAS: list[type] = [TrainSettings, MergeSettings, ExtractOptions, SAEHDConfig, AMPConfig, TrainOptions,
+                       EncodeOptions]
 
 OPTIONS = [pytest.param(cls, item, id=f"{cls.__name__}.{item.name}") for cls in SCHEMAS for item in option_fields(cls)]
 
@@ -187,3 +189,11 @@ def test_json_schema_describes_every_option(cls: type) -> None:
         if item.spec.allowed() is not None:
             assert entry["enum"] == list(item.spec.allowed() or ())
     assert schema["properties"].get("lr_dropout", {"exclusiveMinimum": 0})["exclusiveMinimum"] == 0
+
+
+def test_video_options_need_a_video_output(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["merge", "-m", str(tmp_path), "-f", str(tmp_path), "-a", str(tmp_path),
+                                      "-o", str(tmp_path / "merged"), "--crf", "20"])
+    assert result.exit_code != 0 and "--crf: video options need a video --output" in str(result.exception)

@@ -1,10 +1,10 @@
 """Tests generated from the registries (timm's ``tests/test_models.py`` pattern).
 
 Every registered model name × {forward shapes, one train step lowers the loss on a fixed batch,
-save → load gives identical outputs}, in each precision of ``--dtype`` (fp32 by default; bf16 runs the
-autocast path explicitly). A toy family registered here shows that a new family needs only its own
-module and one registry entry. Every detector finds the face of a test photo; every sort method
-accounts for every face.
+save → load gives identical outputs, export → onnxruntime gives the same swap}, in each precision of
+``--dtype`` (fp32 by default; bf16 runs the autocast path explicitly). A toy family registered here
+shows that a new family needs only its own module and one registry entry. Every detector finds the
+face of a test photo; every sort method accounts for every face.
 """
 
 from __future__ import annotations
@@ -170,6 +170,24 @@ def test_save_load_gives_identical_outputs(name: str, dtype: str, tmp_path: Path
     np.testing.assert_array_equal(got[0], expected[0].transpose(0, 2, 3, 1))
     np.testing.assert_array_equal(got[1], expected[1][:, 0])
     np.testing.assert_array_equal(got[2], expected[2][:, 0])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_export_runs_the_same_swap_in_onnxruntime(name: str, tmp_path: Path) -> None:
+    from recast.export.dfm import export_model
+    from recast.export.onnx_swapper import OnnxFaceSwapper
+
+    model = _model(name).eval()
+    ckpt.write_model_config(tmp_path, name, model.config.to_dict())
+    ckpt.save_checkpoint(tmp_path, 1, {f"model.{k}": v for k, v in model.state_dict().items()}, {},
+                         {"model": name, "settings": {}, "seed": 0}, {"iteration": [], "src": [], "dst": []})
+    export_model(tmp_path, tmp_path / "model.onnx")
+    faces = _batch(model.resolution)["dst_warped"].permute(0, 2, 3, 1).numpy()
+    morph = 0.5 if model.morphable else 1.0
+    expected = FaceSwapper.load(tmp_path, precision="fp32", channels_last=False).swap(faces, morph=morph)
+    got = OnnxFaceSwapper.load(tmp_path / "model.onnx", threads=1).swap(faces, morph=morph)
+    for ours, theirs in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
 def test_a_new_family_needs_only_its_module_and_one_registry_entry() -> None:

@@ -23,6 +23,7 @@ from recast.cli import (
     merge,
     pipeline,
     provenance,
+    studio,
     train,
     workspace,
 )
@@ -67,6 +68,7 @@ provenance.register(app)
 evaluate.register(app)
 export.register(app)
 live.register(app)
+studio.register(app)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ def prefer_passive_openmp() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+@cli_options("encode", option_fields(EncodeOptions))
 @cli_options("overrides", option_fields(MergeSettings))
 def merge_command(
     model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder, or a .dfm/.onnx face model."),
@@ -59,20 +60,16 @@ def merge_command(
     audio_from: Path | None = typer.Option(
         None, help="Video output: copy the audio of this file [the destination video]."),
     fps: float | None = typer.Option(None, help="Video output: frame rate [the destination video's, else 25]."),
-    crf: int = typer.Option(18, help="Video output: H.264 quality, 0–51 (lower is better)."),
-    preset: str = typer.Option(
-        "veryfast", help="Video output: x264 preset (medium: ~2.5x slower, a little more quality per bit)."),
-    lossless: bool = typer.Option(False, help="Video output: lossless H.264 (.mp4) or FFV1 (.mkv)."),
-    visible_label: bool = typer.Option(False, help="Video output: also burn a visible 'SYNTHETIC' label."),
     force: bool = typer.Option(
         False, "--force", help="Redo frames already merged (and allow new settings); replace an existing video."),
     enhance: Path | None = typer.Option(None, help="Enhancer folder (recast train-enhancer): sharpen the swapped "
                                         "faces with the src person's own detail, at the enhancer's size."),
     overrides: dict[str, Any] | None = None,
+    encode: dict[str, Any] | None = None,
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
     prefer_passive_openmp()
-    overrides = overrides or {}
+    overrides, encode = overrides or {}, encode or {}
     settings: MergeSettings | MergeSession
     if session is not None:
         loaded = load_session(session)
@@ -85,11 +82,13 @@ def merge_command(
     if is_video_path(out):
         if mask_out is not None:
             raise OptionError(f"--mask-output is for a frames folder; the mask video of {out} is <stem>_mask")
-        options = EncodeOptions(fps=fps, audio_from=audio_from, crf=crf, lossless=lossless, preset=preset,
-                                visible_label=visible_label, overwrite=force)
+        options = EncodeOptions(fps=fps, audio_from=audio_from, overwrite=force, **encode)
         with run_log(out.parent, "merge"), progress_bar("merging + encoding") as update:
             summary = merge_to_video(model_dir, frames, aligned, out, settings, options, **common, on_progress=update)
     else:
+        if encode:
+            flags = ", ".join("--" + name.replace("_", "-") for name in encode)
+            raise OptionError(f"{flags}: video options need a video --output ({', '.join(VIDEO_SUFFIXES)})")
         with run_log(out, "merge"), progress_bar("merging") as update:
             summary = merge(model_dir, frames, aligned, out, settings, mask_out, force=force, **common,
                             on_progress=update)

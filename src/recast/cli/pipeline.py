@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from recast.cli.devices import DEVICE_HELP, pick_device
 from recast.cli.progress import console, progress_bar
+from recast.options import option_fields
+from recast.options.cli import cli_options
+from recast.pipeline.encode import EncodeOptions
 from recast.runlog import run_log
 
 if TYPE_CHECKING:
@@ -20,28 +23,25 @@ PRECISION_HELP = ("Training and merge precision: auto (bf16 where the hardware c
                   "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA).")
 THREADS_HELP = "Torch threads, fixed (default: one per usable core, fewer while other programs load the CPU)."
 
-_PRESET_HELP = "x264 preset: veryfast, or slower ones (medium: ~2.5x slower, a little more quality per bit)."
 
 
+@cli_options("encode", option_fields(EncodeOptions))
 def video_command(
     merged: Path = typer.Argument(..., help="Folder of merged frames (00001.png …)."),
     output: Path = typer.Option(..., "-o", "--output", help="Result video: .mp4, .mov (ProRes), .mkv, .avi."),
     audio_from: Path | None = typer.Option(None, help="Copy the audio of this file (the destination video)."),
     mask: Path | None = typer.Option(None, help="Mask frames folder; also writes <output>_mask.<ext>."),
     fps: float | None = typer.Option(None, help="Frame rate (default: that of --audio-from, else 25)."),
-    crf: int = typer.Option(18, help="H.264 quality, 0–51 (lower is better)."),
-    lossless: bool = typer.Option(False, help="Lossless H.264 (.mp4) or FFV1 (.mkv)."),
-    preset: str = typer.Option("veryfast", help=_PRESET_HELP),
-    visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into a corner."),
     force: bool = typer.Option(False, help="Replace an existing output."),
     c2pa: bool | None = typer.Option(None, "--c2pa/--no-c2pa", help="Sign a C2PA manifest into the video "
                                      "(default: when c2pa-python is installed and the output is .mp4/.mov)."),
+    encode: dict[str, Any] | None = None,
 ) -> None:
     """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar, C2PA)."""
-    from recast.pipeline.encode import EncodeOptions, encode_video
+    from recast.pipeline.encode import encode_video
 
-    options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, crf=crf, lossless=lossless,
-                            preset=preset, visible_label=visible_label, overwrite=force, c2pa=c2pa)
+    options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, overwrite=force, c2pa=c2pa,
+                            **(encode or {}))
     with run_log(output.parent, "video"), progress_bar("encoding") as update:
         summary = encode_video(merged, output, options, update)
     audio = "with audio" if summary.has_audio else "no audio"
@@ -69,6 +69,8 @@ def _train_reporter() -> Callable[[object], None]:
     return report
 
 
+# RunOptions takes these two of the video options (the rest keep their defaults in a one-command run).
+@cli_options("encode", [item for item in option_fields(EncodeOptions) if item.name in ("preset", "visible_label")])
 def run_command(
     src: Path = typer.Option(..., "--src", help="Video of the person whose face is put in."),
     dst: Path = typer.Option(..., "--dst", help="Video whose face is replaced (its audio is kept)."),
@@ -84,20 +86,19 @@ def run_command(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     threads: int | None = typer.Option(None, help=THREADS_HELP),
-    visible_label: bool = typer.Option(False, help="Also burn a visible 'SYNTHETIC' label into the video."),
-    preset: str = typer.Option("veryfast", help=_PRESET_HELP),
     keep_frames: bool = typer.Option(
         False, help="Merge into the workspace's PNG folders (to edit frames) and encode those, instead of "
                     "merging straight into the video (faster; not resumable mid-merge)."),
     force: bool = typer.Option(False, help="Replace an existing result."),
+    encode: dict[str, Any] | None = None,
 ) -> None:
     """Swap faces in one command: workspace → extract both → train → merge into the labelled video."""
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
                          iterations=iterations, enhance_minutes=enhance_minutes, device=pick_device(device),
-                         precision=precision, threads=threads, reference=list(reference),
-                         visible_label=visible_label, preset=preset, keep_frames=keep_frames, overwrite=force)
+                         precision=precision, threads=threads, reference=list(reference), **(encode or {}),
+                         keep_frames=keep_frames, overwrite=force)
     _run_and_report(options)
 
 

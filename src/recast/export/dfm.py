@@ -45,7 +45,6 @@ from recast.export.contract import (
     inspect_model,
 )
 from recast.models import checkpoint as ckpt
-from recast.models.amp import AMP
 from recast.models.base import FaceSwapModel
 from recast.models.inference import FaceSwapper
 from recast.provenance.label import PROVENANCE_LABEL, sha256_file
@@ -88,27 +87,8 @@ class DfmGraph(nn.Module):
         self.model = model
 
     def forward(self, in_face: torch.Tensor, morph_value: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        x = in_face.permute(0, 3, 1, 2)
-        if isinstance(self.model, AMP):
-            assert morph_value is not None
-            face, face_mask, dst_mask = self._amp_swap(self.model, x, morph_value)
-        else:
-            face, face_mask, dst_mask = self.model.swap(x)
+        face, face_mask, dst_mask = self.model.export_swap(in_face.permute(0, 3, 1, 2), morph_value)
         return dst_mask.permute(0, 2, 3, 1), face.permute(0, 2, 3, 1), face_mask.permute(0, 2, 3, 1)
-
-    @staticmethod
-    def _amp_swap(model: AMP, x: torch.Tensor, morph: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """:meth:`AMP.swap` with the morph as a graph input: the first ⌊C·morph⌋ code channels from src.
-
-        The channel choice is a 0/1 mask, so ``src·m + dst·(1−m)`` equals AMP's channel slice exactly.
-        """
-        enc = model.encoder(x)
-        src_code, dst_code = model.inter_src(enc), model.inter_dst(enc)
-        channels = src_code.shape[1]
-        keep = torch.floor(morph.clamp(0.0, 1.0) * channels)
-        take = (torch.arange(channels, dtype=torch.float32) < keep).to(src_code.dtype).view(1, channels, 1, 1)
-        face, face_mask = model.decoder(src_code * take + dst_code * (1.0 - take))
-        return face, face_mask, model.decoder.forward_mask(dst_code)
 
 
 def export_model(

@@ -132,6 +132,20 @@ class AMP(FaceSwapModel):
         """Only the swapped face of :meth:`swap` (the mask branch is skipped)."""
         return self.decoder.forward_image(self._morph_codes(dst, morph)[0])
 
+    def export_swap(self, dst: torch.Tensor, morph: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """:meth:`swap` with the morph as a graph input: the first ⌊C·morph⌋ code channels from src.
+
+        The channel choice is a 0/1 mask, so ``src·m + dst·(1−m)`` equals the channel slice exactly.
+        """
+        assert morph is not None, "AMP's exported graph takes morph_value"
+        enc = self.encoder(dst)
+        src_code, dst_code = self.inter_src(enc), self.inter_dst(enc)
+        channels = src_code.shape[1]
+        keep = torch.floor(morph.clamp(0.0, 1.0) * channels)
+        take = (torch.arange(channels, dtype=torch.float32) < keep).to(src_code.dtype).view(1, channels, 1, 1)
+        face, face_mask = self.decoder(src_code * take + dst_code * (1.0 - take))
+        return face, face_mask, self.decoder.forward_mask(dst_code)
+
     def _morph_codes(self, dst: torch.Tensor, morph: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(morphed code: first int(C·morph) channels from inter_src, the rest from inter_dst; dst code)."""
         enc = self.encoder(dst)

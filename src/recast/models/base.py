@@ -119,6 +119,11 @@ class FaceSwapModel(nn.Module):
         """Only the swapped face (N, 3, R, R) of :meth:`swap`, without running the mask branches."""
         return self.swap(dst, morph)[0]
 
+    def export_swap(self, dst: torch.Tensor, morph: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """:meth:`swap` as an exportable graph (ONNX): ``morph`` is a (1,) tensor input for
+        :attr:`morphable` families (None otherwise), so the graph takes it at run time."""
+        return self.swap(dst)
+
     def loss_settings(self, settings: TrainSettings) -> LossSettings:
         """The reconstruction-loss choices for ``settings`` (effective ones); by default the user's."""
         return LossSettings(settings.masked_training, EYES_MOUTH_WEIGHT if settings.eyes_mouth_prio else 0.0)

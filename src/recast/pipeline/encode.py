@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from recast import DISTRIBUTION
 from recast.errors import InputError, OptionError
 from recast.media.images import list_images, read_image
 from recast.media.video import VideoWriter, probe
+from recast.options import option, validate
 from recast.paths import check_outputs_not_inputs
 from recast.provenance import contentcred
 from recast.provenance.label import container_metadata, mark_frame, sidecar_path, write_sidecar
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 """Result file names the encoder writes (H.264 MP4/MKV, ProRes MOV, MJPEG AVI)."""
+
+_VIDEO = "Video output"
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -61,10 +64,14 @@ class EncodeOptions:
     fps: float | Fraction | None = None
     audio_from: Path | None = None
     mask_dir: Path | None = None
-    crf: int = 18
-    lossless: bool = False
-    preset: str = "veryfast"
-    visible_label: bool = False
+    OPTIONS_NOUN: ClassVar[str] = "video option"
+    OPTIONS_LABEL: ClassVar[str] = "{flag}"
+
+    crf: int = option(18, "H.264 quality (lower is better)", ge=0, le=51, group=_VIDEO)
+    lossless: bool = option(False, "Lossless H.264 (.mp4) or FFV1 (.mkv)", group=_VIDEO)
+    preset: str = option("veryfast", "x264 preset (medium: ~2.5x slower, a little more quality per bit)",
+                         choices=X264_PRESETS, group=_VIDEO)
+    visible_label: bool = option(False, "Also burn a visible 'SYNTHETIC' label into a corner", group=_VIDEO)
     overwrite: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
     c2pa: bool | None = None
@@ -258,8 +265,7 @@ def check_result_path(output: Path, options: EncodeOptions, *, with_mask: bool, 
         InputError: the result, mask video or sidecar would replace an input; the result or its
             mask video exists and not ``options.overwrite``; a path the UTF-8 sidecar cannot record.
     """
-    if options.preset not in X264_PRESETS:
-        raise OptionError(f"unknown x264 preset {options.preset!r}; choose one of {', '.join(X264_PRESETS)}")
+    validate(options)
     provenance_inputs = [Path(p) for p in options.provenance.get("inputs", {}).values()]
     audio = [Path(options.audio_from)] if options.audio_from is not None else []
     mask_output = mask_output_path(output) if with_mask else None
