@@ -147,6 +147,10 @@ def test_resume_across_a_growth_step(tmp_path: Path) -> None:
     for size in (64, 96, 128):
         preview = cv2.imread(str(model_dir / "previews" / f"preview_{size}px.png"))
         assert preview is not None and preview.shape[1] == 7 * size
+    tail = tmp_path / "tail"  # previews every 100 iterations: still one of the last state at each size
+    train(TrainOptions(**{**common, "model_dir": tail, "iterations": 4, "preview_every": 100}, model_config=config))
+    assert sorted(p.name for p in (tail / "previews").glob("preview_*px.png")) == [
+        "preview_128px.png", "preview_64px.png", "preview_96px.png"]
     swapper = FaceSwapper.load(model_dir, device="cpu")
     assert swapper.resolution == 128
     face, _, _ = swapper.swap(np.random.default_rng(0).random((1, 128, 128, 3), dtype=np.float32))

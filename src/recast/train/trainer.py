@@ -389,10 +389,8 @@ class Trainer:
                 self._emit(ProgressEvent("iteration", self.iteration, ms, logs))
                 if self.tensorboard is not None:
                     self.tensorboard.scalars(self.iteration, logs, ms)
-                if self._advance(start, first_iteration):
+                if self._advance(start, first_iteration, batch if preview_every else None):
                     last_save = time.monotonic()
-                    if preview_every and self.dist.is_main:
-                        self.write_preview(batch)
                 elif preview_every and self.iteration % preview_every == 0 and self.dist.is_main:
                     self.write_preview(batch)
                 now = time.monotonic()
@@ -441,10 +439,15 @@ class Trainer:
         shared = distributed.average_scalars({"fraction": min(1.0, max(fractions))}, self.dist, self.device)
         return shared["fraction"]
 
-    def _advance(self, started: float, first_iteration: int) -> bool:
-        """Let the model's training policy act (:meth:`FaceSwapModel.advance`); True when its size changed
-        (then saved, so a resumed run starts from the new size)."""
+    def _advance(self, started: float, first_iteration: int, batch: dict[str, torch.Tensor] | None) -> bool:
+        """Let the model's training policy act (:meth:`FaceSwapModel.advance`); True when its size changed.
+
+        Then the model is saved (a resumed run starts from the new size) and, given a ``batch``, previews
+        are written of the last state at the old size and of the first at the new one (the policy's
+        state lives in the model's buffers, so the old one can be put back for a moment).
+        """
         size = self.model.train_resolution
+        before = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
         window = 2 * PLATEAU_WINDOW
         losses = [a + b for a, b in zip(self.history["src"][-window:], self.history["dst"][-window:], strict=True)]
         message = self.model.advance(Progress(self.iteration, self.budget_fraction(started, first_iteration), losses))
@@ -454,6 +457,12 @@ class Trainer:
         self._emit(ProgressEvent("info", self.iteration, message=message))
         if self.model.train_resolution == size:
             return False
+        if batch is not None and self.dist.is_main:
+            after = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
+            self.model.load_state_dict(before, strict=False)
+            self.write_preview(batch)
+            self.model.load_state_dict(after, strict=False)
+            self.write_preview(batch)
         self.save()
         return True
 
