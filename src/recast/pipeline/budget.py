@@ -54,12 +54,15 @@ class BudgetPlan:
                 f"measured steps {times})")
 
 
-def step_seconds(model: FaceSwapModel, batch_size: int, lr: float, optimizer: str, device: str) -> list[float]:
+def step_seconds(model: FaceSwapModel, batch_size: int, lr: float, optimizer: str, device: str,
+                 precision: str = "auto") -> list[float]:
     """Seconds per training step of ``model`` at each size it trains at (one for a fixed-size model), on a
-    random batch of ``batch_size`` pairs at its resolution."""
+    random batch of ``batch_size`` pairs at its resolution, in the precision training would use
+    (:func:`recast.runtime.precision.choose_precision`)."""
     import torch
 
     from recast.models.growth import GrowthState
+    from recast.runtime.precision import choose_precision
     from recast.train.distributed import DistInfo
     from recast.train.options import resolve_settings
     from recast.train.step import TrainStep, make_part
@@ -67,7 +70,8 @@ def step_seconds(model: FaceSwapModel, batch_size: int, lr: float, optimizer: st
     torch_device = torch.device(device)
     model.to(torch_device)
     settings = resolve_settings({"batch_size": batch_size, "lr": lr, "optimizer": optimizer})
-    step = TrainStep(make_part(model, settings, torch_device, 0), settings, DistInfo(), torch_device)
+    step = TrainStep(make_part(model, settings, torch_device, 0), settings, DistInfo(), torch_device,
+                     precision=choose_precision(precision, torch_device, "train"))
     r = model.resolution
     images = torch.rand(2 * batch_size, 3, r, r, device=torch_device)
     mask = torch.ones(batch_size, 1, r, r, device=torch_device)
@@ -108,7 +112,7 @@ def budget_iterations(name: str, seconds: list[float], minutes: float) -> int:
     return int(sum(60 * minutes * (end - start) / s for (start, end), s in zip(spans, seconds, strict=True)))
 
 
-def choose_preset(minutes: float, device: str) -> BudgetPlan:
+def choose_preset(minutes: float, device: str, precision: str = "auto") -> BudgetPlan:
     """The best of :data:`CANDIDATES` whose measured step times buy its minimum iterations in ``minutes``.
 
     Candidates are measured cheapest first; a heavier one is not measured once a lighter one falls short
@@ -126,7 +130,7 @@ def choose_preset(minutes: float, device: str) -> BudgetPlan:
         defaults = get_entry(name).train_defaults
         torch.manual_seed(0)
         seconds = step_seconds(create_model(name), int(defaults.get("batch_size", 8)), float(defaults.get("lr", 5e-5)),
-                               str(defaults.get("optimizer", "adam")), device)
+                               str(defaults.get("optimizer", "adam")), device, precision)
         plan.step_seconds[name] = seconds
         previous = plan.iterations[name] = budget_iterations(name, seconds, minutes)
         if previous >= needed:

@@ -222,7 +222,7 @@ def _choose_model(options: RunOptions, workspace: Workspace, device: str) -> tup
         if (workspace.model_dir(name) / CONFIG_FILE).is_file():
             return name, f"{name} (the workspace's model, chosen before; resumed)"
     apply_torch_threads(plan_threads(options.threads))
-    plan = choose_preset(options.minutes, device)
+    plan = choose_preset(options.minutes, device, options.precision)
     return plan.model, plan.describe()
 
 
