@@ -9,7 +9,8 @@ size). The *input* is what the trained swap model makes of that face — the cro
 through the autoencoder (src in, src decoder out: the person's own face as the model renders it),
 enlarged back to S — and the *target* the crop itself. So the enhancer learns exactly the
 degradation the merge produces, for this person. It trains on random ``patch`` × ``patch`` squares
-(random mirror) with an L1 loss and Adam, until ``minutes`` or ``iterations`` run out.
+(random mirror) with an L1 loss and Adam, until ``minutes`` (counted from the start, so making the
+pairs is part of the budget) or ``iterations`` run out.
 """
 
 from __future__ import annotations
