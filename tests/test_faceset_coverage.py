@@ -88,6 +88,16 @@ def test_closed_eyes_and_packs(tmp_path: Path) -> None:
     pack_faceset(src)
     report = faceset_coverage(src, dst)
     assert report.score == 0.5 and [u.feature for u in report.uncovered] == ["eyes"]
+    assert report.weakest_feature() == "eyes"
+
+
+def test_the_weakest_feature_is_the_one_that_keeps_faces_apart(tmp_path: Path) -> None:
+    """Each feature alone is covered, together they are not; pitch keeps the uncovered faces apart."""
+    src = write_faceset(tmp_path / "src", [(0.0, 0.0, 0.1, 0.3), (20.0, 20.0, 0.1, 0.3)])
+    dst = write_faceset(tmp_path / "dst", [(0.0, 0.0, 0.1, 0.3), (0.0, 18.0, 0.1, 0.3), (2.0, 16.0, 0.1, 0.3)])
+    report = faceset_coverage(src, dst)
+    assert all(f.covered == 1.0 for f in report.features.values()) and report.score == pytest.approx(1 / 3)
+    assert [u.feature for u in report.uncovered] == ["pitch", "pitch"] and report.weakest_feature() == "pitch"
 
 
 def test_cli_prints_the_table_and_writes_json(tmp_path: Path) -> None:

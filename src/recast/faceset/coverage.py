@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,15 +117,16 @@ class CoverageReport:
         return self.score < POOR_COVERAGE
 
     def weakest_feature(self) -> str:
-        """The feature whose own coverage is lowest."""
-        return min(self.features.values(), key=lambda f: f.covered).name
+        """The feature whose own coverage is lowest; on a tie, the one that keeps most uncovered faces apart."""
+        limiting = Counter(u.feature for u in self.uncovered)
+        return min(self.features.values(), key=lambda f: (f.covered, -limiting[f.name])).name
 
     def describe(self) -> str:
         """One line: the score and the weakest feature."""
         weakest = self.features[self.weakest_feature()]
         return (f"{100 * self.score:.0f} % of {self.dst_faces} dst faces have a close src face "
-                f"(weakest: {weakest.name}, {100 * weakest.covered:.0f} % covered; "
-                f"{len(self.uncovered)} dst faces uncovered)")
+                f"({len(self.uncovered)} uncovered; weakest feature: {weakest.name}, {100 * weakest.covered:.0f} % "
+                "covered on its own)")
 
     def uncovered_frames(self) -> list[int]:
         """Sorted frame numbers of the uncovered dst faces (those with a frame number)."""
