@@ -4,6 +4,8 @@ Usage:
     python benchmarks/train.py            # every preset at batch 4 and 8
     python benchmarks/train.py --quick    # cpu, quick96 and df-ud 128 at batch 4 (< 3 min on 2 cores)
     python benchmarks/train.py --profile  # also split one step by operator class
+    python benchmarks/train.py --presets cpu "cpu-grow at 64" "cpu-grow at 96" "cpu-grow at 128" --batches 8
+                                          # what progressive growth costs per step at each size
     python benchmarks/train.py --presets cpu --batches 8 --background 1            # beside 1 busy program
     python benchmarks/train.py --presets cpu --batches 8 --background 2 --nice 19  # beside 2 niced ones
 
@@ -42,6 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from machine import gemm_peak
 from recast.faces.facetype import FaceType
+from recast.models.growth import GrowthState
 from recast.models.registry import create_model, get_entry
 from recast.runtime.precision import Precision, choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
@@ -58,8 +61,13 @@ PRESETS = {  # label: (registry name, config overrides)
     "saehd df-ud 128": ("saehd", {"archi": "df-ud", "resolution": 128}),
     "saehd liae-ud 128": ("saehd", {"archi": "liae-ud", "resolution": 128}),
     "amp 224": ("amp", {}),
+    "cpu-grow at 64": ("cpu-grow", {}),
+    "cpu-grow at 96": ("cpu-grow", {}),
+    "cpu-grow at 128": ("cpu-grow", {}),
 }
 QUICK = ["cpu", "quick96", "saehd df-ud 128"]
+GROWTH_STAGES = {"cpu-grow at 64": 0, "cpu-grow at 96": 1, "cpu-grow at 128": 2}
+"""Growth stage each ``cpu-grow`` case trains at (96 px mid-fade, so both of its stages run)."""
 
 
 def profile_split(step: TrainStep, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -140,6 +148,9 @@ def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int
     name, overrides = PRESETS[label]
     torch.manual_seed(0)
     model = create_model(name, **overrides)
+    if label in GROWTH_STAGES:
+        stage = GROWTH_STAGES[label]
+        model.set_growth(GrowthState(stage, 0.5 if stage == 1 else 1.0, 0))  # type: ignore[operator]
     settings = resolve_settings(get_entry(name).train_defaults, {"batch_size": batch_size})
     device = torch.device("cpu")
     step = TrainStep(make_part(model, settings, device, 0), settings, DistInfo(), device, precision=precision)

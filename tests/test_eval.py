@@ -145,7 +145,8 @@ def test_destination_against_itself(clip: Path, hopper_faces: Path, tmp_path: Pa
     assert summary["expression_error"] < 1e-4
     assert summary["jitter_ratio"] == pytest.approx(1.0) and summary["jitter_excess_px"] < 1e-4
     assert summary["background_identical_frames"] == 6 and summary["background_psnr_db_mean"] is None
-    assert report.src_faces_used == 1 and report.dst_centroid_from == "video"
+    assert summary["eye_sharpness"] == summary["eye_brightness"] == 1.0
+    assert report.src_faces_used == 1 and report.dst_centroid_from == "video" and report.coverage is None
 
     json_path, png_path = write_report(report, tmp_path / "report")
     data = json.loads(json_path.read_text())
@@ -170,6 +171,12 @@ def test_retrieval_with_a_dst_faceset(clip: Path, hopper_faces: Path, tmp_path: 
     assert report.dst_centroid_from == "faceset" and report.dst_faces_used == 1
     assert summary["identity_retrieval"] == 1.0
     assert summary["src_distance"] < 0.6 < summary["dst_distance"]
+    assert report.coverage is not None and report.coverage.dst_faces == 1
+    json_path, png_path = write_report(report, tmp_path / "report")
+    coverage = json.loads(json_path.read_text())["coverage"]
+    assert coverage["src_faces"] == 1 and 0.0 <= coverage["score"] <= 1.0 and set(coverage["features"]) == {
+        "yaw", "pitch", "mouth", "eyes"}
+    assert cv2.imread(str(png_path)) is not None
 
 
 def test_cli_eval_on_a_changed_background(clip: Path, hopper_faces: Path, tmp_path: Path) -> None:

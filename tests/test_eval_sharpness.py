@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from skimage import data
 
-from recast.eval.metrics import laplacian_energy, sharpness_ratio
+from recast.eval.metrics import eye_region, eye_region_ratios, laplacian_energy, sharpness_ratio
 from recast.extract.analyze import AnalyzeOptions, FrameAnalyzer
 
 
@@ -36,3 +37,25 @@ def test_a_flat_face_has_no_ratio() -> None:
     flat = np.full_like(frame, 128)
     assert laplacian_energy(flat, landmarks) == 0.0
     assert sharpness_ratio(frame, flat, landmarks) is None
+
+
+def test_eye_region_sees_soft_and_dark_eyes_only() -> None:
+    frame, landmarks = _face()
+    assert eye_region_ratios(frame, frame, landmarks) == (1.0, 1.0)
+    rows, cols, mask = eye_region(landmarks, frame.shape[:2])
+    inside = np.zeros(frame.shape[:2], bool)
+    inside[rows, cols] = mask > 0
+    blurred = frame.copy()
+    blurred[inside] = cv2.GaussianBlur(frame, (0, 0), 2.0)[inside]
+    sharpness, brightness = eye_region_ratios(blurred, frame, landmarks)
+    assert sharpness is not None and brightness is not None
+    assert sharpness < 0.7 and abs(brightness - 1.0) < 0.05
+    dark = frame.copy()
+    dark[inside] = (frame[inside] * 0.6).astype(np.uint8)
+    _, brightness = eye_region_ratios(dark, frame, landmarks)
+    assert brightness is not None and 0.55 < brightness < 0.65
+    mouth_blurred = frame.copy()
+    mouth_blurred[~inside] = cv2.GaussianBlur(frame, (0, 0), 2.0)[~inside]
+    sharpness, brightness = eye_region_ratios(mouth_blurred, frame, landmarks)  # only the eyes count (the
+    assert sharpness == pytest.approx(1.0, abs=0.02) and brightness == 1.0  # Laplacian reaches 1 px beyond)
+    assert inside.sum() < 0.2 * np.ptp(landmarks[:, 0]) * np.ptp(landmarks[:, 1])

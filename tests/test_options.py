@@ -6,6 +6,7 @@ refused with a message naming it, and (where a command exposes it) a flag that p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ def _valid_other(item: OptionField) -> Any:
     if allowed is not None:
         return next(c for c in reversed(allowed) if c != str(item.default))
     if item.is_list:
+        if item.kind in (int, float):
+            return [_valid_other(dataclasses.replace(item, is_list=False, default=None))]
         return [item.kind("x")]
     if spec.le is not None:
         return item.kind(spec.le)
@@ -139,7 +142,7 @@ def test_every_generated_flag_is_a_declared_option() -> None:
     assert {i.name for i in option_fields(MergeSettings)} | encode <= {p.name for p in _command("merge").params} <= (
         declared | encode | {"model_dir", "frames", "aligned", "out", "mask_out", "session", "export_rgba",
                              "export_dir", "workers", "batch_size", "device", "precision", "force", "help", "xseg",
-                             "audio_from", "fps"})
+                             "enhance", "audio_from", "fps"})
 
 
 def test_unknown_keys_and_non_tables_name_the_problem() -> None:

@@ -132,10 +132,12 @@ def test_forward_shapes(name: str, dtype: str) -> None:
     with torch.no_grad(), PRECISIONS[dtype].autocast(torch.device("cpu")):
         out = model(batch["src_warped"], batch["dst_warped"], with_swap=True)
         face, src_mask, dst_mask = model.swap(batch["dst_warped"])
-    for image in (out.pred_src_src, out.pred_dst_dst, out.pred_src_dst, face):
-        assert image is not None and image.shape == (2, 3, r, r)
-    for mask in (out.pred_src_srcm, out.pred_dst_dstm, out.pred_src_dstm, src_mask, dst_mask):
-        assert mask is not None and mask.shape == (2, 1, r, r)
+    t = model.train_resolution  # training outputs: the size trained now (a growing model starts smaller)
+    for image, size in ((out.pred_src_src, t), (out.pred_dst_dst, t), (out.pred_src_dst, t), (face, r)):
+        assert image is not None and image.shape == (2, 3, size, size)
+    for mask, size in ((out.pred_src_srcm, t), (out.pred_dst_dstm, t), (out.pred_src_dstm, t), (src_mask, r),
+                       (dst_mask, r)):
+        assert mask is not None and mask.shape == (2, 1, size, size)
     assert torch.isfinite(face.float()).all()
 
 

@@ -37,10 +37,14 @@ def eval_command(
     table.add_column("value", justify="right")
     for label, value in _rows(summary):
         table.add_row(label, value)
+    if report.coverage is not None:
+        table.add_row("src coverage of dst angles/expressions", f"{100 * report.coverage.score:.1f} %")
     console.print(table)
     if report.length_mismatch:
         console.print(f"[yellow]warning[/]: the videos differ in length ({report.frame_counts[0]} vs "
                       f"{report.frame_counts[1]} frames); only the common frames were compared")
+    if report.coverage is not None and report.coverage.poor:
+        console.print(f"[yellow]poor coverage[/]: {report.coverage.describe()} (recast faceset coverage lists them)")
     console.print(f"[green]done[/]: {json_path}, {png_path}")
 
 
@@ -63,6 +67,8 @@ def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
         ("expression error (eyes+mouth, ÷ inter-ocular)", num("expression_error", "{:.4f}")),
         ("  eyes / mouth", f"{num('eyes_error', '{:.4f}')} / {num('mouth_error', '{:.4f}')}"),
         ("sharpness, result ÷ dst face detail (1 = as sharp)", num("sharpness", "{:.2f}")),
+        ("  eye region: sharpness / brightness ÷ dst",
+         f"{num('eye_sharpness', '{:.2f}')} / {num('eye_brightness', '{:.2f}')}"),
         ("jitter result / dst (px per frame)",
          f"{num('jitter_result_px', '{:.2f}')} / {num('jitter_dst_px', '{:.2f}')}"),
         ("jitter ratio result / dst", num("jitter_ratio", "{:.2f}")),

@@ -14,7 +14,7 @@ from recast.faces.facetype import parse_face_type
 from recast.faceset.sort import SORT_METHODS
 
 faceset_app = typer.Typer(no_args_is_help=True, help="Curate facesets: cluster, dedupe, pack, resize, metadata, "
-                          "debug, info.")
+                          "debug, info, coverage.")
 metadata_app = typer.Typer(no_args_is_help=True, help="Export or import the metadata of a faceset.")
 
 _METHODS_HELP = ", ".join(SORT_METHODS)
@@ -213,6 +213,53 @@ def info_command(
                       + ", ".join(info.without_metadata[:10]))
     if plot is not None:
         console.print(f"plot → {plot_info(info, plot)}")
+
+
+@faceset_app.command("coverage")
+def coverage_command(
+    src: Path = typer.Argument(..., help="Src faceset (folder of aligned faces or .rfs)."),
+    dst: Path = typer.Argument(..., help="Dst faceset."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the full report as JSON."),
+    show: int = typer.Option(10, help="Uncovered dst faces to list (the farthest first)."),
+) -> None:
+    """Does SRC cover DST's angles and expressions? Yaw, pitch, mouth and eye openness compared."""
+    from rich.table import Table
+
+    from recast.faceset.coverage import faceset_coverage, write_coverage
+
+    with progress_bar("reading metadata") as update:
+        report = faceset_coverage(src, dst, on_progress=update)
+    table = Table(title=f"coverage of {report.dst_faces} dst faces by {report.src_faces} src faces")
+    for column in ("feature", "close within", "src p5 / p50 / p95", "dst p5 / p50 / p95", "dst covered"):
+        table.add_column(column, justify="left" if column == "feature" else "right")
+    for item in report.features.values():
+        table.add_row(item.name, f"{item.tolerance:g}", " / ".join(f"{v:.2f}" for v in item.src_percentiles),
+                      " / ".join(f"{v:.2f}" for v in item.dst_percentiles), f"{100 * item.covered:.1f} %")
+    console.print(table)
+    colour = "red" if report.poor else "green"
+    console.print(f"[{colour}]coverage {100 * report.score:.1f} %[/]: {report.describe()}")
+    if report.uncovered:
+        console.print(f"uncovered dst frames: {_frame_ranges(report.uncovered_frames())}")
+        for face in sorted(report.uncovered, key=lambda u: -u.distance)[:show]:
+            values = ", ".join(f"{k} {v:.2f}" for k, v in face.values.items())
+            console.print(f"  {face.name}: {values}; nearest src {face.nearest_src} is {face.distance:.1f}× "
+                          f"the tolerance away in {face.feature}")
+    if report.poor:
+        console.print(f"[yellow]poor coverage[/]: add src footage with the dst's {report.weakest_feature()} "
+                      "(DeepFaceLab: the src faceset must cover the dst's angles and expressions)")
+    if json_out is not None:
+        console.print(f"report → {write_coverage(report, json_out)}")
+
+
+def _frame_ranges(frames: list[int]) -> str:
+    """[1, 2, 3, 7, 9, 10] → '1–3, 7, 9–10'."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
 
 
 @faceset_app.command("import-dfl")

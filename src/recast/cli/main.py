@@ -13,6 +13,7 @@ import typer
 
 from recast import DISTRIBUTION, __version__
 from recast.cli import (
+    enhance,
     evaluate,
     export,
     extract,
@@ -63,6 +64,7 @@ media.register(app)
 merge.register(app)
 faceset.register(app)
 train.register(app)
+enhance.register(app)
 provenance.register(app)
 evaluate.register(app)
 export.register(app)

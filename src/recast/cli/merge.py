@@ -66,6 +66,8 @@ def merge_command(
     fps: float | None = typer.Option(None, help="Video output: frame rate [the destination video's, else 25]."),
     force: bool = typer.Option(
         False, "--force", help="Redo frames already merged (and allow new settings); replace an existing video."),
+    enhance: Path | None = typer.Option(None, help="Enhancer folder (recast train-enhancer): sharpen the swapped "
+                                        "faces with the src person's own detail, at the enhancer's size."),
     overrides: dict[str, Any] | None = None,
     encode: dict[str, Any] | None = None,
 ) -> None:
@@ -80,7 +82,8 @@ def merge_command(
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
     common: dict[str, Any] = {"workers": workers, "batch_size": batch_size, "export_dir": export,
-                              "device": pick_device(device), "precision": precision, "xseg": xseg}
+                              "device": pick_device(device), "precision": precision, "xseg": xseg,
+                              "enhance": enhance}
     if is_video_path(out):
         if mask_out is not None:
             raise OptionError(f"--mask-output is for a frames folder; the mask video of {out} is <stem>_mask")

@@ -80,7 +80,10 @@ def run_command(
     output: Path = typer.Option(..., "-o", "--output", help="Result video."),
     minutes: float = typer.Option(10.0, help="Training time budget."),
     iterations: int | None = typer.Option(None, help="Stop training at this iteration instead."),
-    model: str = typer.Option("cpu", help="Training preset: cpu, quick96, saehd, amp."),
+    enhance_minutes: float = typer.Option(0.0, help="Then train the identity-specific enhancer this long and merge "
+                                          "with it when it helps (0 = none)."),
+    model: str = typer.Option("auto", help="Training preset: auto (the best the time budget buys on this machine, "
+                              "measured), cpu, cpu-grow, quick96, saehd, amp."),
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
@@ -98,8 +101,8 @@ def run_command(
     from recast.pipeline.run import RunOptions
 
     options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
-                         iterations=iterations, device=pick_device(device), precision=precision, threads=threads,
-                         reference=list(reference), **(encode or {}),
+                         iterations=iterations, enhance_minutes=enhance_minutes, device=pick_device(device),
+                         precision=precision, threads=threads, reference=list(reference), **(encode or {}),
                          keep_frames=keep_frames, overwrite=force, xseg=xseg)
     _run_and_report(options)
 
@@ -117,11 +120,15 @@ def _print_stage(name: str) -> None:
 
 
 def _print_run(summary: RunSummary) -> None:
+    console.print(f"model: {summary.model_choice}" + (f", enhanced by {summary.enhancer}" if summary.enhancer else ""))
     console.print(
         f"[green]done[/]: src {summary.src_extract.faces} faces, dst {summary.dst_extract.faces} faces, "
         f"{summary.iterations} training iterations, {summary.merge.frames_merged} frames merged "
         f"({summary.merge.frames_passed_through} without a face passed through)"
     )
+    if summary.coverage.poor:
+        console.print(f"[yellow]poor coverage[/]: {summary.coverage.describe()}; details: recast faceset coverage "
+                      f"{summary.workspace.src_aligned} {summary.workspace.dst_aligned}")
     if summary.merge.precision:
         console.print(f"merge precision: {summary.merge.precision}")
     console.print(f"result: [bold]{summary.encode.output.resolve()}[/]")

@@ -23,8 +23,13 @@ keeps the face where it was), which also keeps a badly swapped face measurable. 
 * sharpness: the result face's fine detail (Laplacian energy) ÷ the destination face's, in the
   destination's face region (1.0 = as sharp as the original footage;
   :func:`recast.eval.metrics.sharpness_ratio`);
+* eye region: the same detail ratio and the mean-brightness ratio in the eyes' lids and sockets
+  (:func:`recast.eval.metrics.eye_region_ratios`): soft or dark eyes show here even when the eye
+  landmarks (the ``eyes`` expression error) sit right;
 * background: PSNR of result vs destination outside the dilated face hull (``inf`` = untouched;
-  JSON has no infinity, so the report writes ``null`` with ``background_identical: true``).
+  JSON has no infinity, so the report writes ``null`` with ``background_identical: true``);
+* coverage (with a dst faceset): how well the src faceset covers the dst faces' angles and
+  expressions (:func:`recast.faceset.coverage.faceset_coverage`), a cause of high expression error.
 
 With ``every`` > 1 the motion is measured between evaluated frames (``every`` frames apart).
 
@@ -52,6 +57,7 @@ from recast.eval.metrics import (
     background_psnr,
     excess_motion,
     expression_error,
+    eye_region_ratios,
     identity_distance,
     landmark_motion,
     pose_error,
@@ -59,6 +65,7 @@ from recast.eval.metrics import (
 )
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.landmarks import DlibEmbedder, to_rgb
+from recast.faceset.coverage import CoverageReport, faceset_coverage
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -83,6 +90,8 @@ class FrameMetrics:
         motion_result / motion_dst: mean landmark motion since the previous evaluated frame (px).
         motion_excess: mean length of (result motion − destination motion) per landmark (px).
         sharpness: result face detail ÷ destination face detail (1.0 = as sharp as the original).
+        eye_sharpness / eye_brightness: the same detail ratio, and the mean grey-level ratio, in the
+            eye region (lids and sockets; below 1 = softer / darker eyes).
         background_psnr: dB outside the face region; ``math.inf`` when identical.
     """
 
@@ -99,6 +108,8 @@ class FrameMetrics:
     motion_dst: float | None = None
     motion_excess: float | None = None
     sharpness: float | None = None
+    eye_sharpness: float | None = None
+    eye_brightness: float | None = None
     background_psnr: float | None = None
 
     @property
@@ -136,6 +147,8 @@ class FrameMetrics:
             "motion_dst_px": _round(self.motion_dst),
             "motion_excess_px": _round(self.motion_excess),
             "sharpness": _round(self.sharpness),
+            "eye_sharpness": _round(self.eye_sharpness),
+            "eye_brightness": _round(self.eye_brightness),
             "background_psnr_db": None if identical else _round(psnr),
             "background_identical": identical,
         }
@@ -148,7 +161,8 @@ class EvalReport:
     ``frames`` holds one :class:`FrameMetrics` per evaluated frame (every ``every``-th, from 1).
     ``frame_counts`` are the two inputs' frame counts as probed; ``length_mismatch`` is True when
     one input ended before the other (only the common frames are compared). ``dst_centroid_from``
-    is ``"faceset"`` (``dst_faces`` given) or ``"video"``.
+    is ``"faceset"`` (``dst_faces`` given) or ``"video"``. ``coverage`` is the src faceset's coverage
+    of the dst faceset (None without ``dst_faces``).
     """
 
     result: Path
@@ -163,6 +177,7 @@ class EvalReport:
     src_faces_used: int = 0
     dst_faces_used: int = 0
     dst_centroid_from: str = "video"
+    coverage: CoverageReport | None = None
     seconds: float = 0.0
 
     def summary(self) -> dict[str, object]:
@@ -188,6 +203,7 @@ class EvalReport:
             "length_mismatch": self.length_mismatch,
             "seconds": round(self.seconds, 3),
             "summary": self.summary(),
+            "coverage": None if self.coverage is None else self.coverage.to_json(),
             "frames": [frame.to_json() for frame in self.frames],
         }
 
@@ -233,6 +249,7 @@ def evaluate(
     if report.dst_faces is not None:
         dst_centroid, report.dst_faces_used = faceset_centroid(report.dst_faces, embedder)
         report.dst_centroid_from = "faceset"
+        report.coverage = faceset_coverage(report.src_faces, report.dst_faces)
     expected = math.ceil(total / every) if total else DST_VIDEO_SAMPLE
     dst_stride = max(1, math.ceil(expected / DST_VIDEO_SAMPLE))
 
@@ -295,6 +312,7 @@ def _measure(
     errors = expression_error(dst_face.landmarks, result_landmarks)
     frame.expression, frame.eyes, frame.mouth = errors["expression"], errors["eyes"], errors["mouth"]
     frame.sharpness = sharpness_ratio(result_frame, dst_frame, dst_face.landmarks)
+    frame.eye_sharpness, frame.eye_brightness = eye_region_ratios(result_frame, dst_frame, dst_face.landmarks)
     frame.background_psnr = background_psnr(result_frame, dst_frame, dst_face.landmarks, mask_margin)
     if previous is not None:
         dst_before, result_before = previous
@@ -357,7 +375,8 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
     result is within :data:`SAME_PERSON_DISTANCE` of the src centroid and closer to it than to the dst
     centroid; ``identity_retrieval`` (secondary) only asks for closer to src than to dst.
     ``jitter_ratio`` = mean result motion / mean destination motion (1 = the swap moves like the
-    original). ``sharpness`` = mean per-frame result ÷ destination face detail (1 = as sharp).
+    original). ``sharpness`` = mean per-frame result ÷ destination face detail (1 = as sharp);
+    ``eye_sharpness`` / ``eye_brightness`` the same in the eye region, and its brightness ratio.
     ``background_psnr_db_*`` cover frames whose background changed;
     ``background_identical_frames`` counts those where it did not (PSNR ∞).
     """
@@ -391,6 +410,8 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
         "jitter_ratio": _round(ratio),
         "jitter_excess_px": _round(_mean([f.motion_excess for f in faces])),
         "sharpness": _round(_mean([f.sharpness for f in faces])),
+        "eye_sharpness": _round(_mean([f.eye_sharpness for f in faces])),
+        "eye_brightness": _round(_mean([f.eye_brightness for f in faces])),
         "background_psnr_db_mean": _round(float(np.mean(finite))) if finite else None,
         "background_psnr_db_min": _round(min(finite)) if finite else None,
         "background_identical_frames": len(psnr) - len(finite),

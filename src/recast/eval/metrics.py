@@ -153,6 +153,52 @@ def sharpness_ratio(result: np.ndarray, dst: np.ndarray, dst_landmarks: np.ndarr
     return laplacian_energy(result, dst_landmarks) / reference if reference > 0 else None
 
 
+def eye_region(landmarks: np.ndarray, shape: tuple[int, int], margin: float = 0.12) -> tuple[slice, slice, np.ndarray]:
+    """Both eyes' outlines (36–41, 42–47) dilated by ``margin`` × the inter-ocular distance: lids and sockets.
+
+    Returns:
+        ``(rows, cols, mask)``: the window of a ``(h, w)`` frame and its ``uint8`` mask (1 = eye region).
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    radius = max(1, int(round(margin * inter_ocular(points))))
+    eyes = points[EYE_POINTS]
+    height, width = shape
+    x0, y0 = np.clip(np.floor(eyes.min(axis=0)).astype(int) - radius - 1, 0, [width, height])
+    x1, y1 = np.clip(np.ceil(eyes.max(axis=0)).astype(int) + radius + 2, 0, [width, height])
+    x1, y1 = max(x1, x0), max(y1, y0)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for start in (36, 42):
+        outline = np.round(points[start:start + 6] - [x0, y0]).astype(np.int32)
+        cv2.fillConvexPoly(mask, cv2.convexHull(outline), 1)
+    if mask.size:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    return slice(y0, y1), slice(x0, x1), mask
+
+
+def eye_region_ratios(result: np.ndarray, dst: np.ndarray,
+                      dst_landmarks: np.ndarray) -> tuple[float | None, float | None]:
+    """How the result's eyes compare with the destination's, in the destination's :func:`eye_region`.
+
+    Returns:
+        ``(sharpness, brightness)``: the result's mean squared Laplacian ÷ the destination's (1 = as
+        sharp; blurred eyes fall below) and its mean grey level ÷ the destination's (1 = as bright;
+        dark eyes fall below). None where the destination's value is 0 or the region is empty.
+    """
+    rows, cols, mask = eye_region(dst_landmarks, dst.shape[:2])
+    inside = mask > 0
+    if not inside.any():
+        return None, None
+    figures = []
+    for image in (result, dst):
+        window = image[rows, cols]
+        grey = (cv2.cvtColor(window, cv2.COLOR_BGR2GRAY) if window.ndim == 3 else window).astype(np.float32)
+        laplacian = cv2.Laplacian(grey, cv2.CV_32F, ksize=3)
+        figures.append((float(np.mean(laplacian[inside] ** 2)), float(np.mean(grey[inside]))))
+    (result_detail, result_level), (dst_detail, dst_level) = figures
+    return (result_detail / dst_detail if dst_detail > 0 else None,
+            result_level / dst_level if dst_level > 0 else None)
+
+
 #: dlib's face-recognition model calls two faces the same person below this embedding distance.
 SAME_PERSON_DISTANCE = 0.6
 

@@ -2,7 +2,8 @@
 
 The JSON holds the summary and every frame's values (an infinite background PSNR is ``null``
 with ``background_identical: true``). The PNG (matplotlib, Agg backend) plots the metrics over
-time and shows destination | result | difference crops of the worst and the median frame.
+time (with a dst faceset, also the src faceset's coverage of each dst frame) and shows
+destination | result | difference crops of the worst and the median frame.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import SupportsFloat, cast
 
 import cv2
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -22,6 +24,7 @@ from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.errors import InputError
 from recast.eval.evaluate import EvalReport, FrameMetrics, open_frames
 from recast.eval.metrics import SAME_PERSON_DISTANCE
+from recast.faceset.coverage import CoverageReport
 
 JSON_NAME = "eval.json"
 PNG_NAME = "eval.png"
@@ -79,9 +82,10 @@ def render_png(report: EvalReport) -> bytes:
     index = np.array([f.index for f in frames])
     picked = pick_frames(frames)
     strips = _strips(report, picked)
-    figure = Figure(figsize=(12, 16), dpi=80)
+    plots = 5 + (report.coverage is not None)
+    figure = Figure(figsize=(12, 16 + 3 * (plots - 5)), dpi=80)
     FigureCanvasAgg(figure)
-    grid = figure.add_gridspec(5 + len(strips), 1, height_ratios=[1] * 5 + [1.6] * len(strips))
+    grid = figure.add_gridspec(plots + len(strips), 1, height_ratios=[1] * plots + [1.6] * len(strips))
     summary = report.summary()
 
     axis = figure.add_subplot(grid[0])
@@ -122,8 +126,11 @@ def render_png(report: EvalReport) -> bytes:
     axis.set_xlabel("frame")
     axis.legend(loc="lower right", fontsize=8)
 
+    if report.coverage is not None:
+        _coverage_panel(figure.add_subplot(grid[5]), report.coverage)
+
     for row, (label, (frame, image)) in enumerate(strips.items()):
-        axis = figure.add_subplot(grid[5 + row])
+        axis = figure.add_subplot(grid[plots + row])
         axis.imshow(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         axis.set_axis_off()
         axis.set_title(f"{label} frame {frame.index}: destination | result | difference ×4  "
@@ -133,6 +140,20 @@ def render_png(report: EvalReport) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _coverage_panel(axis: Axes, coverage: CoverageReport) -> None:
+    """Per dst face: the nearest src face's largest feature gap in tolerance units (> 1 = uncovered)."""
+    x = np.array([np.nan if f is None else f for f in coverage.dst_frames], dtype=np.float64)
+    if np.isnan(x).any():
+        x = np.arange(1, len(coverage.nearest) + 1, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    axis.plot(x[order], coverage.nearest[order], ".", markersize=3, label="nearest src face")
+    axis.axhline(1.0, color="grey", linestyle=":", label="close enough (1 tolerance)")
+    per_feature = ", ".join(f"{f.name} {100 * f.covered:.0f} %" for f in coverage.features.values())
+    axis.set_title(f"src coverage of the dst faces {100 * coverage.score:.0f} % ({per_feature})")
+    axis.set_xlabel("dst frame")
+    axis.legend(loc="upper right", fontsize=8)
 
 
 def _strips(report: EvalReport, picked: dict[str, FrameMetrics]) -> dict[str, tuple[FrameMetrics, np.ndarray]]:

@@ -148,20 +148,21 @@ class _Job:
 
 def open_inputs(
     model_dir: str | Path | SwapModel, frames: Path, aligned: Path, session: MergeSettings | MergeSession,
-    device: str, precision: str, xseg: str | Path | XSegMasker | None = None,
+    device: str, precision: str, xseg: str | Path | XSegMasker | None = None, enhance: str | Path | None = None,
 ) -> MergeInputs:
     """Check and load a merge's inputs: the model, the XSeg model (a folder, or loaded; for ``xseg-*``
     mask modes), the aligned faces' metadata, the frame source.
 
     Raises:
         InputError, MetadataError: missing or broken inputs. OptionError: a mask mode the model
-        cannot serve, or a model face type wider than the faceset's.
+        cannot serve, or a model face type wider than the faceset's. ``enhance``: an enhancer folder
+        (:mod:`recast.models.enhancer`) whose network enlarges and sharpens the model's faces.
     """
     if not frames.exists():
         raise InputError(frames, "no such frames folder or video")
     if not aligned.is_dir():
         raise InputError(aligned, "no such aligned-faces folder")
-    model, model_name = _load_model(model_dir, device, precision)
+    model, model_name = _load_model(model_dir, device, precision, enhance)
     face_type = parse_face_type(model.face_type)
     _check_settings(session, model, model_name, xseg is not None)
     masker = _load_xseg(xseg, device) if xseg is not None else None
@@ -408,12 +409,20 @@ def _set_motion(job: _Job, by_frame: dict[str, list[FaceMeta]], names: list[str]
     job.motion = (float(delta[0]), float(delta[1]))
 
 
-def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str) -> tuple[SwapModel, str]:
+def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str,
+                enhance: str | Path | None = None) -> tuple[SwapModel, str]:
+    """The merge model (wrapped with the enhancer in ``enhance``, when given) and its name for messages."""
     if not isinstance(model_dir, (str, Path)):
-        return model_dir, "the model"
-    from recast.export.loader import load_face_model  # a folder (torch) or a .dfm/.onnx (onnxruntime)
+        model, name = model_dir, "the model"
+    else:
+        from recast.export.loader import load_face_model  # a folder (torch) or a .dfm/.onnx (onnxruntime)
 
-    return load_face_model(model_dir, device, precision), str(model_dir)
+        model, name = load_face_model(model_dir, device, precision), str(model_dir)
+    if enhance is None:
+        return model, name
+    from recast.models.enhancer import EnhancedSwapper, load_enhancer
+
+    return EnhancedSwapper(model, load_enhancer(enhance, device), device), f"{name} + enhancer {enhance}"
 
 
 def every_settings(session: MergeSettings | MergeSession) -> list[MergeSettings]:

@@ -97,6 +97,7 @@ def merge(
     device: str = "cpu",
     precision: str = "auto",
     xseg: str | Path | XSegMasker | None = None,
+    enhance: str | Path | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> MergeSummary:
     """Merge a trained model's faces into every destination frame, writing PNG frames and masks.
@@ -125,6 +126,8 @@ def merge(
         precision: ``auto`` (bf16 where the hardware has it), ``fp32``, ``bf16`` or ``fp16``
             (CUDA); see :mod:`recast.runtime.precision`.
         xseg: XSeg mask model folder (or a loaded one) for the ``xseg-*`` mask modes.
+        enhance: an enhancer folder (:mod:`recast.models.enhancer`, trained by ``recast train-enhancer``):
+            faces are cut at its size, swapped at the model's and enhanced back to its size.
         on_progress: called with ``(frames done, frames total or None)``.
 
     Raises:
@@ -136,12 +139,12 @@ def merge(
     frames, aligned, out_dir = Path(frames), Path(aligned), Path(out_dir)
     mask_dir = Path(mask_out_dir) if mask_out_dir is not None else out_dir.with_name(out_dir.name + "_mask")
     _check_folders(frames, aligned, out_dir, mask_dir)
-    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg)
+    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg=xseg, enhance=enhance)
     force = _check_record(out_dir, mask_dir, session, force, redo_changed, inputs.weights_sha256, inputs.xseg_sha256)
     counts = run_engine(inputs, session, PngSink(out_dir, mask_dir, force), workers=workers,
                         batch_size=batch_size, export_dir=export_dir, on_progress=on_progress)
     _finish_record(out_dir)
-    provenance = _provenance(model_dir, "dst_frames", frames, aligned, inputs, session, xseg)
+    provenance = _provenance(model_dir, "dst_frames", frames, aligned, inputs, session, xseg, enhance)
     write_sidecar(out_dir, provenance["inputs"], provenance["model"], provenance["settings"])
     return _summary(counts, inputs, started, out_dir, mask_dir)
 
@@ -160,6 +163,7 @@ def merge_to_video(
     device: str = "cpu",
     precision: str = "auto",
     xseg: str | Path | XSegMasker | None = None,
+    enhance: str | Path | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> MergeSummary:
     """Merge a trained model's faces into every destination frame, straight into the result video.
@@ -169,7 +173,7 @@ def merge_to_video(
 
     Args:
         model_dir, frames, aligned, settings, workers, batch_size, export_dir, device, precision, xseg,
-            on_progress: as for :func:`merge` (``raw-predict`` mode is refused: it makes face
+            enhance, on_progress: as for :func:`merge` (``raw-predict`` mode is refused: it makes face
             images, not frames).
         output: the result video (``.mp4``, ``.m4v``, ``.mov``, ``.mkv`` or ``.avi``).
         options: encoding. Defaults filled in here: ``fps`` = the destination video's rate
@@ -192,15 +196,16 @@ def merge_to_video(
     options = options or EncodeOptions()
     if options.audio_from is None and frames.is_file():
         options = dataclasses.replace(options, audio_from=frames)
-    protected = [frames, aligned, *([Path(model_dir)] if isinstance(model_dir, (str, Path)) else [])]
+    protected = [frames, aligned, *([Path(model_dir)] if isinstance(model_dir, (str, Path)) else []),
+                 *([Path(enhance)] if enhance is not None else [])]
     check_result_path(output, options, with_mask=True, inputs=protected)
-    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg)
+    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg=xseg, enhance=enhance)
     if options.fps is None and frames.is_file():
         from recast.media.video import probe
 
         options = dataclasses.replace(options, fps=probe(frames).fps_fraction)
     role = "dst" if frames.is_file() else "dst_frames"
-    base = _provenance(model_dir, role, frames, aligned, inputs, session, xseg)
+    base = _provenance(model_dir, role, frames, aligned, inputs, session, xseg, enhance)
     provenance = {**base, **options.provenance,
                   "model": {**base["model"], **options.provenance.get("model", {})}}  # keeps the weights hash
     options = dataclasses.replace(options, provenance=provenance)
@@ -232,11 +237,13 @@ def _summary(counts: EngineCounts, inputs: MergeInputs, started: float, out: Pat
 
 def _provenance(model_dir: str | Path | SwapModel, frames_role: str, frames: Path, aligned: Path,
                 inputs: MergeInputs, session: MergeSettings | MergeSession,
-                xseg: str | Path | XSegMasker | None = None) -> dict[str, Any]:
+                xseg: str | Path | XSegMasker | None = None, enhance: str | Path | None = None) -> dict[str, Any]:
     """Sidecar content of a merge: its inputs (role → path), the model's summary, the settings."""
     roles = {frames_role: frames, "dst_aligned": aligned}
     if isinstance(model_dir, (str, Path)):
         roles["model"] = Path(model_dir)
+    if enhance is not None:
+        roles["enhancer"] = Path(enhance)
     model = {"name": inputs.model_name, "resolution": inputs.model.resolution, "face_type": str(inputs.face_type),
              "weights_sha256": inputs.weights_sha256}
     if inputs.xseg is not None:

@@ -8,7 +8,7 @@ warped src and dst faces (N, 3, R, R) BGR float in [0, 1] to the reconstructions
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ from torch import nn
 from recast.models.config import ModelConfig
 
 if TYPE_CHECKING:
+    from recast.models.growth import Progress
     from recast.train.options import TrainSettings
 
 
@@ -67,6 +68,8 @@ class FaceSwapModel(nn.Module):
     ``morphable``: :meth:`swap` blends identities by its ``morph`` argument.
     ``gan_sides``: which reconstructions (``"src"``, ``"dst"``) the patch GAN judges.
     ``supports_true_face``: the src and dst codes share a space (the code discriminator applies).
+    A family owns its training policy: :meth:`advance` (e.g. progressive growth), reported by
+    :meth:`training_state`, with :attr:`train_resolution` the size it trains at now.
     """
 
     family: ClassVar[str] = ""
@@ -83,6 +86,22 @@ class FaceSwapModel(nn.Module):
     @property
     def resolution(self) -> int:
         return int(self.config.resolution)  # type: ignore[attr-defined]
+
+    @property
+    def train_resolution(self) -> int:
+        """The size :meth:`forward` outputs now (a growing model's current size); the trainer resizes the
+        batch's targets to it. :meth:`swap` always outputs :attr:`resolution`."""
+        return self.resolution
+
+    def advance(self, progress: Progress) -> str | None:
+        """The family's training policy, called after every iteration (e.g. grow the output size); returns
+        a message when the model changed, else None. Changes must live in the model's weights or buffers,
+        so a resumed model continues from them."""
+        return None
+
+    def training_state(self) -> dict[str, Any]:
+        """JSON-safe facts about the training policy's state, recorded in ``state.json`` at every save."""
+        return {}
 
     @property
     def has_learned_mask(self) -> bool:

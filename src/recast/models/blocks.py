@@ -154,6 +154,7 @@ class Decoder(nn.Module):
             stages += [Upscale(prev, mult * d, use_cos), ResidualBlock(mult * d, use_cos)]
             prev = mult * d
         self.image_body = nn.Sequential(*stages)
+        self.feature_channels = prev
         self.double_res = double  # not `double`: that would shadow nn.Module.double()
         if double:
             self.heads = nn.ModuleList(
@@ -169,10 +170,14 @@ class Decoder(nn.Module):
             )
             self.mask_head = nn.Conv2d(mask_chans[-1], 1, 1)
 
-    def forward_image(self, z: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image branch's last features (N, ``feature_channels``, R or R/2, …) and the image."""
         x = self.image_body(z)
-        x = F.pixel_shuffle(torch.cat([head(x) for head in self.heads], dim=1), 2) if self.double_res else self.head(x)
-        return torch.sigmoid(x)
+        y = F.pixel_shuffle(torch.cat([head(x) for head in self.heads], dim=1), 2) if self.double_res else self.head(x)
+        return x, torch.sigmoid(y)
+
+    def forward_image(self, z: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(z)[1]
 
     def forward_mask(self, z: torch.Tensor) -> torch.Tensor:
         if not self.has_mask:

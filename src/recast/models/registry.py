@@ -58,6 +58,10 @@ class ModelEntry:
 
 _SAEHD = "recast.models.saehd:SAEHD"
 
+CPU_PRESET: dict[str, Any] = {"resolution": 64, "face_type": "full", "archi": "df-ud", "ae_dims": 128, "e_dims": 32,
+                              "d_dims": 32, "d_mask_dims": 8}
+"""Model config of the ``cpu`` preset (and the base of ``cpu-grow``)."""
+
 DEFAULT_MODEL = "saehd"
 """The registry name a new model gets when none is asked for."""
 
@@ -81,8 +85,14 @@ MODELS: dict[str, ModelEntry] = {
     "cpu": ModelEntry(
         "cpu", _SAEHD, SAEHDConfig,
         "Small SAEHD sized for a 2-core CPU: 64 px df-ud, ae 128, e 32, d 32, mask 8.",
-        preset={"resolution": 64, "face_type": "full", "archi": "df-ud", "ae_dims": 128, "e_dims": 32,
-                "d_dims": 32, "d_mask_dims": 8},
+        preset=CPU_PRESET,
+        train_defaults={"batch_size": 8, "optimizer": "adam", "lr": 2e-4},
+    ),
+    "cpu-grow": ModelEntry(
+        "cpu-grow", _SAEHD, SAEHDConfig,
+        "The cpu preset growing while it trains: 64 px, then 96 px at 35 % of the budget, 128 px at 70 % "
+        "(weights kept, each new size faded in).",
+        preset={**CPU_PRESET, "resolution": 128, "growth": [64, 96], "growth_at": [0.35, 0.7]},
         train_defaults={"batch_size": 8, "optimizer": "adam", "lr": 2e-4},
     ),
 }

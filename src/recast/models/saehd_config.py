@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from recast.errors import OptionError
@@ -34,6 +35,9 @@ class SAEHDConfig(ModelConfig):
 
     resolution: multiple of 16, of 32 with the ``d`` or ``t`` variant. archi: ``df`` or ``liae``
     plus optional ``-udtc``. d_mask_dims 0 = no learned mask (the masks are then all ones).
+    growth: progressive growth (:mod:`recast.models.growth`): the model is built at ``growth[0]``
+    (which then needs the archi's multiple) and grows through the other sizes to ``resolution`` at
+    the budget fractions ``growth_at``.
     """
 
     resolution: int = option(128, "Face size in pixels (a multiple of 32 with archi variant d or t)", ge=64,
@@ -47,10 +51,28 @@ class SAEHDConfig(ModelConfig):
     d_dims: int = option(64, "Decoder width", ge=2, le=256, multiple_of=2, fixed=True, group=MODEL_GROUP)
     d_mask_dims: int = option(22, "Mask decoder width (0 = no learned mask)", ge=0, le=256, multiple_of=2,
                               fixed=True, group=MODEL_GROUP)
+    growth: list[int] = option(help="Progressive growth: smaller output sizes to train first, smallest first "
+                               "(e.g. 64 96 with resolution 128); empty = off", default_factory=list, ge=64, le=640,
+                               multiple_of=16, fixed=True, group=MODEL_GROUP)
+    growth_at: list[float] = option(help="Budget fractions at which the model grows to the next size, one per "
+                                    "growth size (empty = spread evenly)", default_factory=list, gt=0, lt=1,
+                                    fixed=True, group=MODEL_GROUP)
 
     def validate(self) -> None:
         """Options (:func:`recast.options.validate`), then the resolution step the archi needs."""
         super().validate()
         _, letters = parse_archi(self.archi)
-        if ("d" in letters or "t" in letters) and self.resolution % 32:
-            raise OptionError(f"resolution={self.resolution} must be a multiple of 32 for archi {self.archi!r}")
+        base = self.growth[0] if self.growth else self.resolution
+        if ("d" in letters or "t" in letters) and base % 32:
+            which = "the first growth size" if self.growth else "resolution"
+            raise OptionError(f"{which}={base} must be a multiple of 32 for archi {self.archi!r}")
+        if self.resolution % base:
+            raise OptionError(f"resolution={self.resolution} must be a multiple of the first growth size {base} "
+                              "(the encoder shrinks its input by a whole factor)")
+        sizes = [*self.growth, self.resolution]
+        if any(b <= a for a, b in itertools.pairwise(sizes)):
+            raise OptionError(f"growth sizes {self.growth} must increase and stay below resolution={self.resolution}")
+        if self.growth_at and (len(self.growth_at) != len(self.growth) or
+                               any(b <= a for a, b in itertools.pairwise(self.growth_at))):
+            raise OptionError(f"growth_at {self.growth_at} must give {len(self.growth)} increasing budget fractions, "
+                              "one per growth size")

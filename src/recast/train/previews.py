@@ -16,6 +16,7 @@ import torch
 
 from recast.atomic import atomic_write_bytes, atomic_write_text
 from recast.models.base import FaceSwapModel
+from recast.models.growth import resize
 from recast.train.options import PREVIEW_COLUMNS
 
 COLUMNS = PREVIEW_COLUMNS
@@ -31,7 +32,8 @@ def _to_image(t: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def preview_grid(model: FaceSwapModel, src: torch.Tensor, dst: torch.Tensor, rows: int = 4) -> np.ndarray:
-    """Grid image (rows·R, 7·R, 3) uint8 BGR from target faces ``src``, ``dst`` (N, 3, R, R)."""
+    """Grid image (rows·S, 7·S, 3) uint8 BGR from target faces ``src``, ``dst`` (N, 3, R, R); S is the size the
+    model trains at now (:attr:`~recast.models.base.FaceSwapModel.train_resolution`)."""
     was_training = model.training
     model.eval()
     src, dst = src[:rows], dst[:rows]
@@ -40,7 +42,8 @@ def preview_grid(model: FaceSwapModel, src: torch.Tensor, dst: torch.Tensor, row
     out = model(src, dst)
     face, swap_mask, dst_mask = model.swap(dst)
     model.train(was_training)
-    columns = [src, out.pred_src_src, dst, out.pred_dst_dst, face, swap_mask, dst_mask]
+    size = out.pred_src_src.shape[-1]  # a growing model's current size
+    columns = [resize(c, size) for c in (src, out.pred_src_src, dst, out.pred_dst_dst, face, swap_mask, dst_mask)]
     images = [_to_image(c) for c in columns]
     return np.vstack([np.hstack([col[i] for col in images]) for i in range(n)])
 
@@ -77,12 +80,16 @@ def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_
     return buffer.getvalue()
 
 
-def write_previews(folder: Path, iteration: int, grid: np.ndarray, history: dict[str, list[float]]) -> None:
-    """Write preview.png, history/<iteration>.png, loss.png and loss_history.json into ``folder``."""
+def write_previews(folder: Path, iteration: int, grid: np.ndarray, history: dict[str, list[float]],
+                   size: int | None = None) -> None:
+    """Write preview.png, history/<iteration>.png, loss.png and loss_history.json into ``folder``;
+    with ``size`` (a growing model's current face size) also preview_<size>px.png, the latest of that size."""
     ok, encoded = cv2.imencode(".png", grid)
     if ok:
         data = encoded.tobytes()
         atomic_write_bytes(folder / "preview.png", data)
+        if size is not None:
+            atomic_write_bytes(folder / f"preview_{size}px.png", data)
         atomic_write_bytes(folder / "history" / f"{iteration:09d}.png", data)
     atomic_write_bytes(folder / "loss.png", loss_curve_png(history))
     atomic_write_text(folder / "loss_history.json", json.dumps(history))

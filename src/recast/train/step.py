@@ -16,6 +16,7 @@ from torch import nn
 
 from recast.models.base import FaceSwapModel, TrainOutputs
 from recast.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+from recast.models.growth import resize
 from recast.runtime.precision import Precision
 from recast.train import losses as L
 from recast.train.distributed import DistInfo, average_gradients, average_scalars
@@ -39,6 +40,9 @@ class Part:
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
+
+_TARGETS = ("src_target", "dst_target", "src_mask", "dst_mask", "src_em", "dst_em")
+"""Batch entries resized to the model's :attr:`~recast.models.base.FaceSwapModel.train_resolution`."""
 
 FLOAT32 = Precision(None, "default")
 """Plain float32 steps (the default of :class:`TrainStep`)."""
@@ -108,8 +112,10 @@ class TrainStep:
 
     def __call__(self, batch: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
         s = self.settings.effective()
-        res = self.model.resolution
+        res = self.model.train_resolution
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        for key in _TARGETS:  # a growing model trains below the sample size for a while
+            b[key] = resize(b[key], res)
         need_swap = s.face_style_power > 0 or s.bg_style_power > 0
         self.model.train()
         with self.precision.autocast(self.device):

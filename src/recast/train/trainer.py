@@ -32,6 +32,7 @@ import torch
 from recast.errors import InputError, OptionError
 from recast.models import checkpoint as ckpt
 from recast.models.base import FaceSwapModel
+from recast.models.growth import PLATEAU_WINDOW, Progress
 from recast.models.modelcard import write_model_card
 from recast.models.registry import DEFAULT_MODEL, check_saved_model, create_model, get_entry, model_from_saved
 from recast.runtime.devices import resolve_device
@@ -297,7 +298,8 @@ class Trainer:
             eff = self.settings.effective()
             state = {"model": self.name, "settings": dataclasses.asdict(self.settings), "seed": self.seed,
                      "optimizer": self.settings.optimizer, "elapsed_seconds": round(self.elapsed, 3),
-                     "gan": [eff.gan_patch_size or max(4, self.model.resolution // 8), eff.gan_dims]}
+                     "gan": [eff.gan_patch_size or max(4, self.model.resolution // 8), eff.gan_dims],
+                     **self.model.training_state()}
             ckpt.save_checkpoint(self.model_dir, self.iteration, self._weights(), self._optimizer_tensors(),
                                  state, self.history)
             self._emit(ProgressEvent("save", self.iteration, message=str(self.model_dir)))
@@ -339,6 +341,7 @@ class Trainer:
         """Train until the iteration/minute limit, Ctrl-C or divergence; always leaves a good save."""
         o = self.options
         start = last_save = last_backup = time.monotonic()
+        first_iteration = self.iteration
         step_times: deque[float] = deque(maxlen=50)
         wait_total = step_total = 0.0
         done = 0
@@ -386,7 +389,9 @@ class Trainer:
                 self._emit(ProgressEvent("iteration", self.iteration, ms, logs))
                 if self.tensorboard is not None:
                     self.tensorboard.scalars(self.iteration, logs, ms)
-                if preview_every and self.iteration % preview_every == 0 and self.dist.is_main:
+                if self._advance(start, first_iteration, batch if preview_every else None):
+                    last_save = time.monotonic()
+                elif preview_every and self.iteration % preview_every == 0 and self.dist.is_main:
                     self.write_preview(batch)
                 now = time.monotonic()
                 if o.autobackup_hours > 0 and now - last_backup >= o.autobackup_hours * 3600:
@@ -417,6 +422,49 @@ class Trainer:
                              wait_total / step_total if step_total else 0.0, self.history, list(self.skipped_faces))
         self._emit(ProgressEvent("done", self.iteration, ms_per_iter, logs, message))
         return result
+
+    def budget_fraction(self, started: float, first_iteration: int) -> float | None:
+        """The share of this run's budget used (the largest of minutes, target iteration and iterations to
+        add that are given), at most 1; None without a limit. The same on every rank."""
+        o = self.options
+        fractions = []
+        if o.minutes:
+            fractions.append((time.monotonic() - started) / (60 * o.minutes))
+        if o.iterations:
+            fractions.append(self.iteration / o.iterations)
+        elif o.more:
+            fractions.append((self.iteration - first_iteration) / o.more)
+        if not fractions:
+            return None
+        shared = distributed.average_scalars({"fraction": min(1.0, max(fractions))}, self.dist, self.device)
+        return shared["fraction"]
+
+    def _advance(self, started: float, first_iteration: int, batch: dict[str, torch.Tensor] | None) -> bool:
+        """Let the model's training policy act (:meth:`FaceSwapModel.advance`); True when its size changed.
+
+        Then the model is saved (a resumed run starts from the new size) and, given a ``batch``, previews
+        are written of the last state at the old size and of the first at the new one (the policy's
+        state lives in the model's buffers, so the old one can be put back for a moment).
+        """
+        size = self.model.train_resolution
+        before = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
+        window = 2 * PLATEAU_WINDOW
+        losses = [a + b for a, b in zip(self.history["src"][-window:], self.history["dst"][-window:], strict=True)]
+        message = self.model.advance(Progress(self.iteration, self.budget_fraction(started, first_iteration), losses))
+        if message is None:
+            return False
+        log.info("%s: %s", self.model_dir, message)
+        self._emit(ProgressEvent("info", self.iteration, message=message))
+        if self.model.train_resolution == size:
+            return False
+        if batch is not None and self.dist.is_main:
+            after = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
+            self.model.load_state_dict(before, strict=False)
+            self.write_preview(batch)
+            self.model.load_state_dict(after, strict=False)
+            self.write_preview(batch)
+        self.save()
+        return True
 
     def _tune_threads(self, seconds: float) -> None:
         if self.tuner is None:
@@ -452,7 +500,8 @@ class Trainer:
         from recast.train.previews import preview_grid
 
         grid = preview_grid(self.model, batch["src_target"].to(self.device), batch["dst_target"].to(self.device))
-        write_previews(self.model_dir / "previews", self.iteration, grid, self.history)
+        size = self.model.train_resolution if self.model.training_state() else None
+        write_previews(self.model_dir / "previews", self.iteration, grid, self.history, size)
         if self.tensorboard is not None:
             self.tensorboard.image(self.iteration, grid)
         self._emit(ProgressEvent("preview", self.iteration))

@@ -1,0 +1,142 @@
+"""Train the identity-specific face enhancer (:mod:`recast.models.enhancer`) on the src faceset.
+
+>>> result = train_enhancer("workspace/model/cpu", "workspace/data_src/aligned", "workspace/model/cpu_enhancer",
+...                         minutes=10)
+
+Pairs: every src face (up to ``max_faces``, spread over the faceset) is cropped as the swap model
+crops it, at the enhancer's size S (twice the model's R by default, at most the faces' own
+size). The *input* is what the trained swap model makes of that face — the crop shrunk to R,
+through the autoencoder (src in, src decoder out: the person's own face as the model renders it),
+enlarged back to S — and the *target* the crop itself. So the enhancer learns exactly the
+degradation the merge produces, for this person. It trains on random ``patch`` × ``patch`` squares
+(random mirror) with an L1 loss and Adam, until ``minutes`` (counted from the start, so making the
+pairs is part of the budget) or ``iterations`` run out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recast.errors import InputError
+from recast.faceset.source import open_faceset
+from recast.models.enhancer import EnhancerConfig, FaceEnhancer, resize_faces, save_enhancer
+from recast.models.inference import FaceSwapper
+from recast.train.samples import crop_face
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EnhancerResult:
+    """What :func:`train_enhancer` did: where it saved, its face size S, the steps, the last loss, and the L1
+    error of the swap model's rendering (``before``) and of the enhanced one (``after``) on all pairs, at S."""
+
+    folder: Path
+    size: int
+    iterations: int
+    loss: float
+    before: float
+    after: float
+    seconds: float
+
+
+def enhancer_pairs(swapper: FaceSwapper, faceset: str | Path, size: int, max_faces: int,
+                   batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """``(inputs, targets)``: (N, S, S, 3) uint8 BGR — the model's rendering of each src face, and the face."""
+    faces = open_faceset(faceset)
+    picks = np.unique(np.linspace(0, len(faces) - 1, min(max_faces, len(faces))).round().astype(int))
+    targets = []
+    for index in picks:
+        face = faces[int(index)]
+        targets.append(crop_face(face.image, face.meta.landmarks, face.meta.face_type, size, swapper.face_type))
+    target = np.stack(targets)
+    rendered = []
+    for start in range(0, len(target), batch_size):
+        small = resize_faces(target[start:start + batch_size], swapper.resolution)
+        rendered.append(resize_faces(swapper.swap(small, masks=False)[0], size))
+    return _to_uint8(np.concatenate(rendered)), _to_uint8(target)
+
+
+def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | Path, *, minutes: float | None = None,
+                   iterations: int | None = None, size: int | None = None, channels: int = 32, blocks: int = 4,
+                   patch: int = 64, batch_size: int = 8, lr: float = 5e-4, max_faces: int = 400,
+                   device: str = "cpu", seed: int = 0) -> EnhancerResult:
+    """Train an enhancer for the model in ``model_dir`` on ``src_faces`` and save it in ``out_dir``.
+
+    Raises:
+        InputError: no limit given, or faces smaller than the model's resolution.
+    """
+    if minutes is None and iterations is None:
+        raise InputError(Path(out_dir), "give minutes or iterations for the enhancer's training")
+    started = time.perf_counter()
+    swapper = FaceSwapper.load(model_dir, device=device)
+    side = open_faceset(src_faces)[0].image.shape[0]
+    size = size or min(2 * swapper.resolution, side)
+    if size < swapper.resolution:
+        raise InputError(Path(src_faces), f"faces of {side} px are smaller than the model's {swapper.resolution} px")
+    inputs, targets = enhancer_pairs(swapper, src_faces, size, max_faces)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    enhancer = FaceEnhancer(EnhancerConfig(size, swapper.resolution, str(swapper.face_type), channels, blocks))
+    enhancer.to(device).train()
+    optimizer = torch.optim.Adam(enhancer.parameters(), lr=lr)
+    patch = min(patch, size)
+    step, loss_value = 0, float("nan")
+    while (iterations is None or step < iterations) and (
+            minutes is None or time.perf_counter() - started < 60 * minutes):
+        x, y = _patches(inputs, targets, patch, batch_size, rng, device)
+        loss = torch.nn.functional.l1_loss(enhancer(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step, loss_value = step + 1, float(loss.detach())
+    enhancer.eval()
+    before, after = _errors(enhancer, inputs, targets, device)
+    facts = {"iterations": step, "loss": loss_value, "l1_before": before, "l1_after": after,
+             "model_dir": str(model_dir), "src_faces": str(src_faces), "pairs": len(inputs)}
+    folder = save_enhancer(enhancer, out_dir, facts)
+    result = EnhancerResult(folder, size, step, loss_value, before, after, time.perf_counter() - started)
+    log.info("enhancer %s: %d iterations on %d faces, L1 %.4f → %.4f", folder, step, len(inputs), before, after)
+    return result
+
+
+def _patches(inputs: np.ndarray, targets: np.ndarray, patch: int, count: int, rng: np.random.Generator,
+             device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of aligned random (input, target) squares, mirrored at random; (N, 3, P, P) float in [0, 1]."""
+    picks = rng.integers(len(inputs), size=count)
+    corners = rng.integers(inputs.shape[1] - patch + 1, size=(count, 2))
+    xs, ys = [], []
+    for pick, (top, left) in zip(picks, corners, strict=True):
+        a = inputs[pick, top:top + patch, left:left + patch]
+        b = targets[pick, top:top + patch, left:left + patch]
+        if rng.random() < 0.5:
+            a, b = a[:, ::-1], b[:, ::-1]
+        xs.append(a)
+        ys.append(b)
+
+    def tensor(images: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.stack(images))).permute(0, 3, 1, 2).float().div(255).to(device)
+
+    return tensor(xs), tensor(ys)
+
+
+@torch.no_grad()
+def _errors(enhancer: FaceEnhancer, inputs: np.ndarray, targets: np.ndarray, device: str) -> tuple[float, float]:
+    """Mean L1 (0–1 scale) of the renderings and of the enhanced renderings against the real faces."""
+    before = after = 0.0
+    for start in range(0, len(inputs), 8):
+        x = torch.from_numpy(inputs[start:start + 8]).permute(0, 3, 1, 2).float().div(255).to(device)
+        y = torch.from_numpy(targets[start:start + 8]).permute(0, 3, 1, 2).float().div(255).to(device)
+        before += float((x - y).abs().mean()) * len(x)
+        after += float((enhancer(x) - y).abs().mean()) * len(x)
+    return before / len(inputs), after / len(inputs)
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return (np.clip(images, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
