@@ -171,3 +171,14 @@ def test_every_method_runs_on_synthetic_faces(tmp_path: Path) -> None:
         assert len(result.kept) + len(result.trashed) == len(list_faces(folder)) + len(result.trashed)
         restore(folder)
         assert snapshot(folder) == original, method
+
+
+def test_restore_removes_the_journal_temp_file_a_kill_left(tmp_path: Path) -> None:
+    """kill -9 while the journal itself was being written leaves ``..recast-sort.<random>.tmp.json``."""
+    folder = tmp_path / "aligned"
+    make_faceset(folder, 4)
+    original = snapshot(folder)
+    sort_faceset(folder, "yaw", workers=1)
+    (folder / "..recast-sort.j7lpohwm.tmp.json").write_text('{"format": "recast.sort-jou')
+    assert restore(folder).missing == []
+    assert snapshot(folder) == original

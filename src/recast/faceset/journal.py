@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recast.atomic import atomic_write_text
+from recast.atomic import atomic_write_text, remove_stale_temp_files
 from recast.errors import InputError
 
 JOURNAL_NAME = ".recast-sort.json"
@@ -81,7 +81,11 @@ class Journal:
         return {f["at"]: f["orig"] for f in self.files if f.get("at")}
 
     def recover(self) -> list[str]:
-        """Finish an interrupted batch of moves (roll forward). Returns original names of files not found."""
+        """Finish an interrupted batch of moves (roll forward). Returns original names of files not found.
+
+        A run killed while it wrote the journal leaves the journal's temporary file; it is removed here.
+        """
+        remove_stale_temp_files(self.folder)
         if self.pending is None:
             return []
         missing: list[str] = []

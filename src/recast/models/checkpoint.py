@@ -269,3 +269,23 @@ def backup(model_dir: Path, count: int) -> Path | None:
     tmp.rename(root / "01")
     fsync_dir(root)
     return root / "01"
+
+
+def load_into(model_dir: Path, model: torch.nn.Module) -> Checkpoint:
+    """Load the committed checkpoint's ``model.*`` weights of ``model_dir`` into ``model``; returns the
+    checkpoint (state, weights path) without its optimizer.
+
+    Raises:
+        InputError: no saved weights yet, weights that are not safetensors or hold NaN/inf, or
+            weights that do not fit the model (one line).
+    """
+    checkpoint = load_checkpoint(Path(model_dir), with_optimizer=False)
+    if checkpoint is None:
+        raise InputError(model_dir, "has no saved weights yet (train it first)")
+    weights = {k[len("model."):]: v for k, v in checkpoint.weights.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise InputError(checkpoint.path, "weights do not match config.json: "
+                                          + " ".join(str(error).split())[:300]) from None
+    return checkpoint

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recast.errors import InputError
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.models import checkpoint as ckpt
 from recast.models.base import FaceSwapModel
@@ -65,16 +64,8 @@ class FaceSwapper:
         device = resolve_device(device)
         model_dir = Path(model_dir)
         name, config = check_saved_model(model_dir)
-        checkpoint = ckpt.load_checkpoint(model_dir, with_optimizer=False)
-        if checkpoint is None:
-            raise InputError(model_dir, "has no saved weights yet (train it first)")
         model = model_from_saved(name, config)
-        weights = {k[len("model."):]: v for k, v in checkpoint.weights.items() if k.startswith("model.")}
-        try:
-            model.load_state_dict(weights)
-        except RuntimeError as error:
-            raise InputError(checkpoint.path, "weights do not match config.json: "
-                                              + " ".join(str(error).split())[:300]) from None
+        checkpoint = ckpt.load_into(model_dir, model)
         swapper = cls(model, device, int(checkpoint.state.get("iteration", 0)), channels_last, precision)
         swapper.weights_sha256 = sha256_file(checkpoint.path / ckpt.WEIGHTS_FILE)
         return swapper

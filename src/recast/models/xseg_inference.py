@@ -57,16 +57,8 @@ def load_xseg(model_dir: str | Path) -> tuple[XSeg, int, Path]:
         InputError: see :func:`check_saved_xseg`; or a folder with no saved weights yet.
     """
     _, config = check_saved_xseg(model_dir)
-    checkpoint = ckpt.load_checkpoint(Path(model_dir), with_optimizer=False)
-    if checkpoint is None:
-        raise InputError(model_dir, "has no saved weights yet (train it first)")
     model = XSeg(config)
-    weights = {k[len("model."):]: v for k, v in checkpoint.weights.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        raise InputError(checkpoint.path, "weights do not match config.json: "
-                                          + " ".join(str(error).split())[:300]) from None
+    checkpoint = ckpt.load_into(Path(model_dir), model)
     return model, int(checkpoint.state.get("iteration", 0)), checkpoint.path / ckpt.WEIGHTS_FILE
 
 
