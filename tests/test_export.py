@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import torch
 
 from recast.export.contract import SYNTHETIC_NOTICE, inspect_model
 from recast.export.dfm import export_model
@@ -25,7 +26,10 @@ SMALL_AMP = {"resolution": 64, "face_type": "whole", "ae_dims": 16, "inter_dims"
 
 
 def save_model(model_dir: Path, name: str, **config: object) -> Path:
-    """A freshly initialised model saved as a recast model folder (weights perturbed off glorot)."""
+    """A freshly initialised model saved as a recast model folder (weights perturbed off glorot).
+
+    Seeded: the weights, and so the merges compared against them, never depend on which tests ran first."""
+    torch.manual_seed(0)
     model = create_model(name, **config)
     checkpoint.write_model_config(model_dir, name, model.config.to_dict())
     weights = {f"model.{key}": value for key, value in model.state_dict().items()}
