@@ -15,6 +15,7 @@ import pytest
 from recast.errors import OptionError
 from recast.merge.settings import MergeSettings
 from recast.options import option_fields
+from recast.pipeline.encode import EncodeOptions
 from recast.studio import runs
 from recast.studio.taskoptions import RenderJob
 from recast.train.options import PREVIEW_COLUMNS
@@ -57,7 +58,8 @@ def test_every_task_has_a_form_and_the_forms_are_the_tasks_options(workspace: Pa
     forms = client.get("/api/forms").json()
     assert {"extract", "sort", "render", "eval", "verify", "train", "merge"} <= set(forms)
     render = client.get("/api/forms/render").json()["properties"]
-    assert set(render) == {item.name for cls in (MergeSettings, RenderJob) for item in option_fields(cls)}
+    classes = (MergeSettings, EncodeOptions, RenderJob)
+    assert set(render) == {item.name for cls in classes for item in option_fields(cls)}
     assert render["preset"]["enum"][0] == "ultrafast" and render["crf"]["maximum"] == 51
     sort = client.get("/api/forms/sort").json()["properties"]
     assert "blur" in sort["method"]["enum"] and sort["side"]["enum"] == ["src", "dst"]

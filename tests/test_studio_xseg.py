@@ -122,3 +122,25 @@ def test_editor_draws_undoes_and_saves_polygons(xseg_workspace: Path) -> None:
     assert [p.include for p in labels] == [True, False]
     np.testing.assert_allclose(labels[0].points, [[40, 40], [220, 40], [240, 240], [40, 230]], atol=1.5)
     np.testing.assert_allclose(labels[1].points, [[100, 100], [150, 100], [125, 150]], atol=1.5)
+
+
+def test_merge_tuner_and_render_use_the_xseg_model(xseg_workspace: Path) -> None:
+    from recast.studio.jobs import JobManager
+    from test_studio_jobs import wait_state
+
+    body = {"model": "default", "frame": 1, "settings": {"mask_mode": "xseg-dst"}, "view": "mask"}
+    with served(xseg_workspace) as (_, client):
+        assert client.get("/api/state").status_code == 200
+        refused = client.post("/api/merge/preview", json=body)
+        assert refused.status_code in (409, 422) and "xseg" in refused.text.lower()
+        assert client.post("/api/merge/preview", json={**body, "xseg": "../mask"}).status_code == 404
+        masked = client.post("/api/merge/preview", json={**body, "xseg": "mask"})
+        assert masked.status_code == 200 and masked.headers["content-type"] == "image/png"
+    manager = JobManager(xseg_workspace)
+    try:
+        job = manager.start("render", {"mask_mode": "xseg-dst", "xseg": "mask", "crf": 30, "force": True})
+        assert wait_state(manager, job.id, ("done", "failed")) == "done", manager.get(job.id).events[-3:]
+        sidecar = (xseg_workspace / "result.mp4.provenance.json").read_text()
+        assert "xseg_weights_sha256" in sidecar
+    finally:
+        manager.shutdown()

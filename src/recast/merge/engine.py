@@ -266,7 +266,7 @@ class FrameMerger:
             if item[2] is None:
                 raise OptionError("merging single frames needs a folder of frames, not a video")
             self._items.append(item)
-        self._last: tuple[tuple[int, float, bool], _Job] | None = None
+        self._last: tuple[tuple[int, float, bool, tuple[str, ...]], _Job] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -282,13 +282,14 @@ class FrameMerger:
         """
         if not 1 <= number <= len(self._items):
             raise OptionError(f"no frame {number}: the destination has frames 1 to {len(self._items)}")
-        _check_settings(settings, self.inputs.model, self.inputs.model_name)
-        key = (number, settings.morph, needs_learned_mask(settings.mask_mode))
+        xseg = self.inputs.xseg
+        _check_settings(settings, self.inputs.model, self.inputs.model_name, xseg is not None)
+        key = (number, settings.morph, needs_learned_mask(settings.mask_mode), xseg_parts(settings.mask_mode))
         if self._last is None or self._last[0] != key:
             name, load, path = self._items[number - 1]
             prepared = _prepare(_Job(number, name, load, path, self.inputs.by_frame.get(name, []), settings),
-                                self.inputs.model)
-            _predict_chunk(self.inputs.model, [prepared], max(1, len(prepared.faces)))
+                                self.inputs.model, xseg)
+            _predict_chunk(self.inputs.model, [prepared], max(1, len(prepared.faces)), xseg)
             self._last = key, prepared
         job = replace(self._last[1], settings=settings, motion=None)
         _set_motion(job, self.inputs.by_frame, self.inputs.names)

@@ -16,11 +16,13 @@ from recast.options import json_schema
 def _schemas() -> dict[str, tuple[type, ...]]:
     from recast.extract.stage import ExtractOptions
     from recast.merge.settings import MergeSettings
+    from recast.pipeline.encode import EncodeOptions
     from recast.studio.taskoptions import EvalJob, ExtractJob, RenderJob, SortJob, VerifyJob
     from recast.train.options import TrainSettings
 
     return {"extract": (ExtractJob, ExtractOptions), "train": (TrainSettings,), "merge": (MergeSettings,),
-            "sort": (SortJob,), "render": (MergeSettings, RenderJob), "eval": (EvalJob,), "verify": (VerifyJob,)}
+            "sort": (SortJob,), "render": (MergeSettings, EncodeOptions, RenderJob), "eval": (EvalJob,),
+            "verify": (VerifyJob,)}
 
 
 def form_names() -> list[str]:

@@ -42,12 +42,14 @@ START_SECONDS = 300.0
 @dataclass(frozen=True)
 class PreviewRequest:
     """Frame ``frame`` (from 1) merged by ``model/<model>`` with ``settings`` (a full or partial
-    :class:`recast.merge.settings.MergeSettings` dict); ``view``: ``result`` or ``mask``."""
+    :class:`recast.merge.settings.MergeSettings` dict); ``view``: ``result`` or ``mask``; ``xseg``:
+    an XSeg mask model in ``model/`` for the ``xseg-*`` mask modes (None: none)."""
 
     model: str
     frame: int
     settings: dict[str, Any]
     view: str = "result"
+    xseg: str | None = None
 
 
 @dataclass
@@ -83,17 +85,22 @@ def _weights_stamp(model_dir: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _stamps(workspace: Path, model: str, xseg: str | None) -> tuple[object, ...]:
+    """What, changed on disk, makes the loaded models stale: the face model's and the XSeg model's weights."""
+    return (_weights_stamp(workspace / "model" / model), _weights_stamp(workspace / "model" / xseg) if xseg else None)
+
+
 class _Worker:
     """One worker process and its end of the pipe."""
 
-    def __init__(self, workspace: Path, model: str, device: str) -> None:
-        self.model = model
-        self.stamp = _weights_stamp(workspace / "model" / model)
+    def __init__(self, workspace: Path, model: str, xseg: str | None, device: str) -> None:
+        self.model, self.xseg = model, xseg
+        self.stamp = _stamps(workspace, model, xseg)
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process: BaseProcess = context.Process(
             target=_worker_main, name=f"recast-preview-{model}", daemon=True,
-            args=(str(workspace), model, device, child, os.getpid()))
+            args=(str(workspace), model, xseg, device, child, os.getpid()))
         self.process.start()
         child.close()
         self.ready: dict[str, Any] | None = None
@@ -174,7 +181,7 @@ class PreviewService:
             if self._closed:
                 raise PreviewFailed("error", "the studio is shutting down")
             started = time.perf_counter()
-            image = self._worker_for(request.model).ask(request)
+            image = self._worker_for(request.model, request.xseg).ask(request)
             image.info["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
             return image
 
@@ -185,17 +192,17 @@ class PreviewService:
         if worker is not None:
             worker.close()
 
-    def _worker_for(self, model: str) -> _Worker:
+    def _worker_for(self, model: str, xseg: str | None) -> _Worker:
         worker = self._worker
         stale = worker is not None and (
-            worker.model != model or not worker.alive()
-            or worker.stamp != _weights_stamp(self.workspace / "model" / model))
+            (worker.model, worker.xseg) != (model, xseg) or not worker.alive()
+            or worker.stamp != _stamps(self.workspace, model, xseg))
         if worker is not None and stale:
             log.info("restarting the preview worker (model %s)", model)
             worker.close()
             worker = None
         if worker is None:
-            worker = _Worker(self.workspace, model, self.device)
+            worker = _Worker(self.workspace, model, xseg, self.device)
             self._worker = worker
         try:
             worker.wait_ready()
@@ -221,7 +228,8 @@ def encode_preview(image: Any, view: str) -> tuple[bytes, str]:
     return data.tobytes(), media_type
 
 
-def _worker_main(workspace: str, model: str, device: str, conn: Connection, server_pid: int) -> None:
+def _worker_main(workspace: str, model: str, xseg: str | None, device: str, conn: Connection,
+                 server_pid: int) -> None:
     """Worker-process entry: load the model once, then answer ``(frame, settings, view)`` until ``None``."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle between previews: let the cores go
     from recast.errors import InputError, OptionError, RecastError
@@ -229,7 +237,7 @@ def _worker_main(workspace: str, model: str, device: str, conn: Connection, serv
 
     watch_parent(server_pid)
     try:
-        merger = _open(Path(workspace), model, device)
+        merger = _open(Path(workspace), model, xseg, device)
     except RecastError as error:
         conn.send(("failed", "input" if isinstance(error, InputError) else "option", str(error)))
         return
@@ -255,7 +263,7 @@ def _worker_main(workspace: str, model: str, device: str, conn: Connection, serv
             conn.send(("failed", "error", f"{type(error).__name__}: {error}"))
 
 
-def _open(workspace: Path, model: str, device: str) -> FrameMerger:
+def _open(workspace: Path, model: str, xseg: str | None, device: str) -> FrameMerger:
     from recast.merge.engine import FrameMerger, open_inputs
     from recast.merge.settings import MergeSettings
     from recast.runtime.devices import resolve_device
@@ -263,7 +271,7 @@ def _open(workspace: Path, model: str, device: str) -> FrameMerger:
 
     ws = Workspace(workspace)
     inputs = open_inputs(ws.model_dir(model), ws.dst_frames, ws.dst_aligned, MergeSettings(),
-                         resolve_device(device), "auto")
+                         resolve_device(device), "auto", xseg=ws.model_dir(xseg) if xseg else None)
     return FrameMerger(inputs)
 
 

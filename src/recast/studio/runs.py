@@ -152,11 +152,12 @@ def run_render(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str
     (``recast merge -o result.mp4``: mask video, audio of data_dst.mp4, provenance sidecar).
 
     options: any :class:`~recast.merge.settings.MergeSettings` field (mode, mask_mode, color,
-    erode, blur, …) and any :class:`~recast.studio.taskoptions.RenderJob` field: ``model``
-    (folder under model/, default "default"), ``session`` (a merge session JSON in the workspace,
-    whose keyframes apply; the given settings replace its base), ``crf``, ``preset``,
-    ``lossless``, ``visible_label``, ``force`` (replace an existing result), ``batch_size``,
-    ``workers``, ``device``, ``precision``. The destination frames are ``data_dst/`` when it holds
+    erode, blur, …), any video option of :class:`~recast.pipeline.encode.EncodeOptions` (``crf``,
+    ``preset``, ``lossless``, ``visible_label``) and any :class:`~recast.studio.taskoptions.RenderJob`
+    field: ``model`` (folder under model/, default "default"), ``session`` (a merge session JSON in
+    the workspace, whose keyframes apply; the given settings replace its base), ``xseg`` (an XSeg
+    model under model/ for the xseg mask modes), ``force`` (replace an existing result),
+    ``batch_size``, ``workers``, ``device``, ``precision``. The destination frames are ``data_dst/`` when it holds
     frames, else ``data_dst.mp4``.
     """
     from recast.merge.settings import MergeSession, MergeSettings, load_session
@@ -164,9 +165,12 @@ def run_render(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str
     from recast.pipeline.encode import EncodeOptions
     from recast.runtime.devices import resolve_device
 
-    merge_part, job_part = split_options(options, "render option", MergeSettings, RenderJob)
+    merge_part, encode_part, job_part = split_options(options, "render option", MergeSettings, EncodeOptions,
+                                                      RenderJob)
     job = from_mapping(RenderJob, job_part)
     ws = Workspace(workspace)
+    encode = from_mapping(EncodeOptions, encode_part, EncodeOptions(
+        overwrite=job.force, audio_from=ws.dst_video if ws.dst_video.is_file() else None))
     model_dir = ws.model_dir(check_name(job.model))
     settings: MergeSettings | MergeSession
     if job.session is not None:
@@ -175,11 +179,10 @@ def run_render(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str
     else:
         settings = MergeSettings.from_dict(merge_part)
     frames = _frames_or_video(ws, "dst")
-    encode = EncodeOptions(crf=job.crf, preset=job.preset, lossless=job.lossless, visible_label=job.visible_label,
-                           overwrite=job.force, audio_from=ws.dst_video if ws.dst_video.is_file() else None)
+    xseg = ws.model_dir(check_name(job.xseg)) if job.xseg is not None else None
     summary = merge_to_video(model_dir, frames, ws.dst_aligned, ws.result, settings, encode, workers=job.workers,
                              batch_size=job.batch_size, device=resolve_device(job.device), precision=job.precision,
-                             on_progress=_progress(emit, "render"))
+                             xseg=xseg, on_progress=_progress(emit, "render"))
     video = summary.video
     return {"result": ws.result.name, "frames": summary.frames_total, "merged": summary.frames_merged,
             "without_face": summary.frames_passed_through, "masked_out": summary.frames_masked_out,

@@ -29,12 +29,6 @@ def _sort_methods() -> tuple[str, ...]:
     return tuple(SORT_METHODS)
 
 
-def _x264_presets() -> tuple[str, ...]:
-    from recast.pipeline.encode import X264_PRESETS
-
-    return X264_PRESETS
-
-
 def check_name(value: Any, what: str = "model") -> str:
     """``value`` as a folder name (letters, digits, ``.``, ``_``, ``-``; no path), or OptionError."""
     if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
@@ -81,18 +75,18 @@ class SortJob:
 
 @dataclass(frozen=True)
 class RenderJob:
-    """Merge into the labelled result video (``recast merge -o result.mp4``); the merge settings are
-    :class:`~recast.merge.settings.MergeSettings` fields given beside these."""
+    """Merge into the labelled result video (``recast merge -o result.mp4``); the merge settings
+    (:class:`~recast.merge.settings.MergeSettings`) and the video options
+    (:class:`~recast.pipeline.encode.EncodeOptions`: crf, lossless, preset, visible_label) are given
+    beside these."""
 
     OPTIONS_NOUN: ClassVar[str] = "render option"
 
     model: str = option("default", "Model folder under model/", group="Model")
     session: str | None = option(None, "Merge session JSON in the workspace (keyframes); the settings given "
                                  "here replace its base settings", default_text="none", group="Model")
-    crf: int = option(18, "H.264 quality, 0–51 (lower is better)", ge=0, le=51, group="Encode")
-    preset: str = option("veryfast", "x264 preset", choices=_x264_presets, group="Encode")
-    lossless: bool = option(False, "Lossless H.264", group="Encode")
-    visible_label: bool = option(False, "Also burn a visible 'SYNTHETIC' label", group="Encode")
+    xseg: str | None = option(None, "XSeg mask model under model/ (for the xseg mask modes)", default_text="none",
+                              group="Model")
     force: bool = option(False, "Replace an existing result.mp4", group="Encode")
     batch_size: int = option(8, "Faces per model batch", ge=1, le=256, group="Run")
     workers: int = option(2, "Threads for reading, blending and writing", ge=1, le=64, group="Run")

@@ -50,7 +50,8 @@ def run_merge_session(workspace: Path, options: dict[str, Any], emit: Emit) -> d
     file, relative to the workspace) or ``session_json`` (the session object itself; neither: the
     default settings); ``output`` (default ``result.mp4``); ``replace`` (an existing result is
     moved to ``.studio/backup/<time>/`` first, and put back if the render fails); ``crf``,
-    ``preset``, ``visible_label`` (encoding, as ``recast merge``).
+    ``preset``, ``visible_label`` (encoding, as ``recast merge``); ``xseg`` (an XSeg model in ``model/``
+    for the xseg mask modes).
     """
     from recast.merge.settings import MergeSession, load_session
     from recast.merge.stage import merge_to_video
@@ -61,11 +62,12 @@ def run_merge_session(workspace: Path, options: dict[str, Any], emit: Emit) -> d
 
     options = dict(options)
     unknown = sorted(set(options) - {"model", "session", "session_json", "output", "replace", "crf", "preset",
-                                     "visible_label"})
+                                     "visible_label", "xseg"})
     if unknown:
         raise OptionError(f"unknown merge-session option {unknown[0]!r}")
     ws = Workspace(Path(workspace))
     model_dir = ws.model_dir(check_name(options.get("model", "default"), "model"))
+    xseg = ws.model_dir(check_name(options["xseg"], "xseg")) if options.get("xseg") else None
     if options.get("session") is not None and options.get("session_json") is not None:
         raise OptionError("give the session as a file (session) or as JSON (session_json), not both")
     session = MergeSession()
@@ -90,7 +92,7 @@ def run_merge_session(workspace: Path, options: dict[str, Any], emit: Emit) -> d
 
     try:
         summary = merge_to_video(model_dir, ws.dst_frames, ws.dst_aligned, output, session, encode,
-                                 device=resolve_device("auto"), on_progress=progress)
+                                 device=resolve_device("auto"), xseg=xseg, on_progress=progress)
     except BaseException:
         if backup is not None:
             _put_back(ws.root, backup)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from recast.errors import InputError, OptionError
 from recast.merge.settings import MergeSession, MergeSettings, load_session, save_session, settings_for_frame
 from recast.studio.api.deps import workspace_root
+from recast.studio.api.xseg import xseg_models
 from recast.studio.files import inside
 from recast.studio.preview import PreviewFailed, PreviewRequest, PreviewService, Superseded
 from recast.studio.tuner import SESSIONS_DIR, check_name
@@ -31,12 +32,13 @@ _FAILED_STATUS = {"option": 422, "input": 409, "error": 500}
 
 class PreviewBody(BaseModel):
     """frame (from 1) of the destination merged by ``model/<model>`` with ``settings``; ``view``: the
-    merged frame (JPEG) or its mask (PNG)."""
+    merged frame (JPEG) or its mask (PNG); ``xseg``: an XSeg model in ``model/`` for the xseg mask modes."""
 
     model: str = "default"
     frame: int = Field(ge=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     view: Literal["result", "mask"] = "result"
+    xseg: str | None = None
 
 
 def previews(request: Request) -> PreviewService:
@@ -116,7 +118,9 @@ async def preview(body: PreviewBody, root: Path = Depends(workspace_root),
         raise HTTPException(404, str(error)) from None
     if not inside(root, "model", model).is_dir():
         raise HTTPException(404, f"no model {model!r} in model/")
-    request = PreviewRequest(model, body.frame, settings, body.view)
+    if body.xseg is not None and body.xseg not in xseg_models(root):
+        raise HTTPException(404, f"no XSeg model {body.xseg!r} in model/")
+    request = PreviewRequest(model, body.frame, settings, body.view, body.xseg)
     try:
         image = await asyncio.to_thread(service.render, request)
     except Superseded as error:

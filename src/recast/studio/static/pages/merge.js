@@ -34,9 +34,9 @@ function addSliders(form, schema) {
 }
 
 export async function render(root, { params }) {
-  const [schema, framesInfo, state] = await Promise.all([getJSON("/api/forms/merge"), getJSON("/api/merge/frames"),
-                                                         getJSON("/api/state")]);
-  const models = state.models.filter((m) => !m.error).map((m) => m.name);
+  const [schema, framesInfo, state, masks] = await Promise.all([
+    getJSON("/api/forms/merge"), getJSON("/api/merge/frames"), getJSON("/api/state"), getJSON("/api/xseg/models")]);
+  const models = state.models.filter((m) => !m.error && !masks.includes(m.name)).map((m) => m.name);
   if (!framesInfo.count || !models.length) {
     root.append(h("section", { class: "panel" }, h("h2", {}, "Merge tuner"),
       h("p", { class: "muted" }, !framesInfo.count ? "No destination frames yet: extract data_dst first (Workspace page)."
@@ -56,6 +56,8 @@ export async function render(root, { params }) {
   // ---- controls ----
   const modelSelect = h("select", { id: "merge-model" },
                         models.map((name) => h("option", { value: name, selected: name === "default" }, name)));
+  const xsegSelect = h("select", { id: "merge-xseg", title: "XSeg mask model for the xseg-* mask modes" },
+                       h("option", { value: "" }, "(none)"), masks.map((name) => h("option", { value: name }, name)));
   const sessionInput = h("input", { id: "merge-session", type: "text", value: "default", size: 12, list: "merge-sessions" });
   const sessionList = h("datalist", { id: "merge-sessions" });
   const viewButtons = VIEWS.map(([id, title]) => h("button", { class: `secondary view-${id}`, id: `view-${id}`,
@@ -143,7 +145,8 @@ export async function render(root, { params }) {
   let previews = 0;
 
   function requestPreview() {
-    wanted = { frame, view: view === "mask" ? "mask" : "result", settings: form.values(), model: modelSelect.value };
+    wanted = { frame, view: view === "mask" ? "mask" : "result", settings: form.values(), model: modelSelect.value,
+               xseg: xsegSelect.value || null };
     if (!busy) pump();
   }
 
@@ -275,6 +278,7 @@ export async function render(root, { params }) {
     "Revert");
   sessionInput.addEventListener("change", loadSession);
   modelSelect.addEventListener("change", requestPreview);
+  xsegSelect.addEventListener("change", requestPreview);
 
   // ---- render ----
   let stopFollowing = null;
@@ -301,6 +305,7 @@ export async function render(root, { params }) {
     verifyBox.replaceChildren();
     const saved = await getJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}`);
     const options = { model: modelSelect.value, replace: replace.checked };
+    if (xsegSelect.value) options.xseg = xsegSelect.value;
     if (saved.exists) options.session = saved.path;
     else options.session_json = saved.session;
     try {
@@ -335,6 +340,7 @@ export async function render(root, { params }) {
     h("section", { class: "panel merge-toolbar" },
       h("h2", {}, "Merge tuner"),
       h("label", { for: "merge-model" }, "Model "), modelSelect,
+      h("label", { for: "merge-xseg" }, " XSeg "), xsegSelect,
       h("label", { for: "merge-session" }, " Session "), sessionInput, sessionList,
       h("span", { class: "merge-views" }, viewButtons),
       h("span", { class: "muted merge-keys" }, "← → frame · shift ×10 · drag in split view")),
