@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +16,7 @@ from recast.merge.stage import merge
 from recast.models.enhancer import CONFIG_FILE, EnhancedSwapper, load_enhancer
 from recast.models.inference import FaceSwapper
 from recast.train.enhance import train_enhancer
-from test_merge_stage import FACES, _frames, _tiny_model, _write_aligned
+from test_merge_stage import _tiny_model, write_destination
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,13 +25,7 @@ SMALL = {"size": 128, "channels": 8, "blocks": 1, "patch": 32, "batch_size": 4}
 
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:
-    frames = _frames()
-    (tmp_path / "frames").mkdir()
-    for number, frame in zip(FACES, frames, strict=True):
-        cv2.imwrite(str(tmp_path / "frames" / f"{number:05d}.png"), frame)
-    (tmp_path / "aligned").mkdir()
-    _write_aligned(tmp_path / "aligned", frames)
-    _tiny_model(tmp_path / "model")
+    _tiny_model(write_destination(tmp_path) / "model")
     return tmp_path
 
 

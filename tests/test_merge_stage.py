@@ -56,15 +56,20 @@ def _write_aligned(folder: Path, frames: list[np.ndarray], face_type: FaceType =
             write_face(folder / f"{number:05d}_{index}.jpg", face, meta)
 
 
+def write_destination(root: Path) -> Path:
+    """``root/frames`` (the destination frames) and ``root/aligned`` (their faces); returns ``root``."""
+    frames = _frames()
+    (root / "frames").mkdir()
+    for number, frame in zip(FACES, frames, strict=True):
+        cv2.imwrite(str(root / "frames" / f"{number:05d}.png"), frame)
+    (root / "aligned").mkdir()
+    _write_aligned(root / "aligned", frames)
+    return root
+
+
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:
-    frames = _frames()
-    (tmp_path / "frames").mkdir()
-    for number, frame in zip(FACES, frames, strict=True):
-        cv2.imwrite(str(tmp_path / "frames" / f"{number:05d}.png"), frame)
-    (tmp_path / "aligned").mkdir()
-    _write_aligned(tmp_path / "aligned", frames)
-    return tmp_path
+    return write_destination(tmp_path)
 
 
 def test_merge_a_frame_folder(workspace):
