@@ -28,6 +28,7 @@ from recast.color import transfer_sample
 from recast.errors import InputError, OptionError, RecastError
 from recast.faces.aligned import AlignedFace
 from recast.faces.facetype import FaceType
+from recast.faces.metadata import FaceMeta
 from recast.faceset.source import open_faceset
 from recast.runtime.threads import init_worker_process
 from recast.train.samples import SampleSpec, crop_face, make_sample
@@ -64,15 +65,18 @@ class FaceReader:
     def face(self, index: int) -> AlignedFace:
         return self._open()[index]
 
-    def face_type(self, index: int) -> FaceType:
+    def meta(self, index: int) -> FaceMeta:
+        """Metadata of face ``index``, without decoding its pixels where the faceset allows."""
         faces = self._open()
-        return faces.meta(index).face_type if hasattr(faces, "meta") else faces[index].meta.face_type
+        meta: FaceMeta = faces.meta(index) if hasattr(faces, "meta") else faces[index].meta
+        return meta
+
+    def face_type(self, index: int) -> FaceType:
+        return self.meta(index).face_type
 
     def yaws(self) -> np.ndarray:
         """Yaw (radians) of every face, from metadata only."""
-        faces = self._open()
-        metas = (faces.meta(i) if hasattr(faces, "meta") else faces[i].meta for i in range(len(self)))
-        return np.array([float(m.pose[1]) for m in metas], dtype=np.float64)
+        return np.array([float(self.meta(i).pose[1]) for i in range(len(self))], dtype=np.float64)
 
 
 def yaw_bins(yaws: np.ndarray) -> list[np.ndarray]:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from recast.errors import InputError, OptionError
+from recast.faces.facetype import FaceType
 from recast.models import checkpoint as ckpt
 from recast.models.base import FaceSwapModel
 from recast.models.growth import PLATEAU_WINDOW, Progress
@@ -267,6 +268,8 @@ class Trainer:
             if not have.covers(face_type):
                 raise OptionError(f"{label} faces are {have.value} faces; this model needs {face_type.value} "
                                   "or wider (re-extract with a wider face type)")
+        if face_type is FaceType.HEAD and (eff.masked_training or eff.blur_out_mask):
+            _require_xseg_masks({"src": (o.src, src), "dst": (o.dst, dst)})
         em = model.loss_settings(eff).eyes_mouth_weight > 0
         common = {"resolution": model.resolution, "face_type": face_type, "random_warp": eff.random_warp,
                   "scale": eff.random_scale, "eyes_mouth": em}
@@ -528,6 +531,22 @@ def unwarped(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _require_xseg_masks(facesets: dict[str, tuple[Any, FaceReader]]) -> None:
+    """Refuse head-face training on faces without XSeg masks (DeepFaceLab's rule).
+
+    The landmark hull stops at the brows and the jaw, so a ``head`` model trained inside it would learn
+    neither hair nor forehead. Raises :class:`InputError` naming the first faceset with unmasked faces.
+    """
+    for label, (source, reader) in facesets.items():
+        missing = sum(reader.meta(i).xseg_mask is None for i in range(len(reader)))
+        if missing:
+            where = Path(source) if isinstance(source, (str, Path)) else Path(label)
+            raise InputError(where, f"{missing} of {len(reader)} {label} faces have no XSeg mask; head faces train "
+                                    "inside XSeg masks (the landmark hull leaves out hair and forehead): run "
+                                    "`recast xseg apply MODEL FACES` first, or train with --no-masked-training "
+                                    "--no-blur-out-mask")
 
 
 def _model_face_type(model: FaceSwapModel) -> Any:
