@@ -3,6 +3,7 @@ sort jobs, overlays, the manual fix (and its undo), bad input and names that try
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -254,6 +255,29 @@ def test_names_cannot_leave_the_faceset(client, ws: Path, tmp_path: Path, name: 
         detail = answer.json()["detail"] if answer.headers["content-type"] == "application/json" else answer.text
         assert isinstance(detail, str) and "\n" not in detail, (url, detail)
     assert outside.is_file() and len(names(client)) == 13 and names(client, bin="trash") == []
+
+
+def test_coverage_lists_the_dst_face_no_src_face_is_close_to(client, ws: Path) -> None:  # type: ignore[no-untyped-def]
+    dst = ws / "data_dst/aligned"
+    shutil.rmtree(dst)
+    shutil.copytree(ws / SRC, dst)
+    face = read_face(dst / "00003_0.jpg")
+    points = face.meta.landmarks.copy()
+    points[65:68, 1] += 0.6 * float(np.linalg.norm(points[64] - points[60]))  # jaw drop: a wide-open mouth
+    write_face(dst / "00003_0.jpg", face.image, dataclasses.replace(face.meta, landmarks=points))
+
+    answer = client.get("/api/faceset/coverage").json()
+    assert answer["src_faces"] == answer["dst_faces"] == 12
+    assert answer["score"] == pytest.approx(11 / 12, abs=1e-4) and not answer["poor"]
+    assert answer["uncovered_count"] == 1 and answer["weakest"] == "mouth"
+    assert answer["uncovered"][0]["name"] == "00003_0.jpg" and answer["uncovered"][0]["feature"] == "mouth"
+    assert answer["summary"].startswith("92 % of 12 dst faces have a close src face")
+    assert answer["src"] == SRC and answer["dst"] == "data_dst/aligned"
+
+    shutil.rmtree(dst)
+    dst.mkdir()
+    empty = client.get("/api/faceset/coverage")
+    assert empty.status_code == 422 and empty.json()["detail"] == "aligned: holds no aligned faces (.jpg/.png)"
 
 
 def test_sort_and_undo_run_as_jobs(ws: Path) -> None:

@@ -3,7 +3,8 @@
 On the real-clip workspace: the grid shows the faces, a face goes to the trash and comes back, one
 face's landmarks are dragged and the file's metadata changes. On a 3,000-face set: only the rows in
 view are in the DOM, and click / shift-click / ctrl-click select.
-Screenshots: test-artifacts/studio/faceset.png, faceset-overlay.png, manual-fix.png."""
+Screenshots: test-artifacts/studio/faceset.png, faceset-coverage.png, faceset-overlay.png,
+manual-fix.png."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def test_grid_trash_restore_and_manual_fix(real_workspace: Path) -> None:
         page.wait_for_selector("#face-detail")
         assert "dlib-hog" in page.inner_text("#face-detail")
         screenshot(page, "faceset")
+
+        page.wait_for_function("document.querySelector('#fs-coverage summary').textContent.includes('close src face')")
+        page.click("#fs-coverage summary")
+        assert page.eval_on_selector_all(".fs-coverage-table tr", "rows => rows.length") == 5
+        screenshot(page, "faceset-coverage")
+        page.click("#fs-coverage summary")
 
         page.check("#overlay-toggle")
         page.wait_for_function(f"document.querySelectorAll('.fs-cell canvas').length === {len(faces)}")

@@ -30,6 +30,7 @@ router = APIRouter(prefix="/api/faceset")
 MAX_BODY = 1 << 20
 MAX_NAMES = 10_000
 MAX_OVERLAYS = 400
+MAX_UNCOVERED = 200
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -103,6 +104,21 @@ def methods() -> list[dict[str, str]]:
     from recast.faceset.sort import SORT_METHODS
 
     return [{"name": m.name, "summary": m.summary} for m in SORT_METHODS.values()]
+
+
+@router.get("/coverage")
+def coverage(root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """How well the src faces cover the dst faces' angles and expressions (``recast faceset coverage``):
+    the report's JSON with its one-line summary, the weakest feature and at most
+    :data:`MAX_UNCOVERED` uncovered dst faces (``uncovered_count`` has them all). 422 when a side has
+    no faces."""
+    from recast.faceset.coverage import faceset_coverage
+
+    with _answers():
+        report = faceset_coverage(faceset_dir(root, "src"), faceset_dir(root, "dst"))
+    return {**report.to_json(), "src": FACESETS["src"], "dst": FACESETS["dst"], "summary": report.describe(),
+            "weakest": report.weakest_feature(), "uncovered_count": len(report.uncovered),
+            "uncovered": [face.to_json() for face in report.uncovered[:MAX_UNCOVERED]]}
 
 
 @router.get("/{side}")

@@ -154,6 +154,29 @@ function detailPanel(side, bin, info) {
     h("p", {}, fixLink));
 }
 
+const COVERAGE_FEATURES = { yaw: ["yaw", "°"], pitch: ["pitch", "°"], mouth: ["mouth openness", ""], eyes: ["eye openness", ""] };
+
+// The coverage panel: does the src faceset hold a face close to every dst face (angles, mouth, eyes)?
+function coveragePanel(report) {
+  const pct = (x) => `${Math.round(100 * x)} %`;
+  const range = (p, unit) => `${p[0].toFixed(unit ? 0 : 2)} … ${p[2].toFixed(unit ? 0 : 2)}${unit}`;
+  const rows = Object.entries(report.features).map(([name, f]) => {
+    const [label, unit] = COVERAGE_FEATURES[name] ?? [name, ""];
+    return h("tr", { class: name === report.weakest ? "weakest" : "" },
+      h("th", {}, label), h("td", {}, range(f.src_p5_p50_p95, unit)), h("td", {}, range(f.dst_p5_p50_p95, unit)),
+      h("td", {}, pct(f.covered)));
+  });
+  const links = report.uncovered.map((u) => h("a", { href: `#/faceset/dst/fix/${encodeURIComponent(u.name)}`, class: "fs-frame-link",
+                                                   title: `nearest src face ${u.nearest_src}; furthest apart on ${u.feature}` }, `${u.frame ?? u.name} (${u.feature})`));
+  const more = report.uncovered_count - report.uncovered.length;
+  return [
+    h("summary", { class: report.poor ? "bad" : "" }, `Coverage: ${report.summary}${report.poor ? " — poor: add src faces like the uncovered ones" : ""}`),
+    h("table", { class: "fs-meta fs-coverage-table" },
+      h("tr", {}, h("th", {}, ""), h("th", {}, "src 5–95 %"), h("th", {}, "dst 5–95 %"), h("th", {}, "dst covered")), ...rows),
+    links.length ? h("p", { id: "fs-uncovered" }, "Uncovered dst faces (frame, the feature that keeps them apart): ", ...links, more > 0 ? ` and ${more} more` : "")
+                 : h("p", { class: "muted" }, "Every dst face has a close src face.")];
+}
+
 async function renderGrid(root, side, bin) {
   const methods = [];  // filled in once /api/faceset/methods answers (not on the grid's critical path)
   const status = h("span", { id: "fs-status", class: "muted" });
@@ -260,6 +283,7 @@ async function renderGrid(root, side, bin) {
     if (grid.showOverlay) fetchOverlays(grid.visibleNames()); else grid.paintOverlays(overlays);
   });
   const missing = h("span", { id: "fs-missing" });
+  const coverage = h("details", { class: "panel fs-coverage", id: "fs-coverage" }, h("summary", { class: "muted" }, "Coverage: measuring…"));
 
   root.append(
     h("section", { class: "panel fs-toolbar" },
@@ -271,8 +295,11 @@ async function renderGrid(root, side, bin) {
       h("span", { class: "fs-group" }, selection, action),
       methodHelp),
     h("p", { class: "fs-statusline" }, status, " ", missing),
+    coverage,
     h("div", { class: "fs-body" }, container, detail));
   const listing = await load();
+  getJSON("/api/faceset/coverage").then((report) => coverage.replaceChildren(...coveragePanel(report)))
+    .catch((error) => coverage.replaceChildren(h("summary", { class: "muted" }, `Coverage: ${error.message}`)));
   if (bin === "faces") {
     getJSON(`/api/faceset/${side}/frames`).then((frames) => {
       if (!frames.without_face.length) return;
