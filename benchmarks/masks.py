@@ -16,9 +16,13 @@ Also: before/after images of ``photos/occlusion`` (hull | model mask overlays) i
 folder (never into the repository), and ``xseg apply`` speed in faces/s for both presets at 256 px.
 Merge speed with an XSeg mask mode is measured by ``benchmarks/merge.py --xseg``.
 
+The report also gives each model's IoU on the same held-out faces *without* occluders (GT = the
+hull): how well it has learned the face outline itself, apart from cutting occluders out.
+
 Run (skips cleanly when ../shared/data is absent)::
 
     nice -n 10 python benchmarks/masks.py --out /tmp/recast-masks --minutes 14 --label-minutes 6
+    python benchmarks/masks.py --out /tmp/recast-masks --reuse    # keep the faces and the no-label model
 """
 
 from __future__ import annotations
@@ -79,6 +83,16 @@ def occluded_set(paths: list[Path], seed: int) -> list[tuple[np.ndarray, np.ndar
     return out
 
 
+def clean_set(paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, object]]:
+    """The same faces without occluders: ``(image, hull as GT, no occluder, meta)``."""
+    out = []
+    for path in paths:
+        face = read_face(path)
+        hull = hull_mask(face.meta.landmarks, face.image.shape[:2], face.meta.eyebrows_expand)
+        out.append((face.image, hull, np.zeros(hull.shape, bool), face.meta))
+    return out
+
+
 def scores(masks: list[np.ndarray], cases: list[tuple]) -> dict[str, float]:
     ious, leaks = [], []
     for mask, (_, gt, occluder, _) in zip(masks, cases, strict=True):
@@ -86,7 +100,7 @@ def scores(masks: list[np.ndarray], cases: list[tuple]) -> dict[str, float]:
         ious.append((m & g).sum() / max((m | g).sum(), 1))
         if occluder.sum() > 0:
             leaks.append((m & occluder).sum() / occluder.sum())
-    return {"iou": float(np.mean(ious)), "leak": float(np.mean(leaks)), "faces": len(masks)}
+    return {"iou": float(np.mean(ious)), "leak": float(np.mean(leaks)) if leaks else 0.0, "faces": len(masks)}
 
 
 def model_masks(model_dir: Path, cases: list[tuple]) -> list[np.ndarray]:
@@ -176,6 +190,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="Output folder (outside the repository).")
     parser.add_argument("--minutes", type=float, default=14.0, help="No-label training time.")
     parser.add_argument("--label-minutes", type=float, default=6.0, help="Further training with 40 labels.")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Reuse the faces and the no-label model an earlier run left in --out.")
     args = parser.parse_args()
     if not (SHARED / "MANIFEST.md").is_file():
         print("skipped: ../shared/data is absent")
@@ -183,18 +199,22 @@ def main() -> None:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {}
-    train_root, test_root, photos = prepare(out)
+    reuse = args.reuse and (out / "test_faces").is_dir()
+    train_root, test_root, photos = ((out / "train_faces", out / "test_faces", out / "occlusion_faces") if reuse
+                                     else prepare(out))
     train_faces, test_faces = faces_in(train_root), faces_in(test_root)
     report["faces"] = {"train": len(train_faces), "held_out": len(test_faces)}
-    cases = occluded_set(test_faces, seed=1)
+    cases, clean = occluded_set(test_faces, seed=1), clean_set(test_faces)
     report["hull"] = scores([hull_mask(c[3].landmarks, c[0].shape[:2], c[3].eyebrows_expand) for c in cases], cases)
     print(json.dumps(report), flush=True)
     report["apply_faces_per_s"] = apply_speed(test_faces)
     print(json.dumps(report), flush=True)
     model_dir = out / "xseg_nolabel"
-    shutil.rmtree(model_dir, ignore_errors=True)
-    report["no_label_training"] = train(sorted({p.parent for p in train_faces}), model_dir, args.minutes, {})
+    if not (reuse and (model_dir / "state.json").is_file()):
+        shutil.rmtree(model_dir, ignore_errors=True)
+        report["no_label_training"] = train(sorted({p.parent for p in train_faces}), model_dir, args.minutes, {})
     report["no-label"] = scores(model_masks(model_dir, cases), cases)
+    report["no-label, no occluders"] = scores(model_masks(model_dir, clean), clean)
     print(json.dumps(report), flush=True)
     labelled = labelled_faces(train_faces, out)
     tuned = out / "xseg_40labels"
@@ -203,6 +223,7 @@ def main() -> None:
     report["label_training"] = train([labelled, *sorted({p.parent for p in train_faces})], tuned,
                                      args.label_minutes, {"labelled_share": 0.5})
     report["40-labels"] = scores(model_masks(tuned, cases), cases)
+    report["40-labels, no occluders"] = scores(model_masks(tuned, clean), clean)
     report["before_after"] = before_after(photos, tuned, out)
     (out / "masks_report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

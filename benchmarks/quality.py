@@ -3,6 +3,7 @@
     python benchmarks/quality.py                          # 60 training minutes per pair and model
     python benchmarks/quality.py --minutes 2 --every 4    # smoke run
     python benchmarks/quality.py --model auto --model cpu --json quality.json
+    python benchmarks/quality.py --model cpu --model cpu:archi=liae-ud   # a preset with config overrides
 
 Two pairs from ../shared/data (see its MANIFEST.md): person_A → person_B and person_C → person_D
 (src → dst; person_A's SadTalker clip). For each pair and each ``--model`` (a registry name, or
@@ -57,12 +58,30 @@ HEADERS = ["pair", "model", "res", "iters", "verified %", "pose °", "mouth err"
            "eye bright", "jitter ratio", "sharpness", "coverage %", "train min", "wall min"]
 
 
+def parse_model(text: str) -> tuple[str, dict[str, object]]:
+    """``"cpu:archi=liae-ud,ae_dims=96"`` → ``("cpu", {"archi": "liae-ud", "ae_dims": 96})``: a preset and
+    overrides of its model config (numbers parsed as JSON, anything else kept as text)."""
+    name, _, rest = text.partition(":")
+    overrides: dict[str, object] = {}
+    for item in filter(None, rest.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise SystemExit(f"--model {text}: write overrides as key=value")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            overrides[key] = value
+    return name, overrides
+
+
 def run_case(pair: str, src: Path, dst: Path, model: str, minutes: float, every: int, root: Path) -> dict[str, object]:
-    """Run the pipeline on one pair with one model and evaluate it; returns the row's values."""
-    workspace = root / f"{pair.replace('→', '_to_')}_{model}"
+    """Run the pipeline on one pair with one model (a preset, optionally ``name:key=value,…``) and evaluate
+    it; returns the row's values."""
+    workspace = root / f"{pair.replace('→', '_to_')}_{model.replace(':', '_').replace(',', '_')}"
+    name, overrides = parse_model(model)
     started = time.perf_counter()
     summary = run(RunOptions(src=src, dst=dst, output=workspace / "result.mp4", workspace=workspace / "ws",
-                             model=model, minutes=minutes, overwrite=True))
+                             model=name, model_config=overrides, minutes=minutes, overwrite=True))
     wall = time.perf_counter() - started
     model_dir = summary.model_dir
     name, config = read_model_config(model_dir)
@@ -125,7 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0, help="training minutes per run (default 60)")
     parser.add_argument("--model", action="append", default=None,
-                        help="registry name or 'auto' (repeatable; default: auto and cpu)")
+                        help="registry name, 'auto', or name:key=value,… with model config overrides "
+                             "(repeatable; default: auto and cpu)")
     parser.add_argument("--pairs", nargs="*", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--every", type=int, default=2, help="evaluate every N-th frame")
     parser.add_argument("--enhance-minutes", type=float, default=0.0,
