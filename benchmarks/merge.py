@@ -7,6 +7,8 @@
     python benchmarks/merge.py --quick              # make bench: 24 frames, saehd:128 and cpu:128
     python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --untrained cpu:128 \
         --xseg xseg-cpu                             # also an xseg-dst mask mode (XSeg folder or untrained preset)
+    python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --model-dir M \
+        --enhance M_enhancer                        # also merge --enhance (an enhancer trained for model M)
     python benchmarks/merge.py --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 --untrained saehd:128
     python benchmarks/merge.py --end-to-end --dst-video ../shared/data/videos/person_J__liveportrait_s32.mp4 \
         --untrained cpu:128                         # merge + encode: PNG folders vs streaming
@@ -76,6 +78,8 @@ XSEG_CONFIGS = {
                                                          blur=40),
 }
 """Configurations timed with ``--xseg`` (the XSeg model runs on every destination face)."""
+ENHANCE_CONFIG = "overlay rct erode20 blur40 +enhance"
+"""Timed with ``--enhance``: the first model configuration, faces cut at the enhancer's size and enhanced."""
 
 
 class InvertModel:
@@ -148,19 +152,22 @@ def real_destination(root: Path, video: Path) -> tuple[Path, Path, Path]:
 
 
 def run_configs(models: dict[str, object], sources: dict[str, Path], aligned: Path, root: Path, count: int,
-                xseg: object | None = None) -> None:
+                xseg: object | None = None, enhance: Path | None = None) -> None:
     """Merge every frame for each model × configuration × destination source; print frames/s."""
     rows = []
-    configs = {**CONFIGS, **XSEG_CONFIGS}
+    configs = {**CONFIGS, **XSEG_CONFIGS, ENHANCE_CONFIG: CONFIGS[MODEL_CONFIGS[0]]}
     for label, model in models.items():
-        names = list(CONFIGS) if isinstance(model, InvertModel) else list(MODEL_CONFIGS)
+        trained = not isinstance(model, InvertModel)
+        names = list(MODEL_CONFIGS) if trained else list(CONFIGS)
         names += list(XSEG_CONFIGS) if xseg is not None else []
+        names += [ENHANCE_CONFIG] if enhance is not None and trained else []
         for name in names:
             for source, frames in sources.items():
                 out = root / f"out_{len(rows)}"
                 started = time.perf_counter()
                 summary = merge(model, frames, aligned, out, configs[name], workers=2,
-                                xseg=xseg if name in XSEG_CONFIGS else None)
+                                xseg=xseg if name in XSEG_CONFIGS else None,
+                                enhance=enhance if name == ENHANCE_CONFIG else None)
                 seconds = time.perf_counter() - started
                 assert summary.faces_merged == count, summary
                 frames_done = summary.frames_merged + summary.frames_passed_through
@@ -309,6 +316,9 @@ def main() -> None:
                         help="OpenCV's own threads (the stage already runs 2 frames in parallel)")
     parser.add_argument("--omp-wait", choices=("passive", "active"), default="passive",
                         help="OpenMP wait policy: passive is what `recast merge` uses")
+    parser.add_argument("--enhance", type=Path, default=None,
+                        help="an enhancer folder (recast train-enhancer) for --model-dir's model: "
+                             "also time merge --enhance")
     args = parser.parse_args()
     if args.omp_wait == "passive":
         prefer_passive_openmp()  # before torch loads, as the CLI does
@@ -338,7 +348,7 @@ def main() -> None:
             end_to_end(models, video, aligned, root, args.preset)
             return
         sources = {"png frames": frames, "h264 video": video}
-        run_configs(models, sources, aligned, root, faces, _xseg(args.xseg))
+        run_configs(models, sources, aligned, root, faces, _xseg(args.xseg), args.enhance)
         if args.profile:
             profile(frames)
 
