@@ -75,7 +75,9 @@ def test_every_task_has_a_form_and_the_forms_are_the_tasks_options(workspace: Pa
     (runs.run_render, {"crf": 99}, "crf=99 is outside 0…51"),
     (runs.run_render, {"preset": "warp"}, "preset='warp' is not one of ultrafast"),
     (runs.run_render, {"session": "../../etc/passwd"}, "session must name a file inside the workspace"),
-    (runs.run_render, {"model": "../elsewhere"}, "model must be a folder name"),
+    (runs.run_render, {"model": "../elsewhere"}, "model must be a plain name"),
+    (runs.run_render, {"output": "../result.mp4"}, "output must name a file inside the workspace"),
+    (runs.run_render, {"xseg": "../x"}, "xseg must be a plain name"),
     (runs.run_sort, {"method": "nope"}, "method='nope' is not one of blur"),
     (runs.run_sort, {"side": "both"}, "side='both' is not one of src, dst"),
     (runs.run_sort, {"by": "blur"}, "unknown sort option 'by'"),
@@ -86,7 +88,7 @@ def test_every_task_has_a_form_and_the_forms_are_the_tasks_options(workspace: Pa
     (runs.run_verify, {"frames": "all"}, "frames must be an integer"),
     (runs.run_verify, [1, 2], "verify options must be an object"),
     (runs.run_train, {"src": "/elsewhere"}, "unknown train option 'src'"),
-    (runs.run_train, {"name": "../../x"}, "model must be a folder name"),
+    (runs.run_train, {"name": "../../x"}, "model must be a plain name"),
 ])
 def test_task_options_are_checked_as_the_cli_checks_them(workspace: Path, run: Any, options: Any,
                                                          message: str) -> None:

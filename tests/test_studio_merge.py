@@ -1,5 +1,5 @@
 """The merge tuner's API on the real-clip workspace: previews from the warm worker, settings refused with
-the option's name, latest-wins, sessions and keyframes (path traversal refused), the merge-session render."""
+the option's name, latest-wins, sessions and keyframes (path traversal refused), rendering with a session."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from recast.merge.settings import load_session
 from recast.studio.jobs import JobManager
@@ -134,44 +133,33 @@ def test_sessions_and_keyframes(real_workspace: Path) -> None:
         assert written == {"merge_sessions/default.json", "merge_sessions/other.json"}
 
 
-def test_merge_session_renders_the_labelled_result_and_verifies_it(real_workspace: Path) -> None:
+def test_render_with_a_session_verifies_and_a_forced_one_keeps_the_old_result(real_workspace: Path) -> None:
     manager = JobManager(real_workspace)
     session = {"base": {"color": "none"}, "keyframes": {"1": {"erode": 0}, "13": {"erode": 60}}}
-    job = manager.start("merge-session", {"session_json": session})
+    (real_workspace / "merge_sessions").mkdir()
+    (real_workspace / "merge_sessions" / "s.json").write_text(json.dumps(session))
+    job = manager.start("render", {"session": "merge_sessions/s.json"})
     assert wait_state(manager, job.id, ("done", "failed", "cancelled")) == "done", job.events[-3:]
     result = job.result or {}
     assert result["output"] == "result.mp4" and result["frames"] == 13 and result["faces_merged"] == 13
-    assert result["keyframes"] == [1, 13]
+    assert result["keyframes"] == [1, 13] and result["backup"] is None
     assert result["verified"] is True and result["verify"]["failed"] == {}
     assert result["verify"]["container_tag"] and result["verify"]["sidecar_ok"] and result["verify"]["watermark"]
-    assert any(e["type"] == "progress" and e.get("kind") == "merge" and e.get("done") == 13 for e in job.events)
+    assert any(e["type"] == "progress" and e.get("kind") == "render" and e.get("done") == 13 for e in job.events)
     for name in ("result.mp4", "result_mask.mp4", "result.mp4.provenance.json"):
         assert (real_workspace / name).is_file()
     first = (real_workspace / "result.mp4").read_bytes()
 
-    again = manager.start("merge-session", {"session_json": session})  # an existing result is not replaced…
+    again = manager.start("render", {"session": "merge_sessions/s.json"})  # an existing result is not replaced…
     assert wait_state(manager, again.id, ("done", "failed")) == "failed" and "already exists" in (again.error or "")
-    (real_workspace / "merge_sessions").mkdir()
-    (real_workspace / "merge_sessions" / "s.json").write_text(json.dumps(session))
-    again = manager.start("merge-session", {"session": "merge_sessions/s.json", "replace": True})  # …unless asked
+    assert (real_workspace / "result.mp4").read_bytes() == first
+    failing = manager.start("render", {"session": "merge_sessions/s.json", "force": True, "model": "missing"})
+    assert wait_state(manager, failing.id, ("done", "failed")) == "failed"  # …a failed forced render puts it back…
+    assert (real_workspace / "result.mp4").read_bytes() == first
+    again = manager.start("render", {"session": "merge_sessions/s.json", "force": True})  # …and a forced one keeps it
     assert wait_state(manager, again.id, ("done", "failed")) == "done", again.events[-3:]
     backup = real_workspace / (again.result or {})["backup"]
     assert (backup / "result.mp4").read_bytes() == first and (backup / "result_mask.mp4").is_file()
     assert (again.result or {})["verified"] is True
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"session": "../outside.json"}, "outside the workspace"),
-    ({"session": "/etc/passwd"}, "inside the workspace"),
-    ({"output": "../result.mp4"}, "outside the workspace"),
-    ({"model": "../default"}, "not a plain name"),
-    ({"session_json": {"base": {"erode": 999}}}, "erode"),
-    ({"session": "a.json", "session_json": {}}, "not both"),
-    ({"bogus": 1}, "unknown merge-session option 'bogus'"),
-])
-def test_merge_session_refuses_bad_options(tmp_path: Path, options: dict[str, object], message: str) -> None:
-    from recast.errors import OptionError
-    from recast.studio.tuner import run_merge_session
-
-    with pytest.raises(OptionError, match=message):
-        run_merge_session(tmp_path, options, lambda event: None)

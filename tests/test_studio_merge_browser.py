@@ -81,7 +81,7 @@ def test_merge_tuner_preview_keyframes_render_verify(real_workspace: Path) -> No
         assert "verify passed" in page.inner_text("#merge-verdict")
         assert (real_workspace / "result.mp4").is_file()
         job = client.get("/api/jobs").json()[-1]
-        assert job["task"] == "merge-session" and job["options"]["session"] == "merge_sessions/default.json"
+        assert job["task"] == "render" and job["options"]["session"] == "merge_sessions/default.json"
         assert job["result"]["keyframes"] == [1, 7]
         screenshot(page, "merge-rendered")
         assert errors == []

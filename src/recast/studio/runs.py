@@ -3,6 +3,7 @@ the stage's options → the stage → a JSON-able summary. Each is as thin as it
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ TRAIN_KEYS = ("name", "model", "iterations", "more", "minutes", "settings", "mod
 VERIFY_REPORT = Path(".studio") / "verify.json"
 """Where the verify task keeps its last report (the Result page reads it)."""
 EVAL_DIR = "result_eval"
+BACKUP_DIR = Path(".studio") / "backup"
+"""Where a forced render moves the result it replaces."""
 
 
 def run_train(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, Any]:
@@ -148,29 +151,34 @@ def run_sort(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, 
 
 
 def run_render(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, Any]:
-    """Merge model/<model> into every destination frame, straight into the labelled ``result.mp4``
-    (``recast merge -o result.mp4``: mask video, audio of data_dst.mp4, provenance sidecar).
+    """Merge model/<model> into every destination frame, straight into the labelled result video
+    (``recast merge -o result.mp4``: mask video, audio of data_dst.mp4, provenance sidecar), then
+    check its labels with :func:`recast.provenance.verify.verify`.
 
     options: any :class:`~recast.merge.settings.MergeSettings` field (mode, mask_mode, color,
     erode, blur, …), any video option of :class:`~recast.pipeline.encode.EncodeOptions` (``crf``,
     ``preset``, ``lossless``, ``visible_label``) and any :class:`~recast.studio.taskoptions.RenderJob`
     field: ``model`` (folder under model/, default "default"), ``session`` (a merge session JSON in
-    the workspace, whose keyframes apply; the given settings replace its base), ``xseg`` (an XSeg
-    model under model/ for the xseg mask modes), ``force`` (replace an existing result),
-    ``batch_size``, ``workers``, ``device``, ``precision``. The destination frames are ``data_dst/`` when it holds
-    frames, else ``data_dst.mp4``.
+    the workspace, whose keyframes apply; the settings given replace its base), ``xseg`` (an XSeg
+    model under model/ for the xseg mask modes), ``output`` (default result.mp4), ``force`` (an
+    existing result, its mask video and sidecar move to ``.studio/backup/<time>/`` first and come
+    back if the render fails), ``batch_size``, ``workers``, ``device``, ``precision``. The
+    destination frames are ``data_dst/`` when it holds frames, else ``data_dst.mp4``.
     """
     from recast.merge.settings import MergeSession, MergeSettings, load_session
     from recast.merge.stage import merge_to_video
-    from recast.pipeline.encode import EncodeOptions
+    from recast.pipeline.encode import EncodeOptions, mask_output_path
+    from recast.provenance.label import sidecar_path
+    from recast.provenance.verify import verify
     from recast.runtime.devices import resolve_device
 
     merge_part, encode_part, job_part = split_options(options, "render option", MergeSettings, EncodeOptions,
                                                       RenderJob)
     job = from_mapping(RenderJob, job_part)
     ws = Workspace(workspace)
+    root = ws.root.resolve()
     encode = from_mapping(EncodeOptions, encode_part, EncodeOptions(
-        overwrite=job.force, audio_from=ws.dst_video if ws.dst_video.is_file() else None))
+        audio_from=ws.dst_video if ws.dst_video.is_file() else None))
     model_dir = ws.model_dir(check_name(job.model))
     settings: MergeSettings | MergeSession
     if job.session is not None:
@@ -178,16 +186,57 @@ def run_render(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str
         settings = MergeSession(base=loaded.base.updated(merge_part), keyframes=loaded.keyframes)
     else:
         settings = MergeSettings.from_dict(merge_part)
+    output = in_workspace(workspace, job.output, "output")
+    xseg = ws.model_dir(check_name(job.xseg, "xseg")) if job.xseg is not None else None
     frames = _frames_or_video(ws, "dst")
-    xseg = ws.model_dir(check_name(job.xseg)) if job.xseg is not None else None
-    summary = merge_to_video(model_dir, frames, ws.dst_aligned, ws.result, settings, encode, workers=job.workers,
-                             batch_size=job.batch_size, device=resolve_device(job.device), precision=job.precision,
-                             xseg=xseg, on_progress=_progress(emit, "render"))
+    backup = _move_aside(root, [output, mask_output_path(output), sidecar_path(output)]) if job.force else None
+    try:
+        summary = merge_to_video(model_dir, frames, ws.dst_aligned, output, settings, encode, workers=job.workers,
+                                 batch_size=job.batch_size, device=resolve_device(job.device),
+                                 precision=job.precision, xseg=xseg, on_progress=_progress(emit, "render"))
+    except BaseException:
+        if backup is not None:
+            _put_back(root, backup)
+        raise
+    emit({"type": "progress", "kind": "verify", "message": f"verifying the labels of {output.name}"})
+    report = verify(output, input_dirs=[root, ws.dst_frames, ws.models])
     video = summary.video
-    return {"result": ws.result.name, "frames": summary.frames_total, "merged": summary.frames_merged,
+    return {"output": output.relative_to(root).as_posix(), "mask": summary.mask_dir.relative_to(root).as_posix(),
+            "frames": summary.frames_total, "merged": summary.frames_merged, "faces_merged": summary.faces_merged,
             "without_face": summary.frames_passed_through, "masked_out": summary.frames_masked_out,
             "seconds": round(summary.seconds, 2), "has_audio": bool(video and video.has_audio),
-            "sidecar": video.sidecar.name if video else None}
+            "sidecar": video.sidecar.name if video else None,
+            "keyframes": sorted(settings.keyframes) if isinstance(settings, MergeSession) else [],
+            "backup": None if backup is None else backup.relative_to(root).as_posix(),
+            "verified": report.labelled and not report.failed, "verify": report.to_dict()}
+
+
+def _move_aside(root: Path, paths: list[Path]) -> Path | None:
+    """Move the existing ``paths`` (inside ``root``) into a fresh ``.studio/backup/<time>/``; that folder,
+    or None when none of them exists."""
+    existing = [path for path in paths if path.exists()]
+    if not existing:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, suffix = root / BACKUP_DIR / stamp, 1
+    while folder.exists():
+        suffix += 1
+        folder = root / BACKUP_DIR / f"{stamp}~{suffix}"
+    folder.mkdir(parents=True)
+    for path in existing:
+        target = folder / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+    return folder
+
+
+def _put_back(root: Path, folder: Path) -> None:
+    """Undo :func:`_move_aside`: every file in ``folder`` back to its place under ``root``."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            target = root / path.relative_to(folder)
+            target.unlink(missing_ok=True)
+            shutil.move(path, target)
 
 
 def run_eval(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, Any]:

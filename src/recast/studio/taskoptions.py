@@ -30,9 +30,9 @@ def _sort_methods() -> tuple[str, ...]:
 
 
 def check_name(value: Any, what: str = "model") -> str:
-    """``value`` as a folder name (letters, digits, ``.``, ``_``, ``-``; no path), or OptionError."""
+    """``value`` as a plain file or folder name (letters, digits, ``.``, ``_``, ``-``; no path), or OptionError."""
     if not isinstance(value, str) or not _NAME.fullmatch(value) or value in (".", ".."):
-        raise OptionError(f"{what} must be a folder name (letters, digits, '.', '_', '-'), got {str(value)[:40]!r}")
+        raise OptionError(f"{what} must be a plain name (letters, digits, '.', '_', '-'), got {str(value)[:40]!r}")
     return value
 
 
@@ -75,10 +75,10 @@ class SortJob:
 
 @dataclass(frozen=True)
 class RenderJob:
-    """Merge into the labelled result video (``recast merge -o result.mp4``); the merge settings
-    (:class:`~recast.merge.settings.MergeSettings`) and the video options
+    """Merge into the labelled result video (``recast merge -o result.mp4``), then verify its labels;
+    the merge settings (:class:`~recast.merge.settings.MergeSettings`) and the video options
     (:class:`~recast.pipeline.encode.EncodeOptions`: crf, lossless, preset, visible_label) are given
-    beside these."""
+    beside these. The workspace page's render form and the merge tuner's Render button both start it."""
 
     OPTIONS_NOUN: ClassVar[str] = "render option"
 
@@ -87,7 +87,9 @@ class RenderJob:
                                  "here replace its base settings", default_text="none", group="Model")
     xseg: str | None = option(None, "XSeg mask model under model/ (for the xseg mask modes)", default_text="none",
                               group="Model")
-    force: bool = option(False, "Replace an existing result.mp4", group="Encode")
+    output: str = option("result.mp4", "Result video, inside the workspace", group="Encode")
+    force: bool = option(False, "Replace an existing result (the old one is moved to .studio/backup/ first, "
+                         "and back if the render fails)", group="Encode")
     batch_size: int = option(8, "Faces per model batch", ge=1, le=256, group="Run")
     workers: int = option(2, "Threads for reading, blending and writing", ge=1, le=64, group="Run")
     device: str = option("auto", "Torch device: auto, cpu, cuda, cuda:N or mps", group="Run")

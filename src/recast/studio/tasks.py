@@ -35,7 +35,6 @@ class Task:
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", "recast.studio.runs:run_train", "Train the model"),
     Task("live", "recast.studio.live:run_live_view", "Live swap", writes=False),
-    Task("merge-session", "recast.studio.tuner:run_merge_session", "Render the result with a merge session"),
     Task("extract", "recast.studio.runs:run_extract", "Extract faces"),
     Task("sort", "recast.studio.runs:run_sort", "Sort a faceset"),
     Task("render", "recast.studio.runs:run_render", "Render the result video"),

@@ -1,8 +1,9 @@
 """The merge tuner: destination frames, one-frame merge previews (the warm worker), sessions and keyframes.
 
-Sessions are ``merge_sessions/<name>.json`` (:mod:`recast.studio.tuner`); rendering is the
-``merge-session`` job. Settings are validated here by :class:`recast.merge.settings.MergeSettings`
-itself, so a bad value is refused with the option's name before any work starts.
+Sessions are ``merge_sessions/<name>.json`` (:data:`SESSIONS_DIR`); rendering is the ``render`` job
+(:func:`recast.studio.runs.run_render`) with the session. Settings are validated here by
+:class:`recast.merge.settings.MergeSettings` itself, so a bad value is refused with the option's name
+before any work starts.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from recast.studio.api.deps import workspace_root
 from recast.studio.api.xseg import xseg_models
 from recast.studio.files import inside
 from recast.studio.preview import PreviewFailed, PreviewRequest, PreviewService, Superseded
-from recast.studio.tuner import SESSIONS_DIR, check_name
+from recast.studio.taskoptions import check_name
 from recast.workspace import Workspace
 
+SESSIONS_DIR = "merge_sessions"
+"""Where the tuner keeps its sessions (:class:`~recast.merge.settings.MergeSession` JSON, what ``recast merge
+--session`` reads): ``WORKSPACE/merge_sessions/<name>.json``."""
 router = APIRouter(prefix="/api/merge")
 MAX_SESSION_BYTES = 256 * 1024
 _FAILED_STATUS = {"option": 422, "input": 409, "error": 500}

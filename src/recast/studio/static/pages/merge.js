@@ -304,12 +304,11 @@ export async function render(root, { params }) {
     error.textContent = "";
     verifyBox.replaceChildren();
     const saved = await getJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}`);
-    const options = { model: modelSelect.value, replace: replace.checked };
+    const options = { model: modelSelect.value, force: replace.checked };
     if (xsegSelect.value) options.xseg = xsegSelect.value;
-    if (saved.exists) options.session = saved.path;
-    else options.session_json = saved.session;
+    if (saved.exists) options.session = saved.path;  // else the default settings: nothing saved yet
     try {
-      const job = await startJob("merge-session", options);
+      const job = await startJob("render", options);
       renderButton.disabled = true;
       progress.hidden = false;
       progress.value = 0;
