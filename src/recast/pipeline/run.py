@@ -31,9 +31,13 @@ from recast.pipeline.encode import EncodeOptions, EncodeSummary, check_result_pa
 from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.workspace import Workspace, init_workspace
 
-RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", erode=15, blur=60)
-"""Default merge settings of ``recast run``: overlay, rct colour transfer, the model's learned masks
-of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam)."""
+RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", color="mkl-m", erode=15, blur=60)
+"""Default merge settings of ``recast run``: overlay, ``mkl-m`` colour transfer, the model's learned
+masks of both faces, eroded 15 and feathered 60 (a soft edge that hides the seam). ``mkl-m`` rather
+than DeepFaceLab's ``rct`` (still ``recast merge``'s default): rct matches each L*a*b* channel
+alone, so it tints the face's darkest pixels (brows, eye sockets) blue (``benchmarks/color.py`` on
+two trained pairs: dark Δb* −11.0 and −2.5 for rct, −1.8 and +1.0 for mkl-m, at the same cost and
+the same whole-face colour match)."""
 RUN_XSEG_MASK_MODE = "learned-prd*xseg-dst"
 """``recast run --xseg``'s mask mode (unless the merge settings name an xseg mode): the swapped face's
 learned mask times the XSeg mask of the destination face, so hands and hair over it stay in front."""
