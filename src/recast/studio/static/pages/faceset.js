@@ -159,7 +159,8 @@ const COVERAGE_FEATURES = { yaw: ["yaw", "°"], pitch: ["pitch", "°"], mouth: [
 // The coverage panel: does the src faceset hold a face close to every dst face (angles, mouth, eyes)?
 function coveragePanel(report) {
   const pct = (x) => `${Math.round(100 * x)} %`;
-  const range = (p, unit) => `${p[0].toFixed(unit ? 0 : 2)} … ${p[2].toFixed(unit ? 0 : 2)}${unit}`;
+  const number = (value, digits) => value.toFixed(digits).replace(/^-(0\.?0*)$/, "$1");  // never "-0"
+  const range = (p, unit) => `${number(p[0], unit ? 0 : 2)} … ${number(p[2], unit ? 0 : 2)}${unit}`;
   const rows = Object.entries(report.features).map(([name, f]) => {
     const [label, unit] = COVERAGE_FEATURES[name] ?? [name, ""];
     return h("tr", { class: name === report.weakest ? "weakest" : "" },
