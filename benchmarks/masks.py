@@ -43,6 +43,7 @@ from recast.faces.labels import polygon
 from recast.faces.masks import hull_mask
 from recast.faceset.files import list_faces
 from recast.train.occluders import occlude
+from recast.train.xseg_samples import hull_target
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELD_OUT = ("person_I", "person_J")
@@ -76,7 +77,7 @@ def occluded_set(paths: list[Path], seed: int) -> list[tuple[np.ndarray, np.ndar
     out = []
     for index, path in enumerate(paths):
         face = read_face(path)
-        hull = hull_mask(face.meta.landmarks, face.image.shape[:2], face.meta.eyebrows_expand)
+        hull = hull_target(face)
         rng = np.random.default_rng([seed, index])
         image, gt = occlude(face.image.astype(np.float32) / 255, hull, rng, donors, count=2)
         out.append(((image * 255 + 0.5).astype(np.uint8), gt, (hull > 0.5) & (gt < 0.5), face.meta))
@@ -88,7 +89,7 @@ def clean_set(paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray, np.ndarra
     out = []
     for path in paths:
         face = read_face(path)
-        hull = hull_mask(face.meta.landmarks, face.image.shape[:2], face.meta.eyebrows_expand)
+        hull = hull_target(face)
         out.append((face.image, hull, np.zeros(hull.shape, bool), face.meta))
     return out
 
@@ -148,7 +149,7 @@ def before_after(photos: Path, model_dir: Path, out: Path) -> list[str]:
     written = []
     for path in list_faces(photos):
         face = read_face(path)
-        hull = hull_mask(face.meta.landmarks, face.image.shape[:2], face.meta.eyebrows_expand)
+        hull = hull_target(face)
         model = masker.face_mask(face.image, face.meta)
         panels = [face.image]
         for mask in (hull, model):
