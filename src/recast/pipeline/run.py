@@ -131,12 +131,16 @@ class RunSummary:
     src_extract: ExtractSummary
     dst_extract: ExtractSummary
     coverage: CoverageReport
-    model_dir: Path
     iterations: int
     train_status: str
     enhancer: Path | None
     merge: MergeSummary
     encode: EncodeSummary
+
+    @property
+    def model_dir(self) -> Path:
+        """The trained model's folder in the workspace."""
+        return self.workspace.model_dir(self.model)
 
 
 def run(
@@ -232,7 +236,7 @@ def run(
                                        encode_options, **common)
         assert merge_summary.video is not None
         encode_summary = merge_summary.video
-    return RunSummary(workspace, model_name, choice, src_summary, dst_summary, coverage, model_dir, result.iteration,
+    return RunSummary(workspace, model_name, choice, src_summary, dst_summary, coverage, result.iteration,
                       result.status, enhancer, merge_summary, encode_summary)
 
 
