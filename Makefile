@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test typecheck lint bench clean
+.PHONY: demo test smoke-install typecheck lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Build the wheel, install it with no extras into a fresh venv, run every command once (a few minutes).
+smoke-install:
+	.ci/smoke-install
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -26,4 +31,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) demo_workspace
+	rm -rf $(VENV) demo_workspace .peer-venvs

@@ -33,10 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import print_table
 from recast.color import COLOR_TRANSFERS, transfer_color
 from recast.faces.alignment import transform_points
+from recast.faces.crop import crop_matrix
 from recast.faces.masks import hull_mask
 from recast.faceset.source import open_faceset
 from recast.models.inference import FaceSwapper
-from recast.train.samples import crop_face, crop_matrix
+from recast.train.samples import crop_face
 
 DARK_SHARE = 0.15
 HEADERS = ["mode", "dark Δa*", "dark Δb*", "dark ΔL*", "dark chroma", "face ΔE", "ms/face"]

@@ -33,7 +33,8 @@ from skimage import data
 from recast.atomic import atomic_write_text
 from recast.eval.evaluate import evaluate, shared_models
 from recast.extract.stage import ExtractOptions, extract
-from recast.media.video import VideoWriter, iter_frames
+from recast.media.video import iter_frames
+from recast.media.video_encode import VideoWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import SHARED_DATA, print_table

@@ -32,12 +32,13 @@ from recast.cli.merge import prefer_passive_openmp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import SHARED_DATA, print_table
 from merge import save_untrained
-from recast.export.loader import load_face_model
 from recast.live.capture import open_source
 from recast.live.engine import LiveOptions, LiveSession, run_live
 from recast.live.sinks import FileSink
-from recast.media.video import VideoWriter, iter_frames, probe
+from recast.media.video import iter_frames, probe
+from recast.media.video_encode import VideoWriter
 from recast.merge.settings import MergeSettings
+from recast.models.loader import load_face_model
 from recast.provenance.watermark import detect_watermark
 from recast.runtime.threads import plan_threads
 

@@ -54,13 +54,13 @@ from recast.faces.alignment import MEAN_FACE_68, transform_matrix, transform_poi
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.media.images import FAST_PNG_PARAMS
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 from recast.merge import blend, maskops
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import merge, merge_to_video
-from recast.pipeline.encode import EncodeOptions, encode_video
 from recast.pipeline.run import RUN_MERGE_SETTINGS
 from recast.provenance.label import mark_frame
+from recast.provenance.writer import EncodeOptions, encode_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import print_table

@@ -46,8 +46,8 @@ from recast.atomic import atomic_write_text
 from recast.eval.evaluate import evaluate
 from recast.merge.stage import merge_to_video
 from recast.models.checkpoint import read_model_config, read_state
-from recast.pipeline.encode import EncodeOptions
 from recast.pipeline.run import RUN_MERGE_SETTINGS, RunOptions, run
+from recast.provenance.writer import EncodeOptions
 from recast.train.enhance import train_enhancer
 
 PAIRS = {

@@ -46,7 +46,8 @@ def build_workspace(root: Path, video: Path, seconds: float, model: str) -> Path
     """Frames, aligned faces and an untrained ``model`` (``name:resolution``) in a new workspace."""
     from merge import save_untrained
     from recast.extract.stage import ExtractOptions, extract
-    from recast.media.video import cut, extract_frames
+    from recast.media.video import extract_frames
+    from recast.media.video_encode import cut
     from recast.workspace import init_workspace
 
     ws = init_workspace(root)

@@ -27,7 +27,7 @@ import skimage.data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import SHARED_DATA, print_table
-from recast.media.video import h264_roundtrip
+from recast.media.video_encode import h264_roundtrip
 from recast.provenance.watermark import SCORE_THRESHOLD, detect_watermark, embed_watermark
 
 VIDEOS = SHARED_DATA / "videos"

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from recast.faces.facetype import FaceType
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+TINY_SAEHD: dict[str, Any] = {"resolution": 64, "archi": "df-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4,
+                              "d_mask_dims": 2}
+"""The smallest SAEHD the tests train: 64 px, df-ud, widths ae 16, e 4, d 4, mask 2."""
+WIDER_DIMS = {"ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
+"""Twice :data:`TINY_SAEHD`'s widths, for the tests that check a loss falls within a few steps."""
+
+TinyConfig = Callable[..., dict[str, Any]]
+MakeFacesets = Callable[..., tuple[Path, Path]]
 
 DTYPES = ("fp32", "bf16")
 
@@ -33,6 +45,37 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "MANIFEST.md").is_file():
         pytest.skip("../shared/data is not available")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> TinyConfig:
+    """``tiny_config(wider=False, **changes)``: a new dict of :data:`TINY_SAEHD` (with :data:`WIDER_DIMS`
+    when ``wider``) and ``changes`` on top (``archi="liae-ud"``, ``face_type="full"``, ``resolution=128`` …)."""
+
+    def make(wider: bool = False, **changes: Any) -> dict[str, Any]:
+        return {**TINY_SAEHD, **(WIDER_DIMS if wider else {}), **changes}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_facesets(tmp_path_factory: pytest.TempPathFactory) -> MakeFacesets:
+    """``make_facesets(count=6, size=64, face_type=FaceType.FULL)``: synthetic src and dst facesets
+    (identities 0 and 1, ``count`` aligned faces of ``size`` px each) in a new folder; returns (src, dst)."""
+    from recast.train.synthetic import write_synthetic_faceset
+
+    def make(count: int = 6, size: int = 64, face_type: FaceType = FaceType.FULL) -> tuple[Path, Path]:
+        root = tmp_path_factory.mktemp("faces")
+        return (write_synthetic_faceset(root / "src", count, identity=0, size=size, face_type=face_type),
+                write_synthetic_faceset(root / "dst", count, identity=1, size=size, face_type=face_type))
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def facesets(make_facesets: MakeFacesets) -> tuple[Path, Path]:
+    """The default :func:`make_facesets` pair, written once per test module: copy a faceset before changing it."""
+    return make_facesets()
 
 
 @pytest.fixture(scope="module")

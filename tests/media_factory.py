@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 
 
 def astronaut_bgr() -> np.ndarray:

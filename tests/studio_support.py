@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +60,10 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        env = dict(os.environ)
+        if len(tempfile.gettempdir()) > 60:  # Chromium's singleton socket goes in TMPDIR: an AF_UNIX path
+            env["TMPDIR"] = "/tmp"
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"], env=env)
         try:
             yield browser
         finally:
@@ -83,7 +87,8 @@ def build_real_workspace(root: Path, shared_data: Path, seconds: float = 0.5, tr
     short clips as ``data_src.mp4``/``data_dst.mp4``, their frames, aligned faces (256 px, dlib), and
     when ``train_iterations`` > 0 a ``cpu`` model trained that far in ``model/default``."""
     from recast.extract.stage import ExtractOptions, extract
-    from recast.media.video import cut, extract_frames
+    from recast.media.video import extract_frames
+    from recast.media.video_encode import cut
     from recast.workspace import init_workspace
 
     ws = init_workspace(root)

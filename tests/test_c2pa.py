@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from recast.cli.main import app
 from recast.errors import InputError
-from recast.pipeline.encode import EncodeOptions, encode_video
 from recast.provenance import contentcred
 from recast.provenance.verify import verify
+from recast.provenance.writer import EncodeOptions, encode_video
 
 pytest.importorskip("c2pa", reason="the optional c2pa-python package is not installed")
 

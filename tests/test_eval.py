@@ -28,7 +28,7 @@ from recast.eval.metrics import (
 from recast.extract.stage import ExtractOptions, extract
 from recast.faces.masks import hull_mask
 from recast.faces.pose import project_face_model
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 
 SIZE = (512, 512)
 

@@ -11,11 +11,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from recast.export.contract import SYNTHETIC_NOTICE, inspect_model
 from recast.export.dfm import export_model
-from recast.export.onnx_swapper import OnnxFaceSwapper
 from recast.models import checkpoint
+from recast.models.contract import SYNTHETIC_NOTICE, inspect_model
 from recast.models.inference import FaceSwapper
+from recast.models.onnx_swapper import OnnxFaceSwapper
 from recast.models.registry import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -158,3 +158,66 @@ def test_export_refuses_bad_requests(tmp_path):
     assert (tmp_path / "taken.dfm").read_bytes() == b"user file"
     with pytest.raises(InputError):
         export_model(tmp_path / "nothing", tmp_path / "x.dfm")
+
+
+def test_a_dfm_over_deepfacelives_opset_is_refused_and_an_onnx_warned(tmp_path):
+    from recast.errors import OptionError
+    from recast.export.peers import PEER_MAX_OPSET
+
+    model_dir = save_model(tmp_path / "model", "saehd", **{**SMALL_SAEHD, "archi": "df"})
+    with pytest.raises(OptionError, match=r"DeepFaceLive \(onnxruntime 1\.15\.1\)"):
+        export_model(model_dir, tmp_path / "face.dfm", opset=PEER_MAX_OPSET + 1)
+    assert not (tmp_path / "face.dfm").exists()
+    assert export_model(model_dir, tmp_path / "face.dfm", opset=PEER_MAX_OPSET).warnings == []
+    (warning,) = export_model(model_dir, tmp_path / "face.onnx", opset=PEER_MAX_OPSET + 1).warnings
+    assert "DeepFaceLive (onnxruntime 1.15.1" in warning and "FaceFusion" not in warning
+
+
+def test_a_full_face_export_warns_with_the_peers_crop_and_a_whole_one_does_not(tmp_path):
+    from recast.export.peers import deepfacelive_coverage
+
+    full = save_model(tmp_path / "full", "cpu")  # the cpu preset trains full faces
+    (warning,) = export_model(full, tmp_path / "full.dfm").warnings
+    assert "\n" not in warning
+    assert "trained on full faces" in warning and "dfl_whole_face" in warning
+    assert f"Face coverage to {deepfacelive_coverage('full')}" in warning
+    assert deepfacelive_coverage("whole") == 2.2 and deepfacelive_coverage("full") < 2.2 < deepfacelive_coverage("head")
+    whole = save_model(tmp_path / "whole", "cpu", face_type="whole")
+    assert export_model(whole, tmp_path / "whole.dfm").warnings == []
+
+
+def test_cli_export_prints_the_warning_whole_and_verify_reads_the_model(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recast.cli.main import app
+
+    monkeypatch.setenv("COLUMNS", "40")
+    full = save_model(tmp_path / "full", "cpu")
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(full), "-o", str(tmp_path / "m.dfm")])
+    assert result.exit_code == 0, result.output
+    assert "set DeepFaceLive's Face coverage to 1.65, or train with --face-type whole" in result.output
+    assert "TracerWarning" not in result.output
+    result = runner.invoke(app, ["verify", str(tmp_path / "m.dfm")])
+    assert result.exit_code == 0, result.output
+    assert "face model" in result.output and "recast.face_type: full" in result.output
+    assert "synthetic media, made with recast" in result.output
+    plain = tmp_path / "plain.onnx"
+    proto = onnx.load(str(tmp_path / "m.dfm"))
+    del proto.metadata_props[:]
+    proto.doc_string = ""
+    plain.write_bytes(proto.SerializeToString())
+    result = runner.invoke(app, ["verify", str(plain)])
+    assert result.exit_code == 3, result.output
+    assert "no recast label found" in result.output
+
+
+def test_export_of_a_growing_model_raises_no_tracer_warning(tmp_path):
+    import warnings
+
+    grow = save_model(tmp_path / "grow", "cpu-grow", **{**SMALL_SAEHD, "resolution": 128, "growth": [64],
+                                                         "growth_at": [0.5]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_model(grow, tmp_path / "grow.dfm")
+    assert not [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]

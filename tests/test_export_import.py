@@ -12,13 +12,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from media_factory import face_clip_frames
 from recast.errors import InputError
-from recast.export.onnx_swapper import OnnxFaceSwapper
 from recast.faces.aligned import write_face
 from recast.faces.alignment import transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import merge
+from recast.models.onnx_swapper import OnnxFaceSwapper
 from test_export import SMALL_SAEHD, save_model
 from test_merge_models import face_landmarks
 

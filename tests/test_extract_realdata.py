@@ -46,7 +46,7 @@ def test_reference_keeps_only_the_main_performer(shared_data: Path, tmp_path: Pa
     summary = extract(clip, tmp_path / "ref", options)
     # The clip also shows an audience member in close-up: those faces must go.
     assert summary.faces >= 100 and summary.rejected_by_identity >= 20
-    reference = IdentityFilter.from_photos([photo], options, 0.6)
+    reference = IdentityFilter.from_photos([photo], AnalyzeOptions(detector=options.detector), 0.6)
     kept = [read_meta(p).embedding for p in sorted((tmp_path / "ref").glob("*.jpg"))]
     assert len(kept) == summary.faces
     assert max(reference.distance(e) for e in kept) <= 0.6

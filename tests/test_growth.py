@@ -10,24 +10,24 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import MakeFacesets, TinyConfig
 from recast.errors import OptionError
+from recast.faces.facetype import FaceType
 from recast.models import create_model
 from recast.models.growth import GrowthSchedule, GrowthState, Progress, plateaued, resize
 from recast.models.inference import FaceSwapper
 from recast.train.distributed import DistInfo
 from recast.train.options import ProgressEvent, TrainOptions, resolve_settings
 from recast.train.step import TrainStep, make_part
-from recast.train.synthetic import write_synthetic_faceset
 from recast.train.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 
 
-def _grow_model(archi: str = "df-ud") -> torch.nn.Module:
+def _grow_model(tiny_config: TinyConfig, archi: str = "df-ud") -> torch.nn.Module:
     torch.manual_seed(0)
-    return create_model("saehd", archi=archi, resolution=128, growth=[64, 96], **TINY)
+    return create_model("saehd", **tiny_config(wider=True, archi=archi, resolution=128, growth=[64, 96]))
 
 
 def _batch(res: int, n: int = 2) -> dict[str, torch.Tensor]:
@@ -39,8 +39,8 @@ def _batch(res: int, n: int = 2) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("archi", ["df-ud", "liae-ud"])
-def test_growing_keeps_the_output_at_fade_in_zero(archi: str) -> None:
-    model = _grow_model(archi).eval()
+def test_growing_keeps_the_output_at_fade_in_zero(archi: str, tiny_config: TinyConfig) -> None:
+    model = _grow_model(tiny_config, archi).eval()
     x, y = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
     with torch.no_grad():
         small = model(x, y, with_swap=True)
@@ -67,8 +67,8 @@ def test_growing_keeps_the_output_at_fade_in_zero(archi: str) -> None:
         assert torch.equal(model.swap_face(y), model.swap(y)[0])
 
 
-def test_real_steps_at_every_size_train_only_the_active_stages() -> None:
-    model = _grow_model()
+def test_real_steps_at_every_size_train_only_the_active_stages(tiny_config: TinyConfig) -> None:
+    model = _grow_model(tiny_config)
     settings = resolve_settings({"optimizer": "adam", "lr": 3e-3})
     step = TrainStep(make_part(model, settings, torch.device("cpu"), 0), settings, DistInfo(), torch.device("cpu"))
     batch = _batch(128)
@@ -101,24 +101,23 @@ def test_schedule_by_budget_and_by_plateau() -> None:
     assert state.stage == 1 and 0 < state.alpha < 0.01
 
 
-def test_config_checks_the_sizes() -> None:
+def test_config_checks_the_sizes(tiny_config: TinyConfig) -> None:
     with pytest.raises(OptionError, match="increase"):
-        create_model("saehd", resolution=128, growth=[64, 128], **TINY)
+        create_model("saehd", **tiny_config(wider=True, archi="liae-ud", resolution=128, growth=[64, 128]))
     with pytest.raises(OptionError, match="multiple of 32"):
-        create_model("saehd", archi="df-ud", resolution=128, growth=[80], **TINY)
+        create_model("saehd", **tiny_config(wider=True, resolution=128, growth=[80]))
     with pytest.raises(OptionError, match="whole factor"):
-        create_model("saehd", archi="df", resolution=128, growth=[96], **TINY)
+        create_model("saehd", **tiny_config(wider=True, archi="df", resolution=128, growth=[96]))
     with pytest.raises(OptionError, match="growth_at"):
-        create_model("saehd", resolution=128, growth=[64, 96], growth_at=[0.5], **TINY)
+        create_model("saehd", **tiny_config(wider=True, archi="liae-ud", resolution=128, growth=[64, 96],
+                                                 growth_at=[0.5]))
 
 
-def test_resume_across_a_growth_step(tmp_path: Path) -> None:
+def test_resume_across_a_growth_step(tmp_path: Path, tiny_config: TinyConfig, make_facesets: MakeFacesets) -> None:
     """Interrupted at the 96 px stage, resumed, grown to 128 px; merge swaps at 128 px."""
-    src = write_synthetic_faceset(tmp_path / "src", 6, identity=0, size=160)
-    dst = write_synthetic_faceset(tmp_path / "dst", 6, identity=1, size=160)
+    src, dst = make_facesets(6, size=160, face_type=FaceType.WHOLE)
     model_dir = tmp_path / "model"
-    config = {"archi": "df-ud", "resolution": 128, "growth": [64, 96], "growth_at": [0.25, 0.75],
-              "face_type": "full", **TINY}
+    config = tiny_config(wider=True, resolution=128, growth=[64, 96], growth_at=[0.25, 0.75], face_type="full")
     events: list[ProgressEvent] = []
 
     def stop_at_3(event: ProgressEvent) -> None:

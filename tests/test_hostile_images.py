@@ -134,7 +134,8 @@ def test_faceset_info_with_bomb_face_lists_it_with_small_peak(tmp_path: Path, bo
 
 
 def test_video_over_the_pixel_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recast.media.video import VideoWriter, probe
+    from recast.media.video import probe
+    from recast.media.video_encode import VideoWriter
 
     path = tmp_path / "v.mp4"
     with VideoWriter(path, fps=10) as writer:

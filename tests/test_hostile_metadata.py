@@ -15,7 +15,7 @@ from faces_factory import synthetic_face
 from recast.errors import InputError, MetadataError
 from recast.faces.aligned import _jpeg_with_text, encode_face, metadata_text, read_meta
 from recast.faceset.resize import resize_faceset
-from recast.pipeline.encode import encode_video
+from recast.provenance.writer import encode_video
 
 
 def _face_with(tmp_path: Path, name: str = "00001_0.jpg", **changes: Any) -> Path:

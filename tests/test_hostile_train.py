@@ -16,29 +16,20 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import TinyConfig
 from hostile_factory import bomb_png, face_with_mask_png
 from recast.errors import InputError
-from recast.faces.facetype import FaceType
 from recast.models.inference import FaceSwapper
 from recast.train import TrainOptions, train
 from recast.train.options import ProgressEvent
-from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-@pytest.fixture(scope="module")
-def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("faces")
-    return (write_synthetic_faceset(root / "src", 6, identity=0, size=64, face_type=FaceType.FULL),
-            write_synthetic_faceset(root / "dst", 6, identity=1, size=64, face_type=FaceType.FULL))
-
-
-def _options(facesets: tuple[Path, Path], model_dir: Path, **extra: object) -> TrainOptions:
-    values = {"model": "saehd", "model_config": TINY, "settings": {"batch_size": 2}, "iterations": 2,
+def _options(facesets: tuple[Path, Path], config: dict, model_dir: Path, **extra: object) -> TrainOptions:
+    values = {"model": "saehd", "model_config": config, "settings": {"batch_size": 2}, "iterations": 2,
               "workers": 0, "preview_every": 0, "autosave_minutes": 0, **extra}
     return TrainOptions(facesets[0], facesets[1], model_dir, **values)  # type: ignore[arg-type]
 
@@ -48,9 +39,9 @@ def _state(model_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(facesets: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(facesets: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, tiny_config: TinyConfig) -> Path:
     model_dir = tmp_path_factory.mktemp("model") / "m"
-    train(_options(facesets, model_dir))
+    train(_options(facesets, tiny_config(), model_dir))
     return model_dir
 
 
@@ -58,7 +49,8 @@ def _copy(model_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(model_dir, tmp_path / "m"))
 
 
-def test_error_after_an_iteration_saves_before_it_propagates(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_error_after_an_iteration_saves_before_it_propagates(facesets: tuple[Path, Path], tmp_path: Path,
+                                                             tiny_config: TinyConfig) -> None:
     events: list[str] = []
 
     def on_event(event: ProgressEvent) -> None:
@@ -67,25 +59,26 @@ def test_error_after_an_iteration_saves_before_it_propagates(facesets: tuple[Pat
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        train(_options(facesets, tmp_path / "m", iterations=10, on_event=on_event))
+        train(_options(facesets, tiny_config(), tmp_path / "m", iterations=10, on_event=on_event))
     assert _state(tmp_path / "m")["iteration"] == 3
     assert any("RuntimeError at iteration 4; saved iteration 3" in m for m in events)
 
 
-def test_unreadable_face_is_skipped_and_listed(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_unreadable_face_is_skipped_and_listed(facesets: tuple[Path, Path], tmp_path: Path,
+                                               tiny_config: TinyConfig) -> None:
     src = Path(shutil.copytree(facesets[0], tmp_path / "src"))
     (src / "zz_bad.jpg").write_bytes(face_with_mask_png(bomb_png(32000, 32000, compressed=False)))
-    result = train(TrainOptions(src, facesets[1], tmp_path / "m", model="saehd", model_config=TINY,
+    result = train(TrainOptions(src, facesets[1], tmp_path / "m", model="saehd", model_config=tiny_config(),
                                 settings={"batch_size": 7}, iterations=2, workers=0, preview_every=0))
     assert result.iteration == 2 and len(result.skipped_faces) == 1 and "zz_bad.jpg" in result.skipped_faces[0]
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT-ignored-at-start"])
-def test_signals_save_and_stop(how: str, facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_signals_save_and_stop(how: str, facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
     script = (
         "import sys\nfrom recast.train import TrainOptions, train\n"
         "def report(event):\n    if event.kind == 'iteration': print('it', event.iteration, flush=True)\n"
-        f"r = train(TrainOptions(sys.argv[1], sys.argv[2], sys.argv[3], model='saehd', model_config={TINY!r},"
+        f"r = train(TrainOptions(sys.argv[1], sys.argv[2], sys.argv[3], model='saehd', model_config={tiny_config()!r},"
         " settings={'batch_size': 2}, workers=0, preview_every=0, threads=1, on_event=report))\n"
         "print('status', r.status, r.message, r.iteration, flush=True)\n"
     )
@@ -110,14 +103,14 @@ def test_signals_save_and_stop(how: str, facesets: tuple[Path, Path], tmp_path: 
 
 
 def test_absurd_batch_size_in_state_refused_naming_the_file(trained: Path, facesets: tuple[Path, Path],
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, tiny_config: TinyConfig) -> None:
     model_dir = _copy(trained, tmp_path)
     for value in (1e9, 10**9, "8", True):
         state = _state(model_dir)
         state["settings"]["batch_size"] = value
         (model_dir / "state.json").write_text(json.dumps(state))
         with pytest.raises(InputError, match=r"state\.json: saved training settings are invalid: batch_size"):
-            train(_options(facesets, model_dir, settings={}))
+            train(_options(facesets, tiny_config(), model_dir, settings={}))
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
@@ -129,13 +122,13 @@ def test_absurd_batch_size_in_state_refused_naming_the_file(trained: Path, faces
     ("settings", [], "'settings' must be an object"),
 ])
 def test_state_type_errors_are_one_line(trained: Path, tmp_path: Path, key: str, value: object, message: str,
-                                        facesets: tuple[Path, Path]) -> None:
+                                        facesets: tuple[Path, Path], tiny_config: TinyConfig) -> None:
     model_dir = _copy(trained, tmp_path)
     state = _state(model_dir)
     state[key] = value
     (model_dir / "state.json").write_text(json.dumps(state))
     with pytest.raises(InputError, match=message):
-        train(_options(facesets, model_dir, settings={}))
+        train(_options(facesets, tiny_config(), model_dir, settings={}))
 
 
 def test_config_type_error_names_config_json(trained: Path, tmp_path: Path) -> None:
@@ -164,7 +157,7 @@ def test_weights_checked_against_a_huge_config_before_allocating(trained: Path, 
 
 @pytest.mark.parametrize("damage", ["fp16", "nan", "shape"])
 def test_foreign_or_broken_weights_refused(trained: Path, tmp_path: Path, damage: str,
-                                           facesets: tuple[Path, Path]) -> None:
+                                           facesets: tuple[Path, Path], tiny_config: TinyConfig) -> None:
     model_dir = _copy(trained, tmp_path)
     path = model_dir / _state(model_dir)["checkpoint"] / "weights.safetensors"
     weights = load_file(str(path))
@@ -180,26 +173,29 @@ def test_foreign_or_broken_weights_refused(trained: Path, tmp_path: Path, damage
     with pytest.raises(InputError, match=expected):
         FaceSwapper.load(model_dir)
     with pytest.raises(InputError, match=expected):
-        train(_options(facesets, model_dir, settings={}))
+        train(_options(facesets, tiny_config(), model_dir, settings={}))
 
 
-def test_bad_history_does_not_stop_training(trained: Path, tmp_path: Path, facesets: tuple[Path, Path]) -> None:
+def test_bad_history_does_not_stop_training(trained: Path, tmp_path: Path, facesets: tuple[Path, Path],
+                                            tiny_config: TinyConfig) -> None:
     model_dir = _copy(trained, tmp_path)
     (model_dir / _state(model_dir)["checkpoint"] / "history.json").write_text('{"iteration": 5, "src": "x"}')
-    result = train(_options(facesets, model_dir, settings={}, iterations=None, more=1))
+    result = train(_options(facesets, tiny_config(), model_dir, settings={}, iterations=None, more=1))
     assert result.iteration == 3 and result.history["iteration"] == [3]
 
 
-def test_file_where_the_model_folder_should_be(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_file_where_the_model_folder_should_be(facesets: tuple[Path, Path], tmp_path: Path,
+                                               tiny_config: TinyConfig) -> None:
     (tmp_path / "m").write_text("not a folder")
     with pytest.raises(InputError, match="cannot write: a file is in the way"):
-        train(_options(facesets, tmp_path / "m" / "sub"))
+        train(_options(facesets, tiny_config(), tmp_path / "m" / "sub"))
 
 
 def test_weights_hash_changes_when_the_same_folder_trains_further(trained: Path, tmp_path: Path,
-                                                                  facesets: tuple[Path, Path]) -> None:
+                                                                  facesets: tuple[Path, Path],
+                                                                  tiny_config: TinyConfig) -> None:
     model_dir = _copy(trained, tmp_path)
     before = FaceSwapper.load(model_dir).weights_sha256
-    train(_options(facesets, model_dir, settings={}, iterations=None, more=1))
+    train(_options(facesets, tiny_config(), model_dir, settings={}, iterations=None, more=1))
     after = FaceSwapper.load(model_dir).weights_sha256
     assert before and after and before != after

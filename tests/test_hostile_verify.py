@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recast.cli.main import app
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 from recast.provenance.label import container_metadata, mark_frame, sidecar_path, write_sidecar
 from recast.provenance.verify import verify
 

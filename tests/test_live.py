@@ -180,7 +180,7 @@ def test_realtime_pacing_of_a_file_source(tmp_path: Path):
 
 def test_live_with_an_amp_dfm_and_morph(tmp_path):
     from recast.export.dfm import export_model
-    from recast.export.loader import load_face_model
+    from recast.models.loader import load_face_model
     from test_export import SMALL_AMP, save_model
 
     dfm = export_model(save_model(tmp_path / "amp", "amp", **SMALL_AMP), tmp_path / "amp.dfm").path

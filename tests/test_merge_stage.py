@@ -14,7 +14,7 @@ from recast.faces.aligned import write_face
 from recast.faces.alignment import transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 from recast.merge.engine import FrameMerger, MergedFrame, open_inputs, run_engine
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.stage import RECORD_NAME, merge

@@ -13,9 +13,9 @@ from recast.errors import InputError, OptionError
 from recast.media.video import iter_frames, probe
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.stage import merge, merge_to_video
-from recast.pipeline.encode import EncodeOptions
 from recast.provenance.label import mark_frame, read_sidecar
 from recast.provenance.verify import verify
+from recast.provenance.writer import EncodeOptions
 from test_merge_models import FunctionModel, invert
 from test_merge_stage import FACES, _frames, _tiny_model, _write_aligned
 

@@ -7,48 +7,95 @@ refused with a message naming it, and (where a command exposes it) a flag that p
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
+import recast
 from recast.cli.main import app
 from recast.errors import InputError, OptionError
+from recast.eval.options import EvalOptions
 from recast.extract.stage import ExtractOptions
-from recast.merge.settings import MergeSettings
+from recast.faceset.sort import SortOptions
+from recast.live.engine import LIVE_FLAGS, LIVE_SETTINGS, LiveOptions
+from recast.merge.settings import MERGE_COMPUTE, MergeSettings
 from recast.models.amp_config import AMPConfig
 from recast.models.registry import config_options
 from recast.models.saehd_config import SAEHDConfig
-from recast.options import OptionField, from_mapping, json_schema, load_toml, option_fields, validate
+from recast.options import OptionField, from_mapping, json_schema, load_toml, option_fields, select, validate
 from recast.options.describe import help_text
-from recast.options.spec import label
-from recast.pipeline.encode import EncodeOptions
-from recast.train.options import TrainOptions, TrainSettings, read_config_file, resolve_settings
+from recast.options.spec import SPEC_KEY, label
+from recast.pipeline.run import RUN_COMPUTE, RunOptions
+from recast.provenance.verify import VerifyOptions
+from recast.provenance.writer import EncodeOptions
+from recast.runtime.options import ComputeOptions, Limits, parse_device
+from recast.train.options import (
+    TRAIN_COMPUTE,
+    EnhancerOptions,
+    TrainOptions,
+    TrainSettings,
+    read_config_file,
+    resolve_settings,
+)
 
-SCHEMAS: list[type] = [TrainSettings, MergeSettings, ExtractOptions, SAEHDConfig, AMPConfig, TrainOptions,
-                       EncodeOptions]
+
+def _spec_classes() -> list[type]:
+    """Every dataclass in recast whose fields carry option specs, found by importing every module."""
+    found: dict[str, type] = {}
+    for info in pkgutil.walk_packages(recast.__path__, "recast."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if (isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == module.__name__
+                    and any(SPEC_KEY in item.metadata for item in dataclasses.fields(value))):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return [found[name] for name in sorted(found)]
+
+
+SCHEMAS: list[type] = _spec_classes()
 
 OPTIONS = [pytest.param(cls, item, id=f"{cls.__name__}.{item.name}") for cls in SCHEMAS for item in option_fields(cls)]
 
-# command → (required arguments, the option classes whose flags it generates)
-COMMANDS: dict[str, tuple[list[str], list[type]]] = {
-    "train": (["--src", "s", "--dst", "d", "--model-dir", "m"], [TrainSettings, SAEHDConfig, AMPConfig]),
-    "merge": (["-m", "m", "-f", "f", "-a", "a", "-o", "o"], [MergeSettings]),
+# command → (required arguments, the option groups whose flags it generates: a class, or a class and some names)
+COMMANDS: dict[str, tuple[list[str], list[Any]]] = {
+    "train": (["--src", "s", "--dst", "d", "--model-dir", "m"],
+              [TrainSettings, SAEHDConfig, AMPConfig, Limits, TrainOptions, (ComputeOptions, TRAIN_COMPUTE)]),
+    "merge": (["-m", "m", "-f", "f", "-a", "a", "-o", "o"], [MergeSettings, (ComputeOptions, MERGE_COMPUTE)]),
     "extract": (["video.mp4", "out"], [ExtractOptions]),
+    "live": (["-m", "m", "-i", "0", "-o", "o.mp4"], [(MergeSettings, LIVE_SETTINGS), (LiveOptions, LIVE_FLAGS),
+                                                      (ComputeOptions, ("device", "precision"))]),
+    "run": (["--src", "s", "--dst", "d", "-o", "o.mp4"], [RunOptions, (Limits, ("iterations",)),
+                                                         (ComputeOptions, RUN_COMPUTE)]),
+    "train-enhancer": (["-m", "m", "--src-faces", "f"], [EnhancerOptions, (ComputeOptions, ("device",))]),
+    "sort": (["folder"], [SortOptions]),
+    "eval": (["--result", "r", "--dst", "d", "--src-faces", "f"], [EvalOptions]),
+    "verify": (["path"], [VerifyOptions]),
 }
 
 
+def _group(group: Any) -> tuple[type, tuple[OptionField, ...]]:
+    cls, names = group if isinstance(group, tuple) else (group, None)
+    return cls, option_fields(cls) if names is None else select(cls, *names)
+
+
 def _instance(cls: type, **values: Any) -> Any:
-    if cls is TrainOptions:
-        return TrainOptions("src", "dst", "model", **values)
-    return cls(**values)
+    """An instance of ``cls``; required fields that are not options get a path."""
+    required = {item.name: Path("x") for item in dataclasses.fields(cls) if item.init
+                and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING}
+    return cls(**{**required, **values})
 
 
 def _valid_other(item: OptionField) -> Any:
     """A valid value different from the default."""
     spec = item.spec
+    if spec.parse is parse_device:
+        return "cuda:1"
     if item.kind is bool:
         return not item.default
     allowed = spec.allowed()
@@ -111,8 +158,8 @@ def _command(name: str) -> Any:
 
 
 FLAGS = [pytest.param(command, cls, item, id=f"{command}.{item.name}")
-         for command, (_, classes) in COMMANDS.items()
-         for cls in classes for item in option_fields(cls)
+         for command, (_, groups) in COMMANDS.items()
+         for cls, items in map(_group, groups) for item in items
          if cls is not AMPConfig or item.name not in {i.name for i in option_fields(SAEHDConfig)}]
 
 
@@ -135,7 +182,7 @@ def test_flag_round_trips_to_the_field(command: str, cls: type, item: OptionFiel
 
 
 def test_every_generated_flag_is_a_declared_option() -> None:
-    declared = {item.name for _, classes in COMMANDS.values() for cls in classes for item in option_fields(cls)}
+    declared = {item.name for _, groups in COMMANDS.values() for group in groups for item in _group(group)[1]}
     train_flags = {p.name for p in _command("train").params}
     assert {item.name for item in config_options()} | {i.name for i in option_fields(TrainSettings)} <= train_flags
     encode = {i.name for i in option_fields(EncodeOptions)}
@@ -198,3 +245,62 @@ def test_video_options_need_a_video_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["merge", "-m", str(tmp_path), "-f", str(tmp_path), "-a", str(tmp_path),
                                       "-o", str(tmp_path / "merged"), "--crf", "20"])
     assert result.exit_code != 0 and "--crf: video options need a video --output" in str(result.exception)
+
+
+def test_every_run_knob_class_is_discovered() -> None:
+    assert {ComputeOptions, Limits, LiveOptions, RunOptions, SortOptions, EnhancerOptions, EvalOptions,
+            VerifyOptions} <= set(SCHEMAS)
+
+
+CHANGED_DEFAULT = r'''
+import inspect, json, sys, tempfile
+from pathlib import Path
+
+import recast.options
+import recast.options.spec as spec
+
+declared = spec.option
+
+
+def option(default=spec.dataclasses.MISSING, help="", **keywords):
+    if help.startswith("Faces per model batch when merging"):
+        default = 13
+    return declared(default, help, **keywords)
+
+
+spec.option = recast.options.option = option  # the one declaration of merge's batch size now says 13
+
+from typer.testing import CliRunner
+
+from recast.cli.main import app
+from recast.merge.stage import merge_to_video
+from recast.options import from_mapping
+from recast.runtime.options import ComputeOptions
+from recast.studio.forms import form_schema
+from recast.studio.tasks.runs import check_render
+
+help_text = CliRunner().invoke(app, ["merge", "--help"], env={"COLUMNS": "200"}).output
+workspace = Path(tempfile.mkdtemp())
+print(json.dumps({
+    "help": " ".join(help_text.replace("│", " ").split()),
+    "form": form_schema("render")["properties"]["batch_size"]["default"],
+    "checked": check_render(workspace, {}).compute.batch_size,
+    "validated": from_mapping(ComputeOptions, {}).batch_size,
+    "library": inspect.signature(merge_to_video).parameters["batch_size"].default,
+}))
+'''
+
+
+def test_a_changed_default_changes_the_cli_the_form_and_validation() -> None:
+    """Merge's batch size is declared once: change that declaration and the CLI help, the studio's render
+    form, the studio's check of a render job, validation and the library's default all follow."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", CHANGED_DEFAULT], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "--batch-size <int> Faces per model batch when merging; 1…256 [13]." in seen["help"], seen["help"]
+    assert seen["form"] == seen["checked"] == seen["validated"] == seen["library"] == 13
+    assert ComputeOptions().batch_size == 8  # this process kept the real declaration

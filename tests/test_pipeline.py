@@ -10,12 +10,15 @@ import pytest
 
 from media_factory import face_clip_frames, tone, write_av_clip
 from recast.errors import InputError
+from recast.faces.aligned import read_face
+from recast.faces.facetype import FaceType
 from recast.media.video import iter_frames, probe
+from recast.models.checkpoint import read_model_config
 from recast.pipeline.demo import write_sample_videos
-from recast.pipeline.encode import EncodeOptions, encode_video
 from recast.pipeline.run import RunOptions, run
 from recast.provenance.label import PROVENANCE_LABEL, read_sidecar
 from recast.provenance.verify import verify
+from recast.provenance.writer import EncodeOptions, encode_video
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,13 @@ def test_encode_refuses_to_overwrite_and_empty_input(merged: tuple[Path, Path, P
 def test_run_end_to_end_on_the_demo_clips(tmp_path: Path) -> None:
     src, dst = write_sample_videos(tmp_path / "samples", count=16)
     output = tmp_path / "result.mp4"
-    summary = run(RunOptions(src=src, dst=dst, output=output, workspace=tmp_path / "ws", iterations=2, minutes=5))
+    # face_type whole: the crop DeepFaceLive and FaceFusion give an exported model (the cpu preset's is full)
+    summary = run(RunOptions(src=src, dst=dst, output=output, workspace=tmp_path / "ws", iterations=2, minutes=5,
+                             face_type="wf"))
     assert summary.src_extract.faces == 16 and summary.dst_extract.faces == 16
+    assert read_model_config(tmp_path / "ws" / "model" / "cpu")[1]["face_type"] == "whole"
+    face = read_face(next((tmp_path / "ws" / "data_src" / "aligned").glob("*.jpg")))
+    assert face.meta.face_type is FaceType.WHOLE
     assert summary.iterations == 2 and summary.merge.frames_merged == 16
     assert probe(output).frame_count == probe(dst).frame_count == 16
     assert summary.encode.mask_output == tmp_path / "result_mask.mp4" and summary.encode.mask_output.is_file()
@@ -84,7 +92,7 @@ def test_run_end_to_end_on_the_demo_clips(tmp_path: Path) -> None:
     # keep_frames: merged into the workspace's PNG folders, then encoded (extraction resumes: nothing to redo).
     # With the enhancer (trained for 3 s here; merged with when it lowered the error on the src faces).
     kept = run(RunOptions(src=src, dst=dst, output=tmp_path / "kept.mp4", workspace=tmp_path / "ws", iterations=1,
-                          keep_frames=True, enhance_minutes=0.05))
+                          keep_frames=True, enhance_minutes=0.05, face_type="whole"))
     assert kept.dst_extract.skipped_done == 16 and kept.merge.frames_merged == 16
     assert summary.model == kept.model == "cpu" and "resumed" in kept.model_choice
     assert (tmp_path / "ws" / "model" / "cpu_enhancer" / "enhancer.json").is_file()
@@ -92,3 +100,6 @@ def test_run_end_to_end_on_the_demo_clips(tmp_path: Path) -> None:
     assert len(list((tmp_path / "ws" / "data_dst" / "merged").glob("*.png"))) == 16
     assert probe(tmp_path / "kept.mp4").frame_count == 16 and (tmp_path / "kept_mask.mp4").is_file()
     assert verify(tmp_path / "kept.mp4").labelled
+    model = read_sidecar(tmp_path / "kept.mp4")["model"]
+    assert model["name"] == "cpu" and model["iterations"] == kept.iterations
+    assert model["weights_sha256"] == kept.merge.weights_sha256

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from recast.cli.main import app
 from recast.errors import InputError, MetadataError, OptionError
-from recast.media.video import VideoWriter, h264_roundtrip, iter_frames
+from recast.media.video import iter_frames
+from recast.media.video_encode import VideoWriter, h264_roundtrip
 from recast.provenance.label import (
     PROVENANCE_LABEL,
     add_visible_label,

@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import TinyConfig
 from recast.extract.detectors import create_detector, list_detectors
 from recast.faces.facetype import FaceType
 from recast.faceset.sort import SORT_METHODS, sort_faceset
@@ -37,10 +38,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PRECISIONS = {"fp32": Precision(None, "test", "fp32"), "bf16": Precision(torch.bfloat16, "test", "bf16")}
 
-# Smallest configs of the families whose names accept overrides (fixed names are built as registered).
-TINY: dict[str, dict[str, Any]] = {
-    "saehd": {"resolution": 64, "face_type": "full", "archi": "liae-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4,
-              "d_mask_dims": 2},
+# Smallest configs of the other families whose names accept overrides (SAEHD's is the shared ``tiny_config``;
+# fixed names are built as registered).
+SMALLEST: dict[str, dict[str, Any]] = {
     "amp": {"resolution": 64, "face_type": "whole", "ae_dims": 16, "inter_dims": 8, "e_dims": 4, "d_dims": 4,
             "d_mask_dims": 2},
     "toy": {"resolution": 32, "width": 4},
@@ -99,9 +99,10 @@ MODEL_NAMES = [*list_models(), "toy"]
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def _model(name: str) -> FaceSwapModel:
+def _model(name: str, tiny_config: TinyConfig) -> FaceSwapModel:
     torch.manual_seed(0)
-    return create_model(name, **({} if get_entry(name).fixed else TINY.get(name, {})))
+    smallest = {"saehd": tiny_config(archi="liae-ud", face_type="full"), **SMALLEST}
+    return create_model(name, **({} if get_entry(name).fixed else smallest.get(name, {})))
 
 
 def _batch(resolution: int, n: int = 2) -> dict[str, torch.Tensor]:
@@ -125,8 +126,8 @@ def _settings(name: str) -> TrainSettings:
 
 # ------------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_forward_shapes(name: str, dtype: str) -> None:
-    model = _model(name)
+def test_forward_shapes(name: str, dtype: str, tiny_config: TinyConfig) -> None:
+    model = _model(name, tiny_config)
     r = model.resolution
     batch = _batch(r)
     with torch.no_grad(), PRECISIONS[dtype].autocast(torch.device("cpu")):
@@ -142,8 +143,8 @@ def test_forward_shapes(name: str, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_one_train_step_lowers_the_loss_on_a_fixed_batch(name: str, dtype: str) -> None:
-    model = _model(name)
+def test_one_train_step_lowers_the_loss_on_a_fixed_batch(name: str, dtype: str, tiny_config: TinyConfig) -> None:
+    model = _model(name, tiny_config)
     settings = _settings(name)
     step = TrainStep(make_part(model, settings, torch.device("cpu"), 0), settings, DistInfo(), torch.device("cpu"),
                      precision=PRECISIONS[dtype])
@@ -156,8 +157,8 @@ def test_one_train_step_lowers_the_loss_on_a_fixed_batch(name: str, dtype: str) 
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_save_load_gives_identical_outputs(name: str, dtype: str, tmp_path: Path) -> None:
-    model = _model(name).eval()
+def test_save_load_gives_identical_outputs(name: str, dtype: str, tmp_path: Path, tiny_config: TinyConfig) -> None:
+    model = _model(name, tiny_config).eval()
     ckpt.write_model_config(tmp_path, name, model.config.to_dict())
     ckpt.save_checkpoint(tmp_path, 3, {f"model.{k}": v for k, v in model.state_dict().items()}, {},
                          {"model": name, "settings": {}, "seed": 0}, {"iteration": [], "src": [], "dst": []})
@@ -173,11 +174,11 @@ def test_save_load_gives_identical_outputs(name: str, dtype: str, tmp_path: Path
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_export_runs_the_same_swap_in_onnxruntime(name: str, tmp_path: Path) -> None:
+def test_export_runs_the_same_swap_in_onnxruntime(name: str, tmp_path: Path, tiny_config: TinyConfig) -> None:
     from recast.export.dfm import export_model
-    from recast.export.onnx_swapper import OnnxFaceSwapper
+    from recast.models.onnx_swapper import OnnxFaceSwapper
 
-    model = _model(name).eval()
+    model = _model(name, tiny_config).eval()
     ckpt.write_model_config(tmp_path, name, model.config.to_dict())
     ckpt.save_checkpoint(tmp_path, 1, {f"model.{k}": v for k, v in model.state_dict().items()}, {},
                          {"model": name, "settings": {}, "seed": 0}, {"iteration": [], "src": [], "dst": []})
@@ -190,8 +191,8 @@ def test_export_runs_the_same_swap_in_onnxruntime(name: str, tmp_path: Path) -> 
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
-def test_a_new_family_needs_only_its_module_and_one_registry_entry() -> None:
-    assert "toy" in list_models() and isinstance(_model("toy"), Toy)
+def test_a_new_family_needs_only_its_module_and_one_registry_entry(tiny_config: TinyConfig) -> None:
+    assert "toy" in list_models() and isinstance(_model("toy", tiny_config), Toy)
     from recast.models.registry import config_options
 
     assert "width" in {item.name for item in config_options()}  # its options reach the CLI and forms

@@ -15,9 +15,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import TinyConfig
 from recast.cli.main import app
 from recast.errors import OptionError
-from recast.faces.facetype import FaceType
 from recast.models.inference import FaceSwapper
 from recast.models.registry import create_model
 from recast.runtime import precision as P
@@ -26,13 +26,10 @@ from recast.train import Trainer, TrainOptions
 from recast.train.distributed import DistInfo
 from recast.train.options import TrainSettings
 from recast.train.step import TrainStep, make_part
-from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
-TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2,
-        "face_type": "full"}
 
 
 @pytest.fixture
@@ -126,55 +123,52 @@ def test_cpu_flags_reports_only_what_proc_cpuinfo_or_cpuinfo_probes_say() -> Non
 
 
 # --------------------------------------------------------------------- precision in the stages
-@pytest.fixture(scope="module")
-def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("faces")
-    return (write_synthetic_faceset(root / "src", 6, identity=0, size=64, face_type=FaceType.FULL),
-            write_synthetic_faceset(root / "dst", 6, identity=1, size=64, face_type=FaceType.FULL))
-
-
-def _train_args(facesets: tuple[Path, Path], model_dir: Path, *extra: str) -> list[str]:
+def _train_args(facesets: tuple[Path, Path], config: dict, model_dir: Path, *extra: str) -> list[str]:
     args = ["train", "--src", str(facesets[0]), "--dst", str(facesets[1]), "--model-dir", str(model_dir),
             "--model", "saehd", "--iterations", "1", "--workers", "0", "--threads", "1", "--preview-every", "0",
             "--batch-size", "2"]
-    for key, value in TINY.items():
+    for key, value in config.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     return args + list(extra)
 
 
 @pytest.mark.usefixtures("cpu_without_bf16")
 def test_train_and_merge_pick_float32_on_a_cpu_without_bf16_and_say_so(facesets: tuple[Path, Path],
-                                                                         tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, _train_args(facesets, tmp_path / "m"))
+                                                                         tmp_path: Path,
+                                                                         tiny_config: TinyConfig) -> None:
+    result = CliRunner().invoke(app, _train_args(facesets, tiny_config(face_type="full"), tmp_path / "m"))
     assert result.exit_code == 0, result.output
     assert "float32 (this CPU has no AVX512-BF16 or AMX" in result.output
     assert FaceSwapper.load(tmp_path / "m").precision.dtype is None
 
 
 @pytest.mark.usefixtures("cpu_without_bf16")
-def test_train_obeys_a_forced_bf16(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, _train_args(facesets, tmp_path / "m", "--precision", "bf16"))
+def test_train_obeys_a_forced_bf16(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    args = _train_args(facesets, tiny_config(face_type="full"), tmp_path / "m", "--precision", "bf16")
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "bfloat16 autocast (asked for" in result.output
     assert FaceSwapper.load(tmp_path / "m", precision="bf16").precision.dtype == torch.bfloat16
 
 
 @pytest.mark.usefixtures("cpu_with_bf16")
-def test_train_picks_bf16_where_the_cpu_has_it(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    trainer = Trainer(TrainOptions(facesets[0], facesets[1], tmp_path / "m", model="saehd", model_config=TINY,
+def test_train_picks_bf16_where_the_cpu_has_it(facesets: tuple[Path, Path], tmp_path: Path,
+                                               tiny_config: TinyConfig) -> None:
+    trainer = Trainer(TrainOptions(facesets[0], facesets[1], tmp_path / "m", model="saehd",
+                                   model_config=tiny_config(face_type="full"),
                                    settings={"batch_size": 2}, workers=0, threads=1, preview_every=0))
     assert trainer.step.precision.dtype == torch.bfloat16
     trainer.close()
 
 
-def test_float16_steps_use_loss_scaling_and_learn() -> None:
+def test_float16_steps_use_loss_scaling_and_learn(tiny_config: TinyConfig) -> None:
     """The path ``auto`` takes on pre-Ampere CUDA GPUs, run on the CPU: fp16 autocast + GradScaler.
 
     The encoder is frozen because PyTorch's CPU float16 backward of its 5×5 stride-2 convolutions
     returns NaN (a CPU kernel limitation; CUDA is unaffected); everything after it learns.
     """
     torch.manual_seed(0)
-    model = create_model("saehd", **TINY)
+    model = create_model("saehd", **tiny_config(face_type="full"))
     model.encoder.requires_grad_(False)
     settings = TrainSettings(batch_size=2, lr=1e-3, optimizer="adam", random_warp=False)
     fp16 = P.Precision(torch.float16, "test")
@@ -289,9 +283,10 @@ def test_tuner_keeps_the_incumbent_on_a_tie() -> None:
     assert tuner.switches == 0 and set(calls) <= {2, 4} and calls.count(2) >= 4
 
 
-def test_trainer_adapts_threads_only_when_none_are_fixed(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    common = {"model": "saehd", "model_config": TINY, "settings": {"batch_size": 2}, "workers": 0,
-              "preview_every": 0}
+def test_trainer_adapts_threads_only_when_none_are_fixed(facesets: tuple[Path, Path], tmp_path: Path,
+                                                         tiny_config: TinyConfig) -> None:
+    common = {"model": "saehd", "model_config": tiny_config(face_type="full"), "settings": {"batch_size": 2},
+              "workers": 0, "preview_every": 0}
     fixed = Trainer(TrainOptions(facesets[0], facesets[1], tmp_path / "a", threads=1, **common))
     assert fixed.tuner is None and torch.get_num_threads() == 1
     fixed.close()

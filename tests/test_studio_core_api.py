@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from recast.errors import OptionError
-from recast.merge.settings import MergeSettings
+from recast.merge.settings import MERGE_COMPUTE, MergeSettings
 from recast.options import option_fields
-from recast.pipeline.encode import EncodeOptions
-from recast.studio import runs
-from recast.studio.taskoptions import RenderJob
+from recast.provenance.writer import EncodeOptions
+from recast.studio.tasks import runs
+from recast.studio.tasks.options import RenderJob
 from recast.train.options import PREVIEW_COLUMNS
 from recast.workspace import init_workspace
 from studio_support import asgi_client, served
@@ -59,7 +59,7 @@ def test_every_task_has_a_form_and_the_forms_are_the_tasks_options(workspace: Pa
     assert {"extract", "sort", "render", "eval", "verify", "train", "merge"} <= set(forms)
     render = client.get("/api/forms/render").json()["properties"]
     classes = (MergeSettings, EncodeOptions, RenderJob)
-    assert set(render) == {item.name for cls in classes for item in option_fields(cls)}
+    assert set(render) == {item.name for cls in classes for item in option_fields(cls)} | set(MERGE_COMPUTE)
     assert render["preset"]["enum"][0] == "ultrafast" and render["crf"]["maximum"] == 51
     sort = client.get("/api/forms/sort").json()["properties"]
     assert "blur" in sort["method"]["enum"] and sort["side"]["enum"] == ["src", "dst"]
@@ -67,6 +67,23 @@ def test_every_task_has_a_form_and_the_forms_are_the_tasks_options(workspace: Pa
     assert list(extract)[:2] == ["side", "source"] and "detector" in extract
     for bad in ("/api/forms/..%2fforms", "/api/forms/%00", "/api/forms/render.json"):
         assert client.get(bad).status_code == 404
+
+
+def test_the_train_form_shows_the_chosen_models_own_defaults(workspace: Path) -> None:
+    """With ``cpu`` chosen the form shows what a cpu model trains with (adam, 2e-4), not the base settings."""
+    from recast.models.registry import MODELS
+
+    client = asgi_client(workspace)
+    base = client.get("/api/forms/train").json()["properties"]
+    assert base["optimizer"]["default"] == "adabelief" and base["lr"]["default"] == 5e-5
+    for name, entry in MODELS.items():
+        shown = client.get("/api/forms/train", params={"model": name}).json()["properties"]
+        for key, value in entry.train_defaults.items():
+            assert shown[key]["default"] == value, (name, key)
+    cpu = client.get("/api/forms/train", params={"model": "cpu"}).json()["properties"]
+    assert (cpu["optimizer"]["default"], cpu["lr"]["default"]) == ("adam", 2e-4)
+    answer = client.get("/api/forms/train", params={"model": "nope"})
+    assert answer.status_code == 422 and "unknown model 'nope'" in answer.json()["detail"]
 
 
 @pytest.mark.parametrize(("run", "options", "message"), [
@@ -97,15 +114,24 @@ def test_task_options_are_checked_as_the_cli_checks_them(workspace: Path, run: A
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_a_job_with_bad_options_fails_with_the_one_line_message(tmp_path: Path) -> None:
+def test_bad_job_options_are_a_422_before_any_job_starts(tmp_path: Path) -> None:
+    """Options are checked in the server: a bad form starts no job and never takes the workspace lock."""
+    from recast.locking import workspace_lock
+
     root = make_workspace(tmp_path / "ws")
-    with served(root) as (_, client):
-        job = client.post("/api/jobs", json={"task": "sort", "options": {"method": "blur", "nope": 1}}).json()
-        deadline = time.monotonic() + 60
-        while (state := client.get(f"/api/jobs/{job['id']}").json())["state"] == "running":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    assert state["state"] == "failed" and state["error"].startswith("unknown sort option 'nope'; known: ")
+    with served(root) as (_, client), workspace_lock(root, "another writer"):
+        for task, options, message in (
+            ("sort", {"method": "blur", "nope": 1}, "unknown sort option 'nope'; known: "),
+            ("render", {"batch_size": 0}, "--batch-size=0 is outside 1…256"),
+            ("train", {"more": 5, "iterations": 10}, "give --iterations"),
+            ("train", {"settings": {"lr": 2}}, "lr=2 is outside"),
+            ("live", {"detect_every": 0}, "detect_every=0 is outside 1…1000"),
+            ("live", {"settings": {"sharpen_mode": "box"}}, "unknown live option 'sharpen_mode'"),
+        ):
+            answer = client.post("/api/jobs", json={"task": task, "options": options})
+            assert answer.status_code == 422, (task, options, answer.text)
+            assert message in answer.json()["detail"], answer.json()["detail"]
+        assert client.get("/api/jobs").json() == []
 
 
 def test_training_state_previews_and_loss(workspace: Path) -> None:

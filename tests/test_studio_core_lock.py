@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TinyConfig
 from recast.cli.main import main
 from recast.locking import find_workspace, lock_holder, lock_workspace_of, workspace_lock
-from recast.studio.jobs import JobManager
+from recast.studio.tasks.jobs import JobManager
 from recast.workspace import init_workspace
 from test_studio_jobs import make_workspace, train_options
 
@@ -42,11 +43,12 @@ def cli(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest
 
 
 def test_cli_commands_refuse_a_workspace_a_studio_job_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             tiny_config: TinyConfig) -> None:
     root = make_workspace(tmp_path / "ws")
     ws = init_workspace(root)
     manager = JobManager(root)
-    job = manager.start("train", train_options())  # no limit: trains until cancelled
+    job = manager.start("train", train_options(tiny_config()))  # no limit: trains until cancelled
     try:
         deadline = time.monotonic() + 240
         while lock_holder(root) is None:

@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
+from recast.errors import OptionError
 from recast.faces.aligned import read_face, read_meta, write_face
 from recast.faceset.journal import JOURNAL_NAME
 from recast.faceset.sort import restore, sort_faceset
 from recast.locking import workspace_lock
 from recast.studio.faceset import THUMBS, list_folder
-from recast.studio.jobs import JobManager
+from recast.studio.tasks.jobs import JobManager
 from studio_support import asgi_client
 from test_studio_jobs import make_workspace, wait_state
 
@@ -277,7 +278,7 @@ def test_coverage_lists_the_dst_face_no_src_face_is_close_to(client, ws: Path) -
     shutil.rmtree(dst)
     dst.mkdir()
     empty = client.get("/api/faceset/coverage")
-    assert empty.status_code == 422 and empty.json()["detail"] == "aligned: holds no aligned faces (.jpg/.png)"
+    assert empty.status_code == 422 and empty.json()["detail"] == "data_dst/aligned: holds no aligned faces (.jpg/.png)"
 
 
 def test_sort_and_undo_run_as_jobs(ws: Path) -> None:
@@ -291,9 +292,8 @@ def test_sort_and_undo_run_as_jobs(ws: Path) -> None:
         job = manager.start("sort", {"side": "src", "restore": True})
         assert wait_state(manager, job.id, ("done", "failed")) == "done", manager.get(job.id).events
         assert sorted(p.name for p in (ws / SRC).glob("*.jpg")) == [f"{i:05d}_0.jpg" for i in range(12)]
-        bad = manager.start("sort", {"side": "src", "method": "nonsense"})
-        assert wait_state(manager, bad.id, ("done", "failed")) == "failed"
-        assert "method='nonsense' is not one of" in str(manager.get(bad.id).error)
+        with pytest.raises(OptionError, match="method='nonsense' is not one of"):
+            manager.start("sort", {"side": "src", "method": "nonsense"})
     finally:
         manager.shutdown()
 
@@ -309,8 +309,7 @@ def test_landmark_job_finds_the_face_in_a_box(real_workspace: Path) -> None:
         found = np.array(manager.get(job.id).result["landmarks"])  # type: ignore[index]
         assert found.shape == (68, 2)
         assert float(np.abs(found - meta.source_landmarks).mean()) < 4.0  # extraction smoothed over time
-        bad = manager.start("faceset-landmarks", {"side": "src", "frame": "../../etc/passwd", "rect": [0, 0, 9, 9]})
-        assert wait_state(manager, bad.id, ("done", "failed")) == "failed"
-        assert "no such frame" in str(manager.get(bad.id).error)
+        with pytest.raises(OptionError, match="no such frame"):
+            manager.start("faceset-landmarks", {"side": "src", "frame": "../../etc/passwd", "rect": [0, 0, 9, 9]})
     finally:
         manager.shutdown()

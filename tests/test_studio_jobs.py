@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TinyConfig
+from recast.errors import OptionError
 from recast.faces.facetype import FaceType
 from recast.locking import WorkspaceBusy, lock_holder, workspace_lock
-from recast.studio.jobs import JobManager
+from recast.studio.tasks.jobs import JOBS_DIR, JobManager
 from recast.train.synthetic import write_synthetic_faceset
 from recast.workspace import init_workspace
 from studio_support import served
-
-TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 
 
 def make_workspace(root: Path, faces: int = 8) -> Path:
@@ -27,8 +27,8 @@ def make_workspace(root: Path, faces: int = 8) -> Path:
     return root
 
 
-def train_options(**kw: object) -> dict[str, object]:
-    return {"model": "saehd", "model_config": TINY, "settings": {"batch_size": 2}, "workers": 0, "threads": 1,
+def train_options(config: dict, **kw: object) -> dict[str, object]:
+    return {"model": "saehd", "model_config": config, "settings": {"batch_size": 2}, "workers": 0, "threads": 1,
             "preview_every": 0, "autosave_minutes": 0, **kw}
 
 
@@ -42,10 +42,11 @@ def wait_state(manager: JobManager, job_id: int, states: tuple[str, ...], timeou
     raise AssertionError(f"job {job_id} still {manager.get(job_id).state}")
 
 
-def test_train_job_runs_streams_and_is_remembered(tmp_path: Path) -> None:
+def test_train_job_runs_streams_and_is_remembered(tmp_path: Path, tiny_config: TinyConfig) -> None:
     root = make_workspace(tmp_path / "ws")
     with served(root) as (_, client):
-        job = client.post("/api/jobs", json={"task": "train", "options": train_options(iterations=3)}).json()
+        options = train_options(tiny_config(), iterations=3)
+        job = client.post("/api/jobs", json={"task": "train", "options": options}).json()
         assert job["state"] == "running"
         lines: list[str] = []
         with client.stream("GET", f"/api/jobs/{job['id']}/events") as stream:
@@ -64,10 +65,10 @@ def test_train_job_runs_streams_and_is_remembered(tmp_path: Path) -> None:
     assert [(j.id, j.state, len(j.events)) for j in again.all()] == [(job["id"], "done", len(events))]
 
 
-def test_cancel_stops_training_like_ctrl_c(tmp_path: Path) -> None:
+def test_cancel_stops_training_like_ctrl_c(tmp_path: Path, tiny_config: TinyConfig) -> None:
     root = make_workspace(tmp_path / "ws")
     manager = JobManager(root)
-    job = manager.start("train", train_options())
+    job = manager.start("train", train_options(tiny_config()))
     deadline = time.monotonic() + 240
     while not any(e["type"] == "progress" and e.get("iteration", 0) >= 2 for e in job.events):
         assert time.monotonic() < deadline and job.state == "running", job.events[-3:]
@@ -84,15 +85,18 @@ def test_cancel_stops_training_like_ctrl_c(tmp_path: Path) -> None:
     assert lock_holder(root) is None
 
 
-def test_bad_options_fail_with_the_stage_message(tmp_path: Path) -> None:
+def test_bad_options_are_refused_before_a_worker_starts(tmp_path: Path, tiny_config: TinyConfig) -> None:
+    """The stage's own message, raised in the server: no job is recorded and no lock is taken."""
     root = make_workspace(tmp_path / "ws", faces=2)
     manager = JobManager(root)
-    job = manager.start("train", train_options(settings={"batch_size": -3}, iterations=1))
-    assert wait_state(manager, job.id, ("done", "failed")) == "failed"
-    assert job.error is not None and "batch" in job.error and "Traceback" not in job.error
-    job = manager.start("train", {"no_such_option": 1})
-    assert wait_state(manager, job.id, ("done", "failed")) == "failed"
-    assert "no_such_option" in (job.error or "")
+    with workspace_lock(root, "another writer"):
+        with pytest.raises(OptionError, match="batch_size=-3 is outside 1…4096"):
+            manager.start("train", train_options(tiny_config(), settings={"batch_size": -3}, iterations=1))
+        with pytest.raises(OptionError, match="unknown train option 'no_such_option'"):
+            manager.start("train", {"no_such_option": 1})
+        with pytest.raises(OptionError, match="--device: not a device: 'gpu'"):
+            manager.start("train", {"device": "gpu"})
+    assert manager.all() == [] and not (root / JOBS_DIR).exists()
 
 
 def test_lock_is_released_when_its_process_dies(tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from recast.errors import RecastError
 from recast.provenance.watermark import detect_watermark
-from recast.studio.jobs import JobManager
 from recast.studio.live import frame_path
+from recast.studio.tasks.jobs import JobManager
 from studio_support import asgi_client, chromium, screenshot, served
 
 
@@ -35,14 +36,18 @@ def test_sources_list_workspace_models_and_videos(real_workspace: Path) -> None:
     ({"input": "../../etc/passwd"}, "not a file in the workspace"),
     ({"input": "missing.mp4"}, "no such video"),
     ({"model": "../../x"}, "not a model in the workspace"),
-    ({"settings": {"super_resolution": 2}}, "live settings are"),
+    ({"settings": {"super_resolution": 2}}, "unknown live option 'super_resolution'; known: blur, color"),
     ({"rm": "-rf"}, "unknown live option"),
+    ({"detect_every": 0}, "detect_every=0 is outside 1…1000"),
 ])
-def test_bad_live_options_fail_in_one_line(real_workspace: Path, options: dict[str, object], message: str) -> None:
+def test_bad_live_options_are_refused_in_one_line(real_workspace: Path, options: dict[str, object],
+                                                  message: str) -> None:
+    """Refused before a worker starts (the studio answers 422): no job is recorded."""
     manager = JobManager(real_workspace)
-    job = manager.start("live", {"model": "default", "input": "data_dst.mp4", **options})
-    assert wait_done(manager, job.id) == "failed"
-    assert message in (job.error or "") and "\n" not in (job.error or "")
+    with pytest.raises(RecastError) as error:
+        manager.start("live", {"model": "default", "input": "data_dst.mp4", **options})
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert manager.all() == []
 
 
 def test_live_page_streams_watermarked_frames(real_workspace: Path) -> None:
@@ -70,7 +75,7 @@ def test_live_page_streams_watermarked_frames(real_workspace: Path) -> None:
 
 
 def test_stop_ends_a_camera_less_live_job(real_workspace: Path) -> None:
-    from recast.media.video import VideoWriter
+    from recast.media.video_encode import VideoWriter
 
     long_clip = real_workspace / "long.mp4"
     with VideoWriter(long_clip, 25, preset="ultrafast") as writer:

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from recast.merge.settings import load_session
-from recast.studio.jobs import JobManager
 from recast.studio.preview import PreviewRequest, PreviewService, Superseded
+from recast.studio.tasks.jobs import JobManager
 from studio_support import asgi_client
 from test_studio_jobs import wait_state
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi import HTTPException
 
-from recast.studio.files import faceset_dir, inside
+from recast.errors import InputError
+from recast.studio.app import status_for
+from recast.studio.files import NotInWorkspace, faceset_dir, inside
 from recast.studio.security import COOKIE, allowed_hosts
 from studio_support import asgi_client
 
@@ -63,18 +64,19 @@ def test_allowed_hosts() -> None:
 
 @pytest.mark.parametrize("parts", [("..",), ("..", "etc"), ("/etc/passwd",), ("a", "..", "..", "b"), ("",), ("a\x00",)])
 def test_inside_refuses_escapes(tmp_path: Path, parts: tuple[str, ...]) -> None:
-    with pytest.raises(HTTPException) as caught:
+    with pytest.raises(InputError, match="no such file in the workspace") as caught:
         inside(tmp_path, *parts)
-    assert caught.value.status_code == 404
+    assert isinstance(caught.value, NotInWorkspace) and status_for(caught.value) == 404
+    assert str(tmp_path) not in str(caught.value)  # the studio never names server paths
 
 
 def test_inside_refuses_symlinks_out(tmp_path: Path) -> None:
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "link").symlink_to(tmp_path)
-    with pytest.raises(HTTPException):
+    with pytest.raises(NotInWorkspace):
         inside(tmp_path / "ws", "link", "x")
     assert inside(tmp_path / "ws", "data_src", "aligned") == (tmp_path / "ws" / "data_src" / "aligned").resolve()
-    with pytest.raises(HTTPException):
+    with pytest.raises(NotInWorkspace):
         faceset_dir(tmp_path / "ws", "../x")
 
 

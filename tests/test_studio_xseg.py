@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recast.labelling import read_labels
+from recast.faceset.labelling import read_labels
 from studio_support import asgi_client, chromium, screenshot, served
 
 
@@ -125,7 +125,7 @@ def test_editor_draws_undoes_and_saves_polygons(xseg_workspace: Path) -> None:
 
 
 def test_merge_tuner_and_render_use_the_xseg_model(xseg_workspace: Path) -> None:
-    from recast.studio.jobs import JobManager
+    from recast.studio.tasks.jobs import JobManager
     from test_studio_jobs import wait_state
 
     body = {"model": "default", "frame": 1, "settings": {"mask_mode": "xseg-dst"}, "view": "mask"}

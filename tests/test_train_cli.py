@@ -9,29 +9,27 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from conftest import TinyConfig
 from recast.cli.main import app
 from recast.cli.trainstatus import TrainStatus
 from recast.errors import OptionError
-from recast.faces.facetype import FaceType
 from recast.train.options import ProgressEvent
-from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = ["--model", "saehd", "--resolution", "64", "--face-type", "full", "--archi", "df-ud", "--ae-dims", "16",
-        "--e-dims", "4", "--d-dims", "4", "--d-mask-dims", "2", "--batch-size", "2", "--workers", "0",
-        "--preview-every", "0", "--autosave-minutes", "0", "--device", "cpu"]
+RUN = ["--model", "saehd", "--batch-size", "2", "--workers", "0", "--preview-every", "0", "--autosave-minutes", "0",
+       "--device", "cpu"]
 
 
-@pytest.fixture(scope="module")
-def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("faces")
-    return (write_synthetic_faceset(root / "src", 4, identity=0, size=64, face_type=FaceType.FULL),
-            write_synthetic_faceset(root / "dst", 4, identity=1, size=64, face_type=FaceType.FULL))
+def _flags(tiny_config: TinyConfig) -> list[str]:
+    """The tiny full-face model as ``recast train`` flags, and :data:`RUN`."""
+    model = [flag for key, value in tiny_config(face_type="full").items()
+             for flag in (f"--{key.replace('_', '-')}", str(value))]
+    return [*model, *RUN]
 
 
-def _train(facesets: tuple[Path, Path], model_dir: Path, *limits: str) -> object:
-    args = ["train", "--src", str(facesets[0]), "--dst", str(facesets[1]), "--model-dir", str(model_dir), *TINY,
+def _train(facesets: tuple[Path, Path], flags: list[str], model_dir: Path, *limits: str) -> object:
+    args = ["train", "--src", str(facesets[0]), "--dst", str(facesets[1]), "--model-dir", str(model_dir), *flags,
             *limits]
     return CliRunner().invoke(app, args)
 
@@ -40,15 +38,17 @@ def _iteration(model_dir: Path) -> int:
     return int(json.loads((model_dir / "state.json").read_text())["iteration"])
 
 
-def test_iterations_is_the_target_and_more_adds(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_iterations_is_the_target_and_more_adds(facesets: tuple[Path, Path], tmp_path: Path,
+                                                tiny_config: TinyConfig) -> None:
+    flags = _flags(tiny_config)
     model_dir = tmp_path / "m"
-    assert _train(facesets, model_dir, "--iterations", "3").exit_code == 0
+    assert _train(facesets, flags, model_dir, "--iterations", "3").exit_code == 0
     assert _iteration(model_dir) == 3
-    assert _train(facesets, model_dir, "--iterations", "3").exit_code == 0  # already there: no more training
+    assert _train(facesets, flags, model_dir, "--iterations", "3").exit_code == 0  # already there: no more training
     assert _iteration(model_dir) == 3
-    assert _train(facesets, model_dir, "--more", "2").exit_code == 0
+    assert _train(facesets, flags, model_dir, "--more", "2").exit_code == 0
     assert _iteration(model_dir) == 5
-    both = _train(facesets, tmp_path / "new", "--iterations", "2", "--more", "1")
+    both = _train(facesets, flags, tmp_path / "new", "--iterations", "2", "--more", "1")
     assert isinstance(both.exception, OptionError) and "not both" in str(both.exception)
     assert not (tmp_path / "new").exists()
 
@@ -63,10 +63,10 @@ def test_status_line_shows_target_eta_and_preview(tmp_path: Path) -> None:
     console.file.close()
 
 
-def test_run_log_and_log_file(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_run_log_and_log_file(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
     model_dir, log_file = tmp_path / "m", tmp_path / "logs" / "all.log"
     args = ["-v", "--log-file", str(log_file), "train", "--src", str(facesets[0]), "--dst", str(facesets[1]),
-            "--model-dir", str(model_dir), *TINY, "--iterations", "1"]
+            "--model-dir", str(model_dir), *_flags(tiny_config), "--iterations", "1"]
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code == 0, outcome.output
     run_log = (model_dir / "recast-train.log").read_text()
@@ -76,14 +76,15 @@ def test_run_log_and_log_file(facesets: tuple[Path, Path], tmp_path: Path) -> No
     assert "done at iteration 1" in " ".join(outcome.output.split())  # -v: library records on the console too
 
 
-def test_model_card(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_model_card(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    flags = _flags(tiny_config)
     model_dir = tmp_path / "m"
     consent = "Both people gave written consent on 2025-03-01."
-    assert _train(facesets, model_dir, "--iterations", "1", "--consent", consent).exit_code == 0
-    assert _train(facesets, model_dir, "--more", "1").exit_code == 0
+    assert _train(facesets, flags, model_dir, "--iterations", "1", "--consent", consent).exit_code == 0
+    assert _train(facesets, flags, model_dir, "--more", "1").exit_code == 0
     card = json.loads((model_dir / "model_card.json").read_text())
     assert card["iterations"] == 2 and card["consent_statement"] == consent and card["model"] == "saehd"
-    assert [(s["role"], s["name"], s["faces"]) for s in card["data_sources"]] == [("src", "src", 4), ("dst", "dst", 4)]
+    assert [(s["role"], s["name"], s["faces"]) for s in card["data_sources"]] == [("src", "src", 6), ("dst", "dst", 6)]
     assert card["architecture"]["resolution"] == 64 and card["settings"]["batch_size"] == 2
     text = (model_dir / "MODEL_CARD.md").read_text()
     assert consent in text and "NOT licensed for commercial use" in text and "300-W" in text

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from recast.faces.facetype import FaceType
+from conftest import MakeFacesets, TinyConfig
 from recast.train import TrainOptions, train
-from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"resolution": 64, "archi": "liae-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
 SETTINGS = {"batch_size": 8, "optimizer": "adam", "lr": 2e-3}
 ITERATIONS = 20
 
@@ -31,13 +29,14 @@ if __name__ == "__main__":
 """
 
 
-def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
-    src = write_synthetic_faceset(tmp_path / "src", 8, identity=0, size=64, face_type=FaceType.FULL)
-    dst = write_synthetic_faceset(tmp_path / "dst", 8, identity=1, size=64, face_type=FaceType.FULL)
-    single = train(TrainOptions(src, dst, tmp_path / "one", model="saehd", model_config=TINY, settings=SETTINGS,
+def test_two_gloo_processes_match_one_process(tmp_path: Path, tiny_config: TinyConfig,
+                                               make_facesets: MakeFacesets) -> None:
+    config = tiny_config(archi="liae-ud")
+    src, dst = make_facesets(8)  # a batch of 8: 4 faces for each process
+    single = train(TrainOptions(src, dst, tmp_path / "one", model="saehd", model_config=config, settings=SETTINGS,
                                 iterations=ITERATIONS, workers=0, preview_every=0, seed=5, threads=1))
     script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(tiny=TINY, settings=SETTINGS, iterations=ITERATIONS))
+    script.write_text(_CHILD.format(tiny=config, settings=SETTINGS, iterations=ITERATIONS))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
            str(src), str(dst), str(tmp_path / "two")]

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from conftest import TinyConfig
 from recast.errors import OptionError
 from recast.models import MODELS, create_model, list_models, model_from_saved
 from recast.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator, patch_strides
@@ -16,7 +17,6 @@ from recast.train.step import TrainStep, make_part
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"resolution": 64, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 # Every layout and every variant letter runs in the default suite (df-udtc, liae-udt cover u, d, t, c);
 # single-letter variants are marked slow to keep the suite short on a 2-core CPU.
 ARCHIS = ["df", "liae", "df-ud", "liae-ud", "df-udtc", "liae-udt"] + [
@@ -51,9 +51,9 @@ def test_registry_lists_every_family() -> None:
 
 
 @pytest.mark.parametrize("archi", ARCHIS)
-def test_saehd_variant_shapes_and_loss_falls(archi: str) -> None:
+def test_saehd_variant_shapes_and_loss_falls(archi: str, tiny_config: TinyConfig) -> None:
     torch.manual_seed(0)
-    model = create_model("saehd", archi=archi, **TINY)
+    model = create_model("saehd", **tiny_config(wider=True, archi=archi))
     x = torch.rand(2, 3, 64, 64)
     out = model(x, x, with_swap=True)
     for t in (out.pred_src_src, out.pred_dst_dst, out.pred_src_dst):
@@ -88,16 +88,16 @@ def test_amp_inters_frozen_like_deepfacelab() -> None:
     assert torch.equal(before, model.inter_dst.dense.weight)
 
 
-def test_no_learned_mask_gives_ones() -> None:
-    model = create_model("saehd", archi="df-ud", **{**TINY, "d_mask_dims": 0})
+def test_no_learned_mask_gives_ones(tiny_config: TinyConfig) -> None:
+    model = create_model("saehd", **tiny_config(wider=True, d_mask_dims=0))
     assert not model.has_learned_mask
     _, src_mask, dst_mask = model.swap(torch.rand(1, 3, 64, 64))
     assert torch.all(src_mask == 1) and torch.all(dst_mask == 1)
 
 
-def test_config_round_trip_rebuilds_identical_model() -> None:
+def test_config_round_trip_rebuilds_identical_model(tiny_config: TinyConfig) -> None:
     torch.manual_seed(1)
-    model = create_model("saehd", archi="liae-ud", **TINY)
+    model = create_model("saehd", **tiny_config(wider=True, archi="liae-ud"))
     config = dataclasses.asdict(model.config)
     rebuilt = model_from_saved("saehd", config)
     rebuilt.load_state_dict(model.state_dict())
@@ -108,9 +108,9 @@ def test_config_round_trip_rebuilds_identical_model() -> None:
 @pytest.mark.parametrize("bad", [{"archi": "vae"}, {"archi": "df-zz"}, {"resolution": 48}, {"resolution": 80,
                                  "archi": "df-ud"}, {"ae_dims": 2}, {"e_dims": 7}, {"face_type": "torso"},
                                  {"colour": 1}])
-def test_bad_config_raises_option_error(bad: dict) -> None:
+def test_bad_config_raises_option_error(bad: dict, tiny_config: TinyConfig) -> None:
     with pytest.raises(OptionError):
-        create_model("saehd", **{**TINY, **bad})
+        create_model("saehd", **(tiny_config(wider=True, archi="liae-ud") | bad))
 
 
 def test_quick96_is_fixed() -> None:
@@ -142,11 +142,11 @@ def test_patch_discriminator_receptive_fields() -> None:
     assert code.shape[0] == 2 and code.shape[1] == 1
 
 
-def test_gan_true_face_and_style_losses_train() -> None:
+def test_gan_true_face_and_style_losses_train(tiny_config: TinyConfig) -> None:
     torch.manual_seed(0)
     from recast.train.step import make_code_discriminator, make_gan_discriminator
 
-    model = create_model("saehd", archi="df-ud", **TINY)
+    model = create_model("saehd", **tiny_config(wider=True))
     s = resolve_settings({"lr": 1e-3, "optimizer": "adabelief", "gan_power": 0.1, "gan_dims": 4,
                           "true_face_power": 0.01, "face_style_power": 1.0, "bg_style_power": 2.0,
                           "eyes_mouth_prio": True, "blur_out_mask": True, "clip_grad": 1.0, "lr_dropout": 0.3})

@@ -14,34 +14,25 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import TinyConfig
 from recast.errors import InputError
-from recast.faces.facetype import FaceType
 from recast.models.checkpoint import backup, load_checkpoint, load_weights_file
 from recast.models.inference import FaceSwapper
 from recast.train import TrainOptions, train
-from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
 
-
-@pytest.fixture(scope="module")
-def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("faces")
-    return (write_synthetic_faceset(root / "src", 6, identity=0, size=64, face_type=FaceType.FULL),
-            write_synthetic_faceset(root / "dst", 6, identity=1, size=64, face_type=FaceType.FULL))
-
-
-def _model(facesets: tuple[Path, Path], model_dir: Path, iterations: int = 1) -> Path:
-    train(TrainOptions(facesets[0], facesets[1], model_dir, model="saehd", model_config=TINY,
+def _model(facesets: tuple[Path, Path], config: dict, model_dir: Path, iterations: int = 1) -> Path:
+    train(TrainOptions(facesets[0], facesets[1], model_dir, model="saehd", model_config=config,
                        settings={"batch_size": 2}, iterations=iterations, workers=0, preview_every=0,
                        threads=1))
     return model_dir
 
 
-def test_pickle_payload_weights_refused_without_running(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    model_dir = _model(facesets, tmp_path / "m")
+def test_pickle_payload_weights_refused_without_running(facesets: tuple[Path, Path], tmp_path: Path,
+                                                        tiny_config: TinyConfig) -> None:
+    model_dir = _model(facesets, tiny_config(), tmp_path / "m")
     marker = tmp_path / "pwned"
     # A protocol-0 pickle that would call os.system("touch <marker>") if anything unpickled it.
     payload = f"cos\nsystem\n(S'touch {marker}'\ntR.".encode()
@@ -60,8 +51,8 @@ def test_pickle_payload_weights_refused_without_running(facesets: tuple[Path, Pa
     assert not marker.exists()
 
 
-def test_backups_rotate(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    model_dir = _model(facesets, tmp_path / "m")
+def test_backups_rotate(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    model_dir = _model(facesets, tiny_config(), tmp_path / "m")
     for _ in range(3):
         backup(model_dir, count=2)
     names = sorted(p.name for p in (model_dir / "backups").iterdir())
@@ -87,14 +78,15 @@ KILLS = 30
 
 
 @pytest.mark.slow
-def test_kill_9_during_30_saves_loses_at_most_one_save(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_kill_9_during_30_saves_loses_at_most_one_save(facesets: tuple[Path, Path], tmp_path: Path,
+                                                       tiny_config: TinyConfig) -> None:
     """A trainer that saves after every iteration is SIGKILLed at a random moment, 30 times over.
 
     Each time the model must load, with finite weights, at the last save the trainer reported as
     finished or the one it was writing when killed (at most one save interval lost).
     """
     script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(tiny=TINY))
+    script.write_text(_CHILD.format(tiny=tiny_config()))
     model_dir = tmp_path / "m"
     rng = np.random.default_rng(0)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -11,7 +11,7 @@ import torch
 from recast.color import SAMPLE_TRANSFERS, transfer_sample
 from recast.faces.facetype import FaceType
 from recast.faceset.source import open_faceset
-from recast.train import losses as L
+from recast.models import losses as L
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, collate, yaw_bins
 from recast.train.optim import (
     OPTIMIZERS,

@@ -10,29 +10,27 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import MakeFacesets, TinyConfig
 from recast.errors import OptionError
 from recast.faces.facetype import FaceType
 from recast.models.inference import FaceSwapper
 from recast.models.registry import get_entry
 from recast.train import Trainer, TrainOptions, train
-from recast.train.synthetic import write_synthetic_faceset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"resolution": 64, "archi": "df-ud", "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 FAST = {"batch_size": 4, "optimizer": "adam", "lr": 3e-3}
 
 
 @pytest.fixture(scope="module")
-def facesets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("faces")
-    src = write_synthetic_faceset(root / "src", 10, identity=0, size=96, face_type=FaceType.WHOLE)
-    dst = write_synthetic_faceset(root / "dst", 10, identity=1, size=96, face_type=FaceType.WHOLE)
-    return src, dst
+def facesets(make_facesets: MakeFacesets) -> tuple[Path, Path]:
+    """Ten 96 px whole faces a side: wider than the SAEHD's full face (re-cropped through the landmarks)
+    and the AMP's whole face, and enough faces for the loss to fall."""
+    return make_facesets(10, size=96, face_type=FaceType.WHOLE)
 
 
-def _options(facesets: tuple[Path, Path], model_dir: Path, **kw: object) -> TrainOptions:
-    base = {"model": "saehd", "model_config": dict(TINY), "settings": dict(FAST), "workers": 0,
+def _options(facesets: tuple[Path, Path], config: dict, model_dir: Path, **kw: object) -> TrainOptions:
+    base = {"model": "saehd", "model_config": dict(config), "settings": dict(FAST), "workers": 0,
             "preview_every": 0, "autosave_minutes": 0, "threads": 1}
     base.update(kw)
     return TrainOptions(facesets[0], facesets[1], model_dir, **base)  # type: ignore[arg-type]
@@ -43,9 +41,11 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / state["checkpoint"] / "weights.safetensors"))
 
 
-def test_train_loss_falls_and_writes_model(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_train_loss_falls_and_writes_model(facesets: tuple[Path, Path], tmp_path: Path,
+                                           tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
     events: list = []
-    result = train(_options(facesets, tmp_path / "m", iterations=20, preview_every=10, on_event=events.append))
+    result = train(_options(facesets, config, tmp_path / "m", iterations=20, preview_every=10, on_event=events.append))
     assert result.status == "done" and result.iteration == 20
     src = result.history["src"]
     assert np.mean(src[-5:]) < 0.8 * np.mean(src[:5])
@@ -59,10 +59,11 @@ def test_train_loss_falls_and_writes_model(facesets: tuple[Path, Path], tmp_path
     assert face.shape == (2, 64, 64, 3) and src_mask.shape == dst_mask.shape == (2, 64, 64)
 
 
-def test_resume_continues_the_same_curve(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    straight = train(_options(facesets, tmp_path / "a", iterations=6))
-    train(_options(facesets, tmp_path / "b", iterations=3))
-    resumed = train(_options(facesets, tmp_path / "b", model=None, model_config={}, settings={}, iterations=6))
+def test_resume_continues_the_same_curve(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    straight = train(_options(facesets, config, tmp_path / "a", iterations=6))
+    train(_options(facesets, config, tmp_path / "b", iterations=3))
+    resumed = train(_options(facesets, config, tmp_path / "b", model=None, model_config={}, settings={}, iterations=6))
     assert resumed.iteration == straight.iteration == 6
     assert resumed.history["src"] == pytest.approx(straight.history["src"], rel=1e-5)
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
@@ -70,24 +71,28 @@ def test_resume_continues_the_same_curve(facesets: tuple[Path, Path], tmp_path: 
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
-def test_fixed_options_refused_settings_change(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    train(_options(facesets, tmp_path / "m", iterations=1))
+def test_fixed_options_refused_settings_change(facesets: tuple[Path, Path], tmp_path: Path,
+                                               tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    train(_options(facesets, config, tmp_path / "m", iterations=1))
     with pytest.raises(OptionError, match="resolution is fixed"):
-        Trainer(_options(facesets, tmp_path / "m", model_config={"resolution": 128}))
+        Trainer(_options(facesets, config, tmp_path / "m", model_config={"resolution": 128}))
     with pytest.raises(OptionError, match="holds a 'saehd' model"):
-        Trainer(_options(facesets, tmp_path / "m", model="amp", model_config={}))
-    result = train(_options(facesets, tmp_path / "m", settings={"batch_size": 2, "optimizer": "rmsprop"},
+        Trainer(_options(facesets, config, tmp_path / "m", model="amp", model_config={}))
+    result = train(_options(facesets, config, tmp_path / "m", settings={"batch_size": 2, "optimizer": "rmsprop"},
                             more=1))
     assert result.iteration == 2
     state = json.loads((tmp_path / "m" / "state.json").read_text())
     assert state["settings"]["batch_size"] == 2 and state["optimizer"] == "rmsprop"
 
 
-def test_divergence_restores_last_good_save(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    train(_options(facesets, tmp_path / "m", iterations=2))
+def test_divergence_restores_last_good_save(facesets: tuple[Path, Path], tmp_path: Path,
+                                            tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    train(_options(facesets, config, tmp_path / "m", iterations=2))
     good = _weights(tmp_path / "m")
     events: list = []
-    with Trainer(_options(facesets, tmp_path / "m", iterations=5, on_event=events.append)) as trainer:
+    with Trainer(_options(facesets, config, tmp_path / "m", iterations=5, on_event=events.append)) as trainer:
         with torch.no_grad():  # simulate a numerical blow-up inside the model
             next(trainer.model.parameters()).fill_(float("nan"))
         result = trainer.run()
@@ -98,27 +103,31 @@ def test_divergence_restores_last_good_save(facesets: tuple[Path, Path], tmp_pat
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 
-def test_loss_explosion_is_detected(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    with Trainer(_options(facesets, tmp_path / "m", explosion_factor=5.0)) as trainer:
+def test_loss_explosion_is_detected(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    with Trainer(_options(facesets, config, tmp_path / "m", explosion_factor=5.0)) as trainer:
         trainer.history["src"] = [1.0] * 60
         trainer.history["dst"] = [1.0] * 60
         assert trainer._diverged({"src": 1.5, "dst": 1.0}) == ""
         assert "exploded" in trainer._diverged({"src": 20.0, "dst": 1.0})
 
 
-def test_pretrain_then_continue(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    train(_options(facesets, tmp_path / "m", settings={**FAST, "pretrain": True}, iterations=2))
+def test_pretrain_then_continue(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    train(_options(facesets, config, tmp_path / "m", settings={**FAST, "pretrain": True}, iterations=2))
     events: list = []
-    result = train(_options(facesets, tmp_path / "m", model_config={}, settings={"pretrain": False},
+    result = train(_options(facesets, config, tmp_path / "m", model_config={}, settings={"pretrain": False},
                             iterations=1, on_event=events.append))
     assert result.iteration == 1
     assert any("pretraining switched off" in e.message for e in events)
 
 
-def test_load_weights_and_freeze_encoder(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    train(_options(facesets, tmp_path / "donor", iterations=2))
+def test_load_weights_and_freeze_encoder(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    train(_options(facesets, config, tmp_path / "donor", iterations=2))
     donor = _weights(tmp_path / "donor")
-    train(_options(facesets, tmp_path / "m", load_weights=tmp_path / "donor", freeze=("encoder",), iterations=3))
+    train(_options(facesets, config, tmp_path / "m", load_weights=tmp_path / "donor", freeze=("encoder",),
+                   iterations=3))
     got = _weights(tmp_path / "m")
     enc = [k for k in got if k.startswith("model.encoder.")]
     assert enc and all(torch.equal(got[k], donor[k]) for k in enc)
@@ -126,13 +135,15 @@ def test_load_weights_and_freeze_encoder(facesets: tuple[Path, Path], tmp_path: 
     assert not torch.equal(got[f"{dec}.weight"], donor[f"{dec}.weight"])
 
 
-def test_every_option_together_amp_gan_ct_yaw(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_every_option_together_amp_gan_ct_yaw(facesets: tuple[Path, Path], tmp_path: Path,
+                                              tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
     settings = {"batch_size": 2, "optimizer": "adabelief", "lr": 1e-3, "gan_power": 0.1, "gan_dims": 4,
                 "ct_mode": "rct", "uniform_yaw": True, "random_hsv_power": 0.05, "eyes_mouth_prio": True,
                 "blur_out_mask": True, "lr_dropout": 0.3, "clip_grad": 1.0, "random_flip_src": True}
     amp = {"resolution": 64, "face_type": "whole", "ae_dims": 16, "inter_dims": 16, "e_dims": 4, "d_dims": 4,
            "d_mask_dims": 2}
-    result = train(_options(facesets, tmp_path / "m", model="amp", model_config=amp, settings=settings,
+    result = train(_options(facesets, config, tmp_path / "m", model="amp", model_config=amp, settings=settings,
                             iterations=3, workers=1))
     assert result.status == "done" and {"gan_g", "gan_d"} <= set(result.losses)
     swapper = FaceSwapper.load(tmp_path / "m")
@@ -141,9 +152,9 @@ def test_every_option_together_amp_gan_ct_yaw(facesets: tuple[Path, Path], tmp_p
     assert half.shape == (1, 64, 64, 3)
 
 
-def test_narrower_faceset_refused(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_narrower_faceset_refused(facesets: tuple[Path, Path], tmp_path: Path, tiny_config: TinyConfig) -> None:
     with pytest.raises(OptionError, match="wider"):
-        Trainer(_options(facesets, tmp_path / "m", model_config={**TINY, "face_type": "head"}))
+        Trainer(_options(facesets, tiny_config(wider=True, face_type="head"), tmp_path / "m"))
 
 
 def test_cli_train_with_config_file(facesets: tuple[Path, Path], tmp_path: Path) -> None:
@@ -163,15 +174,18 @@ def test_cli_train_with_config_file(facesets: tuple[Path, Path], tmp_path: Path)
     assert json.loads((tmp_path / "m" / "config.json").read_text())["config"]["archi"] == "liae-ud"
 
 
-def test_refused_data_leaves_no_model_folder(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_refused_data_leaves_no_model_folder(facesets: tuple[Path, Path], tmp_path: Path,
+                                             tiny_config: TinyConfig) -> None:
     with pytest.raises(OptionError):
-        Trainer(_options(facesets, tmp_path / "m", model_config={**TINY, "face_type": "head"}))
+        Trainer(_options(facesets, tiny_config(wider=True, face_type="head"), tmp_path / "m"))
     assert not (tmp_path / "m" / "config.json").exists()
 
 
-def test_bf16_training_follows_fp32_and_swaps_alike(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_bf16_training_follows_fp32_and_swaps_alike(facesets: tuple[Path, Path], tmp_path: Path,
+                                                    tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
     """bf16 autocast (the default where the CPU has bf16) tracks the fp32 loss curve step for step."""
-    runs = {p: train(_options(facesets, tmp_path / p, iterations=6, precision=p)) for p in ("fp32", "bf16")}
+    runs = {p: train(_options(facesets, config, tmp_path / p, iterations=6, precision=p)) for p in ("fp32", "bf16")}
     fp32, bf16 = runs["fp32"].history, runs["bf16"].history
     for key in ("src", "dst"):
         assert np.allclose(bf16[key], fp32[key], rtol=0.03), (bf16[key], fp32[key])
@@ -182,18 +196,21 @@ def test_bf16_training_follows_fp32_and_swaps_alike(facesets: tuple[Path, Path],
     assert np.abs(exact.swap(faces)[0] - fast.swap(faces)[0]).mean() < 2 / 255
 
 
-def test_unknown_or_unsupported_precision_is_refused(facesets: tuple[Path, Path], tmp_path: Path) -> None:
-    with pytest.raises(OptionError, match="--precision 'fp8'"):
-        train(_options(facesets, tmp_path / "m", iterations=1, precision="fp8"))
+def test_unknown_or_unsupported_precision_is_refused(facesets: tuple[Path, Path], tmp_path: Path,
+                                                     tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
+    with pytest.raises(OptionError, match="--precision='fp8' is not one of auto, fp32, bf16, fp16"):
+        train(_options(facesets, config, tmp_path / "m", iterations=1, precision="fp8"))
     with pytest.raises(OptionError, match="fp16 needs a CUDA device"):
-        train(_options(facesets, tmp_path / "m", iterations=1, precision="fp16"))
+        train(_options(facesets, config, tmp_path / "m", iterations=1, precision="fp16"))
     assert not (tmp_path / "m" / "config.json").exists()
 
 
 def test_unwarped_every_third_iteration_refeeds_the_previous_batch(facesets: tuple[Path, Path],
-                                                                  tmp_path: Path) -> None:
+                                                                  tmp_path: Path, tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
     """Quick96's re-feed: iterations 3, 6, … train on the previous batch with warped := target."""
-    trainer = Trainer(_options(facesets, tmp_path / "m", iterations=7,
+    trainer = Trainer(_options(facesets, config, tmp_path / "m", iterations=7,
                                settings={**FAST, "unwarped_every": 3}))
     seen: list[dict[str, torch.Tensor]] = []
     original_step = trainer.step
@@ -228,9 +245,11 @@ def _tensorboard_events(folder: Path) -> list:
     return events
 
 
-def test_tensorboard_log_has_losses_and_previews(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+def test_tensorboard_log_has_losses_and_previews(facesets: tuple[Path, Path], tmp_path: Path,
+                                                 tiny_config: TinyConfig) -> None:
+    config = tiny_config(wider=True)
     pytest.importorskip("tensorboardX")
-    result = train(_options(facesets, tmp_path / "m", iterations=4, preview_every=2, tensorboard=True))
+    result = train(_options(facesets, config, tmp_path / "m", iterations=4, preview_every=2, tensorboard=True))
     events = _tensorboard_events(tmp_path / "m" / "tensorboard")
     values = [(e.step, v) for e in events for v in e.summary.value]
     src_losses = {step: v.simple_value for step, v in values if v.tag == "loss/src"}

@@ -14,9 +14,9 @@ from recast.faces.aligned import read_face, read_meta, write_face
 from recast.faces.facetype import FaceType
 from recast.faces.labels import MAX_POINTS, MAX_POLYGONS, labels_mask, polygon
 from recast.faceset.labelformats import export_coco, export_labelme, import_coco, import_labelme
+from recast.faceset.labelling import read_labels, write_labels
 from recast.faceset.metafile import export_metadata, import_metadata
 from recast.faceset.resize import resize_faceset
-from recast.labelling import read_labels, write_labels
 
 SQUARE = [[40.0, 40.0], [200.0, 40.0], [200.0, 200.0], [40.0, 200.0]]
 HOLE = [[100.0, 100.0], [150.0, 100.0], [150.0, 150.0], [100.0, 150.0]]

@@ -14,8 +14,8 @@ from recast.errors import InputError, OptionError
 from recast.faces.aligned import read_meta, write_face
 from recast.faces.facetype import FaceType
 from recast.faces.labels import polygon
+from recast.faceset.labelling import load_mask_model, predict_mask, write_labels
 from recast.faceset.xsegtools import apply_masks, fetch_labelled, remove_masks
-from recast.labelling import load_mask_model, predict_mask, write_labels
 from recast.models.xseg import XSeg
 from recast.models.xseg_config import XSEG_PRESETS, xseg_config
 from recast.models.xseg_inference import XSegPredictor, load_xseg

@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temporary file beside the target, fsync, then rename.
 
 A crash or ``kill -9`` in the middle of a write leaves either the old file or the new one,
-never a half-written file under the final name.
+never a half-written file under the final name. Reads of untrusted paths go through
+:func:`open_regular` / :func:`read_regular`, which refuse a FIFO, device or socket without blocking.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
+from glob import escape as glob_escape
 from pathlib import Path
+from typing import BinaryIO
 
 from recast.errors import InputError
 
@@ -93,6 +97,60 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
         if _TEMP_NAME.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)
             removed.append(path)
+    return removed
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open ``path`` for binary reading if it is a regular file; never blocks on a FIFO.
+
+    The file is opened non-blocking and checked with ``fstat`` (no race with a swapped path),
+    then switched back to blocking reads.
+
+    Raises:
+        InputError: missing, a folder, a FIFO, device or socket, or unreadable.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(path, "is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise InputError(path, "not a regular file (a FIFO, device or socket is refused)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | Path) -> bytes:
+    """The bytes of regular file ``path`` (see :func:`open_regular`); read errors are an :class:`InputError`."""
+    with open_regular(path) as handle:
+        try:
+            return handle.read()
+        except OSError as error:
+            raise InputError(path, f"cannot read: {error.strerror or error}") from None
+
+
+def remove_stale_temp_files_of(path: str | Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_path` made for ``path`` in a run that was killed.
+
+    Only ``.<stem>.<8 random chars>.tmp<suffix>`` beside ``path`` are removed (never another
+    output's); call it before writing ``path`` again. Returns what was removed.
+    """
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.stem}.") + r"[a-z0-9_]{8}" + re.escape(f".tmp{path.suffix}"))
+    removed = []
+    for candidate in path.parent.glob(f".{glob_escape(path.stem)}.*.tmp*"):
+        if pattern.fullmatch(candidate.name) and candidate.is_file():
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
     return removed
 
 

@@ -1,11 +1,10 @@
-"""``--device`` for the commands that run a model: the help text and the console line naming the choice."""
+"""``--device`` for the commands that run a model: the console line naming the choice (the flag itself is
+declared once, in :class:`recast.runtime.options.ComputeOptions`)."""
 
 from __future__ import annotations
 
 from recast.cli.progress import console
 from recast.cli.trainstatus import is_main_rank
-
-DEVICE_HELP = "Torch device: auto (CUDA when usable, else CPU), cpu, cuda, cuda:N or mps."
 
 
 def pick_device(name: str) -> str:

@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import SupportsFloat, cast
+from typing import Any, SupportsFloat, cast
 
 import typer
 from rich.table import Table
 
 from recast.cli.progress import console, progress_bar
 from recast.eval import evaluate, write_report
+from recast.eval.options import EvalOptions
 from recast.eval.report import check_report_dir
+from recast.options import from_mapping, option_fields
+from recast.options.cli import cli_options
 from recast.runlog import run_log
 
 
+@cli_options("given", option_fields(EvalOptions))
 def eval_command(
     result: Path = typer.Option(..., "--result", help="The swapped video (or folder of frames)."),
     dst: Path = typer.Option(..., "--dst", help="The destination video it was made from."),
     src_faces: Path = typer.Option(..., "--src-faces", help="Aligned src faceset (folder or .rfs)."),
     dst_faces: Path | None = typer.Option(None, "--dst-faces", help="Aligned dst faceset (default: dst video faces)."),
     out: Path | None = typer.Option(None, "-o", "--out", help="Report folder (default: RESULT_eval/ beside it)."),
-    every: int = typer.Option(1, "--every", help="Evaluate every N-th frame."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing report in that folder."),
+    given: dict[str, Any] | None = None,
 ) -> None:
     """Score a swap: identity transfer, pose/expression preservation, sharpness, jitter, background PSNR."""
+    options = from_mapping(EvalOptions, given or {})
     out = out if out is not None else result.with_name(result.stem + "_eval")
-    check_report_dir(out, overwrite=force)
+    check_report_dir(out, overwrite=options.force)
     with run_log(out, "eval"):
         with progress_bar("evaluating") as update:
-            report = evaluate(result, dst, src_faces, dst_faces, every=every, on_progress=update)
-        json_path, png_path = write_report(report, out, overwrite=force)
+            report = evaluate(result, dst, src_faces, dst_faces, every=options.every, on_progress=update)
+        json_path, png_path = write_report(report, out, overwrite=options.force)
     summary = report.summary()
     table = Table(title=f"swap quality ({summary['frames_with_face']} of {summary['frames_evaluated']} "
                         f"evaluated frames with a face)")

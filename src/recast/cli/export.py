@@ -12,7 +12,8 @@ from recast.cli.progress import console
 def export_command(
     model_dir: Path = typer.Argument(..., help="Trained model folder (Quick96, SAEHD, AMP)."),
     out: Path = typer.Option(..., "--output", "-o", help="NAME.dfm (DeepFaceLive) or NAME.onnx; same bytes."),
-    opset: int = typer.Option(12, help="ONNX opset, 12 (DeepFaceLab's) … 20."),
+    opset: int = typer.Option(12, help="ONNX opset: 12 (DeepFaceLab's; loads everywhere) … 18 for .dfm "
+                              "(DeepFaceLive's onnxruntime 1.15.1 runs no newer), … 20 for .onnx."),
     fp16: bool = typer.Option(False, "--fp16", help="Store the weights as float16 (half the file; runs in fp32)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,28 +12,27 @@ from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError, OptionError
 from recast.faces.facetype import parse_face_type
-from recast.faceset.sort import SORT_METHODS
+from recast.faceset.sort import SORT_METHODS, SortOptions
+from recast.options import from_mapping, option_fields
+from recast.options.cli import cli_options
 
 faceset_app = typer.Typer(no_args_is_help=True, help="Curate facesets: cluster, dedupe, pack, resize, metadata, "
                           "debug, info, coverage.")
 metadata_app = typer.Typer(no_args_is_help=True, help="Export or import the metadata of a faceset.")
 
-_METHODS_HELP = ", ".join(SORT_METHODS)
-
-
 @writes_into("folder", what="recast sort")
+@cli_options("given", option_fields(SortOptions), lambda item: "give one" if item.name == "method" else None)
 def sort_command(
     folder: Path = typer.Argument(..., help="Folder of aligned faces."),
-    by: str | None = typer.Option(None, "--by", help=f"Sort method ('list' describes them): {_METHODS_HELP}."),
     restore_names: bool = typer.Option(False, "--restore", help="Undo every sort: put back the original names."),
-    target: int = typer.Option(2000, help="best / best-fast: number of faces to keep."),
     reference: list[Path] = typer.Option([], help="face: photo(s) or aligned faces of the person."),
-    max_distance: float | None = typer.Option(None, help="face: move faces farther than this to the trash."),
-    workers: int = typer.Option(2, help="Processes computing per-face scores."),
+    given: dict[str, Any] | None = None,
 ) -> None:
-    """Sort aligned faces by a DeepFaceLab method (renames to 00000_<name>…; rejects → FOLDER_trash/)."""
+    """Sort aligned faces by a DeepFaceLab method (renames to 00000_<name>…; rejects → FOLDER_trash/);
+    --by list describes the methods."""
     from recast.faceset.sort import restore, sort_faceset
 
+    given = given or {}
     if restore_names:
         result = restore(folder)
         console.print(f"[green]restored[/] {result.restored} original names in {folder}")
@@ -40,17 +40,19 @@ def sort_command(
             if names:
                 console.print(f"[yellow]{label}[/]: {len(names)} ({', '.join(names[:5])}…)")
         return
-    if by == "list":
+    if given.get("method") == "list":
         for name, method in SORT_METHODS.items():
             console.print(f"[bold]{name}[/]: {method.summary}")
         return
-    if by is None:
+    if "method" not in given:
         raise OptionError(f"give --by METHOD ({', '.join(SORT_METHODS)}) or --restore")
-    with progress_bar(f"sort by {by}") as update:
-        outcome = sort_faceset(folder, by, workers=workers, on_progress=update, target=target,
-                               references=list(reference), max_distance=max_distance)
+    options = from_mapping(SortOptions, given)
+    with progress_bar(f"sort by {options.method}") as update:
+        outcome = sort_faceset(folder, options.method, workers=options.workers, on_progress=update,
+                               target=options.target, references=list(reference), max_distance=options.max_distance)
     trash = f", {len(outcome.trashed)} moved to {folder.name}_trash/" if outcome.trashed else ""
-    console.print(f"[green]sorted[/] {len(outcome.kept)} faces by {by}{trash} (undo: recast sort {folder} --restore)")
+    console.print(f"[green]sorted[/] {len(outcome.kept)} faces by {options.method}{trash} "
+                  f"(undo: recast sort {folder} --restore)")
 
 
 @faceset_app.command("cluster")

@@ -9,16 +9,20 @@ from typing import Any
 
 import typer
 
+from recast.cli.devices import pick_device
 from recast.cli.merge import prefer_passive_openmp
 from recast.cli.progress import console
-from recast.color import COLOR_TRANSFERS
 from recast.errors import OptionError
-from recast.merge.maskops import MASK_MODES
+from recast.live.engine import LIVE_FLAGS, LIVE_SETTINGS, LiveOptions
+from recast.merge.settings import MergeSettings
+from recast.options import from_mapping, select
+from recast.options.cli import cli_options
+from recast.runtime.options import ComputeOptions
 
-# built here, not inside the default below: mypy cannot resolve a comprehension's name in a default
-_LIVE_MASK_MODES = "|".join(m for m in MASK_MODES if "xseg" not in m)
 
-
+@cli_options("settings", select(MergeSettings, *LIVE_SETTINGS))
+@cli_options("live", select(LiveOptions, *LIVE_FLAGS))
+@cli_options("compute", select(ComputeOptions, "device", "precision"))
 def live_command(
     model: Path = typer.Option(..., "--model", "-m", help="Trained model folder, or a .dfm/.onnx face model."),
     source: str = typer.Option(..., "--input", "-i",
@@ -26,20 +30,12 @@ def live_command(
     output: str = typer.Option(..., "--output", "-o",
                                help="FILE (.mp4/.mkv/.mov/.avi), v4l2:/dev/videoN (pyvirtualcam), rtmp://…; "
                                     "'window' is unavailable with opencv-headless."),
-    mask_mode: str = typer.Option("dst", help=f"{_LIVE_MASK_MODES}."),
-    color: str = typer.Option("rct", help=f"none|{'|'.join(COLOR_TRANSFERS)}."),
-    erode: int = typer.Option(0, help="Mask erode (>0) / dilate (<0), DFL units."),
-    blur: int = typer.Option(20, help="Mask feather, DFL units."),
-    morph: float = typer.Option(1.0, help="Identity morph for AMP models, 0..1 (DeepFaceLive's default is 0.75)."),
     face_type: str | None = typer.Option(None, help="Face type of a .dfm that does not record it (default: whole)."),
-    detect_every: int = typer.Option(5, min=1, help="Run the face detector every N frames (landmarks every frame)."),
-    detect_size: int = typer.Option(480, min=0, help="Longest side the detector sees (faces ≳ 80 px there)."),
-    max_faces: int = typer.Option(1, min=1, help="Faces swapped per frame, largest first."),
-    visible_label: bool = typer.Option(False, "--visible-label", help="Also draw a visible 'SYNTHETIC' label."),
     seconds: float | None = typer.Option(None, min=0.1, help="Stop after this many seconds."),
-    device: str = typer.Option("cpu", help="Torch device for a model folder (cpu, cuda, …)."),
-    precision: str = typer.Option("auto", help="Model folder precision: auto, fp32, bf16, fp16 (CUDA)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    settings: dict[str, Any] | None = None,
+    live: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> None:
     """Swap MODEL's face into every frame of INPUT as it arrives, labelled, into OUTPUT.
 
@@ -48,26 +44,26 @@ def live_command(
     invisible watermark; recordings also get the container tags and provenance sidecar.
     """
     prefer_passive_openmp()
-    from recast.export.loader import load_face_model
     from recast.live.capture import open_source
-    from recast.live.engine import LiveOptions, LiveSession, run_live
+    from recast.live.engine import LiveSession, run_live
     from recast.live.sinks import create_sink
-    from recast.merge.settings import MergeSettings
+    from recast.models.loader import load_face_model
 
     target = Path(output).resolve()
     if target in (Path(source).resolve(), model.resolve()):
         raise OptionError(f"--output {output} is an input of this run; choose another file")
-    settings = MergeSettings(mask_mode=mask_mode, color=color, erode=erode, blur=blur, morph=morph)
-    options = LiveOptions(settings, detect_every=detect_every, detect_size=detect_size, max_faces=max_faces,
-                          visible_label=visible_label)
+    merge_settings = MergeSettings.from_dict(settings or {})
+    options = from_mapping(LiveOptions, {**(live or {}), "settings": merge_settings})
+    run = from_mapping(ComputeOptions, compute or {})
     frame_source = open_source(source)
     sink = None
     try:  # the output is checked before the (possibly slow) model load
         inputs = {"model": model, **({"source": Path(source)} if Path(source).is_file() else {})}
         provenance: dict[str, Any] = {"inputs": inputs, "model": {"path": str(model)},
-                      "settings": {**settings.to_dict(), "source": source}, "visible_label": visible_label}
+                                      "settings": {**merge_settings.to_dict(), "source": source},
+                                      "visible_label": options.visible_label}
         sink = create_sink(output, frame_source.fps, overwrite=force, provenance=provenance)
-        face_model = load_face_model(model, device, precision, face_type)
+        face_model = load_face_model(model, pick_device(run.device), run.precision, face_type)
         provenance["model"].update(resolution=face_model.resolution, face_type=str(face_model.face_type))
         session = LiveSession(face_model, frame_source, options)
     except BaseException:

@@ -6,14 +6,26 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rich.logging import RichHandler
+from rich.markup import escape
 
 from recast.cli.progress import console
 from recast.runlog import LOGGER
 
+_LEVEL_STYLES = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "red", "CRITICAL": "red"}
 
-class _CliHandler(RichHandler):
-    """Marks the handlers the CLI installs, so a second invocation in one process replaces them."""
+
+class _CliHandler(logging.Handler):
+    """``level: message`` on the console, one line never broken by the CLI (a path or command in it copies whole).
+
+    Its type marks the handlers the CLI installs, so a second invocation in one process replaces them.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            style = _LEVEL_STYLES.get(record.levelname, "")
+            console.print(f"[{style}]{record.levelname.lower()}[/]: {escape(record.getMessage())}", highlight=False)
+        except Exception:  # a logging handler must never raise into the code that logged
+            self.handleError(record)
 
 
 def _not_from_the_cli(record: logging.LogRecord) -> bool:
@@ -32,7 +44,7 @@ def configure_logging(verbose: int, log_file: Path | None) -> None:
         logger.removeHandler(handler)
         handler.close()
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    console_handler = _CliHandler(console=console, show_time=False, show_path=False, markup=False)
+    console_handler = _CliHandler()
     console_handler.setLevel(level)
     console_handler.addFilter(_not_from_the_cli)
     logger.addHandler(console_handler)

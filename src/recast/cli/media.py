@@ -10,7 +10,8 @@ import typer
 from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import InputError
-from recast.media.video import cut, extract_frames, probe
+from recast.media.video import extract_frames, probe
+from recast.media.video_encode import cut
 
 
 @writes_into("out", what="recast frames")

@@ -14,16 +14,17 @@ from typing import Any
 
 import typer
 
-from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.devices import pick_device
 from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
 from recast.errors import OptionError
-from recast.merge.settings import MergeSession, MergeSettings, load_session
+from recast.merge.settings import MERGE_COMPUTE, MergeSession, MergeSettings, load_session
 from recast.merge.stage import MergeSummary, merge, merge_to_video
-from recast.options import option_fields
+from recast.options import from_mapping, option_fields, select
 from recast.options.cli import cli_options
-from recast.pipeline.encode import VIDEO_SUFFIXES, EncodeOptions, is_video_path
+from recast.provenance.writer import VIDEO_SUFFIXES, EncodeOptions, is_video_path
 from recast.runlog import run_log
+from recast.runtime.options import ComputeOptions
 
 
 def prefer_passive_openmp() -> None:
@@ -41,6 +42,7 @@ def prefer_passive_openmp() -> None:
 @writes_into("out", what="recast merge")
 @cli_options("encode", option_fields(EncodeOptions))
 @cli_options("overrides", option_fields(MergeSettings))
+@cli_options("compute", select(ComputeOptions, *MERGE_COMPUTE))
 def merge_command(
     model_dir: Path = typer.Option(..., "--model-dir", "-m", help="Trained model folder, or a .dfm/.onnx face model."),
     xseg: Path | None = typer.Option(None, "--xseg", help="XSeg mask model folder, for the xseg-* mask modes "
@@ -56,23 +58,21 @@ def merge_command(
     session: Path | None = typer.Option(None, help="Session JSON with base settings and per-frame keyframes."),
     export_rgba: bool = typer.Option(False, "--export-rgba", help="Also write RGBA face layers + placement JSON."),
     export_dir: Path | None = typer.Option(None, help="Folder for --export-rgba [<OUTPUT>_rgba]."),
-    workers: int = typer.Option(2, min=1, help="Threads for reading, blending and writing."),
-    batch_size: int = typer.Option(8, min=1, help="Faces per model batch."),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", help="auto (bf16 where the hardware computes it natively, fp16 on "
-                                  "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA)."),
     audio_from: Path | None = typer.Option(
         None, help="Video output: copy the audio of this file [the destination video]."),
     fps: float | None = typer.Option(None, help="Video output: frame rate [the destination video's, else 25]."),
     force: bool = typer.Option(
-        False, "--force", help="Redo frames already merged (and allow new settings); replace an existing video."),
+        False, "--force", help="Redo frames already merged (and allow new settings); replace an existing video "
+        "(kept in .recast/backup/)."),
     enhance: Path | None = typer.Option(None, help="Enhancer folder (recast train-enhancer): sharpen the swapped "
                                         "faces with the src person's own detail, at the enhancer's size."),
     overrides: dict[str, Any] | None = None,
     encode: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> None:
     """Swap the model's face into every destination frame (DeepFaceLab's merge step)."""
     prefer_passive_openmp()
+    run = from_mapping(ComputeOptions, compute or {})
     overrides, encode = overrides or {}, encode or {}
     settings: MergeSettings | MergeSession
     if session is not None:
@@ -81,15 +81,14 @@ def merge_command(
     else:
         settings = MergeSettings.from_dict(overrides)
     export = (export_dir or out.with_name(out.name + "_rgba")) if export_rgba else None
-    common: dict[str, Any] = {"workers": workers, "batch_size": batch_size, "export_dir": export,
-                              "device": pick_device(device), "precision": precision, "xseg": xseg,
+    common: dict[str, Any] = {"workers": run.workers, "batch_size": run.batch_size, "export_dir": export,
+                              "device": pick_device(run.device), "precision": run.precision, "xseg": xseg,
                               "enhance": enhance}
     if is_video_path(out):
         if mask_out is not None:
             raise OptionError(f"--mask-output is for a frames folder; the mask video of {out} is <stem>_mask")
         options = EncodeOptions(fps=fps, audio_from=audio_from, overwrite=force, **encode)
-        with run_log(out.parent, "merge"), progress_bar("merging + encoding") as update:
-            summary = merge_to_video(model_dir, frames, aligned, out, settings, options, **common, on_progress=update)
+        summary = _merge_to_video_keeping_the_old(force, model_dir, frames, aligned, out, settings, options, common)
     else:
         if encode:
             flags = ", ".join("--" + name.replace("_", "-") for name in encode)
@@ -106,6 +105,25 @@ def merge_command(
         console.print(f"[yellow]warning[/]: {summary.faces_masked_out} faces in {summary.frames_masked_out} frames "
                       "were left unchanged because their mask is empty (eroded to nothing? lower --erode, or try "
                       "another --mask-mode)")
+
+
+def _merge_to_video_keeping_the_old(force: bool, model_dir: Path, frames: Path, aligned: Path, out: Path,
+                                    settings: MergeSettings | MergeSession, options: EncodeOptions,
+                                    common: dict[str, Any]) -> MergeSummary:
+    """``merge_to_video``; with ``force``, an existing result, its mask video and sidecar are first moved to
+    ``.recast/backup/<time>/`` of the workspace (or of the result's folder), as the studio's render does,
+    and put back if the merge fails."""
+    from recast.locking import find_workspace
+    from recast.paths import kept_aside
+    from recast.provenance.writer import result_files
+
+    root = find_workspace(out) or out.absolute().parent
+    with kept_aside(root, result_files(out), force) as backup, run_log(out.parent, "merge"), \
+            progress_bar("merging + encoding") as update:
+        summary = merge_to_video(model_dir, frames, aligned, out, settings, options, **common, on_progress=update)
+    if backup is not None:
+        console.print(f"the previous result is kept in {backup}")
+    return summary
 
 
 def _report(summary: MergeSummary, export: Path | None) -> None:

@@ -9,21 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.devices import pick_device
 from recast.cli.locks import writes_into
 from recast.cli.progress import console, progress_bar
-from recast.options import option_fields
+from recast.options import from_mapping, option_fields, select, validate
 from recast.options.cli import cli_options
-from recast.pipeline.encode import EncodeOptions
+from recast.pipeline.run import RUN_COMPUTE, RunOptions
+from recast.provenance.writer import EncodeOptions
 from recast.runlog import run_log
+from recast.runtime.options import ComputeOptions, Limits
 
 if TYPE_CHECKING:
-    from recast.pipeline.run import RunOptions, RunSummary
-
-PRECISION_HELP = ("Training and merge precision: auto (bf16 where the hardware computes it natively, fp16 on "
-                  "older CUDA GPUs, else fp32), fp32, bf16, fp16 (CUDA).")
-THREADS_HELP = "Torch threads, fixed (default: one per usable core, fewer while other programs load the CPU)."
-
+    from recast.pipeline.run import RunSummary
 
 
 @writes_into("output", what="recast video")
@@ -40,7 +37,7 @@ def video_command(
     encode: dict[str, Any] | None = None,
 ) -> None:
     """Encode merged frames into the result video, labelled as synthetic media (tags, watermark, sidecar, C2PA)."""
-    from recast.pipeline.encode import encode_video
+    from recast.provenance.writer import encode_video
 
     options = EncodeOptions(fps=fps, audio_from=audio_from, mask_dir=mask, overwrite=force, c2pa=c2pa,
                             **(encode or {}))
@@ -73,45 +70,49 @@ def _train_reporter() -> Callable[[object], None]:
 
 @writes_into("workspace", "output", what="recast run")
 # RunOptions takes these two of the video options (the rest keep their defaults in a one-command run).
-@cli_options("encode", [item for item in option_fields(EncodeOptions) if item.name in ("preset", "visible_label")])
+@cli_options("encode", select(EncodeOptions, "preset", "visible_label"))
+@cli_options("run", option_fields(RunOptions))
+@cli_options("limits", select(Limits, "iterations"))
+@cli_options("compute", select(ComputeOptions, *RUN_COMPUTE))
 def run_command(
     src: Path = typer.Option(..., "--src", help="Video of the person whose face is put in."),
     dst: Path = typer.Option(..., "--dst", help="Video whose face is replaced (its audio is kept)."),
     output: Path = typer.Option(..., "-o", "--output", help="Result video."),
-    minutes: float = typer.Option(10.0, help="Training time budget."),
-    iterations: int | None = typer.Option(None, help="Stop training at this iteration instead."),
-    enhance_minutes: float = typer.Option(0.0, help="Then train the identity-specific enhancer this long and merge "
-                                          "with it when it helps (0 = none)."),
-    model: str = typer.Option("auto", help="Training preset: auto (the best the time budget buys on this machine, "
-                              "measured), cpu, cpu-grow, quick96, saehd, amp."),
     workspace: Path | None = typer.Option(None, help="Working folder (default: <output>_workspace)."),
     reference: list[Path] = typer.Option([], help="Photo(s) of the destination person (multi-person footage)."),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
-    threads: int | None = typer.Option(None, help=THREADS_HELP),
-    keep_frames: bool = typer.Option(
-        False, help="Merge into the workspace's PNG folders (to edit frames) and encode those, instead of "
-                    "merging straight into the video (faster; not resumable mid-merge)."),
     force: bool = typer.Option(False, help="Replace an existing result."),
     xseg: Path | None = typer.Option(None, "--xseg", help="XSeg mask model folder: its masks are applied to both "
                                      "facesets (masked training) and cut occluders out at merge time."),
     encode: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> None:
     """Swap faces in one command: workspace → extract both → train → merge into the labelled video."""
-    from recast.pipeline.run import RunOptions
-
-    options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, model=model, minutes=minutes,
-                         iterations=iterations, enhance_minutes=enhance_minutes, device=pick_device(device),
-                         precision=precision, threads=threads, reference=list(reference), **(encode or {}),
-                         keep_frames=keep_frames, overwrite=force, xseg=xseg)
+    options = RunOptions(src=src, dst=dst, output=output, workspace=workspace, reference=list(reference),
+                         overwrite=force, xseg=xseg, **(encode or {}), **(run or {}), **(limits or {}),
+                         **(compute or {}))
+    validate(options)
+    from_mapping(ComputeOptions, compute or {})
+    from_mapping(Limits, limits or {})
+    options.device = pick_device(options.device)
     _run_and_report(options)
 
 
 def _run_and_report(options: RunOptions) -> None:
-    from recast.pipeline.run import run
+    """Run; with ``--force``, an existing result waits in ``.recast/backup/<time>/`` beside it and comes back if
+    the run fails."""
+    from recast.paths import kept_aside
+    from recast.pipeline.run import check_run, run
+    from recast.provenance.writer import result_files
 
-    with run_log(options.workspace_dir, "run"), progress_bar("working") as update:
+    check_run(options)  # an output that is also an input is refused before anything moves
+    root = options.output.absolute().parent
+    with kept_aside(root, result_files(options.output), options.overwrite) as backup, \
+            run_log(options.workspace_dir, "run"), progress_bar("working") as update:
         summary = run(options, on_stage=_print_stage, on_progress=update, on_train_event=_train_reporter())
+    if backup is not None:
+        console.print(f"the previous result is kept in {backup}")
     _print_run(summary)
 
 
@@ -136,13 +137,13 @@ def _print_run(summary: RunSummary) -> None:
 
 
 @writes_into("workspace", what="recast demo")
+@cli_options("compute", select(ComputeOptions, "precision", "threads"))
 def demo_command(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Folder for the demo's files."),
     minutes: float = typer.Option(3.5, help="Training time budget (the whole demo takes about 4 minutes on 2 cores)."),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
-    threads: int | None = typer.Option(None, help=THREADS_HELP),
     force: bool = typer.Option(False, help="Make the demo again from scratch (the previous work moves to "
                                "WORKSPACE/work_trash/)."),
+    compute: dict[str, Any] | None = None,
 ) -> None:
     """Swap two built-in sample clips (public-domain portraits) end to end and show the result."""
     from recast.pipeline.demo import DemoOptions, run_demo
@@ -153,8 +154,7 @@ def demo_command(
         return
     console.print(f"sample clips: {workspace / 'samples'} (Grace Hopper → the NASA astronaut portrait)")
     with run_log(workspace, "demo"), progress_bar("working") as update:
-        summary = run_demo(DemoOptions(workspace=workspace, minutes=minutes, precision=precision, threads=threads,
-                                       force=force),
+        summary = run_demo(DemoOptions(workspace=workspace, minutes=minutes, force=force, **(compute or {})),
                            on_stage=_print_stage, on_progress=update, on_train_event=_train_reporter())
     if summary.moved_work is not None:
         console.print(f"previous demo work moved to {summary.moved_work}")

@@ -8,7 +8,13 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+
+def new_console(*, stderr: bool = True, quiet: bool = False, highlight: bool = True) -> Console:
+    """A console that never breaks a line itself (``soft_wrap``): a command or path it prints copies whole."""
+    return Console(stderr=stderr, quiet=quiet, highlight=highlight, soft_wrap=True)
+
+
+console = new_console()
 
 
 @contextmanager

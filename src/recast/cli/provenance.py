@@ -8,36 +8,67 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from recast.provenance.verify import VerifyReport, verify
+from recast.cli.progress import new_console
+from recast.options import from_mapping, option_fields
+from recast.options.cli import cli_options
+from recast.provenance.verify import VerifyOptions, VerifyReport, verify
 
 EXIT_LABELLED = 0
 EXIT_NO_LABEL = 3
 
-_out = Console(highlight=False)
+_out = new_console(stderr=False, highlight=False)
 
 
+@cli_options("given", option_fields(VerifyOptions))
 def verify_command(
     path: Path = typer.Argument(..., help="Video file, image file, or folder of frames to check."),
-    frames: int = typer.Option(50, "--frames", min=1, help="Frames to sample for the watermark."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     inputs: list[Path] = typer.Option([], "--inputs", help="Folder to look in for the recorded inputs (by name; "
                                       "repeatable). The result's own folder is always searched."),
+    given: dict[str, Any] | None = None,
 ) -> None:
     """Check PATH for recast's labels: container tag, provenance sidecar, invisible watermark.
 
+    For an exported model (.dfm / .onnx): its synthetic-media notice and recast's metadata.
+
     Exit status 0 when PATH is labelled synthetic, 3 when no recast label is found, 1 on errors.
     """
-    report = verify(path, sample_frames=frames, input_dirs=inputs)
+    from recast.models.contract import is_model_file  # onnx loads only for model files
+
+    if is_model_file(path):
+        _verify_model(path, as_json)
+        return
+    report = verify(path, sample_frames=from_mapping(VerifyOptions, given or {}).frames, input_dirs=inputs)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
     if not report.labelled:
+        raise typer.Exit(code=EXIT_NO_LABEL)
+
+
+def _verify_model(path: Path, as_json: bool) -> None:
+    from recast.export.modellabel import read_model_label
+
+    label = read_model_label(path)
+    if as_json:
+        typer.echo(json.dumps(label.to_dict(), indent=2))
+    else:
+        _out.print(f"[bold]{escape(str(label.path))}[/bold] ({label.kind})")
+        mark = "[green]✓[/green]" if label.notice else "[red]✗[/red]"
+        _out.print(f"  {mark} notice: {escape(label.notice or 'none')}")
+        for key, value in sorted(label.metadata.items()):
+            if key.endswith((".notice", ".config")):
+                continue
+            _out.print(f"  [dim]-[/dim] {escape(key)}: {escape(value)}")
+        colour = "green" if label.labelled else "yellow"
+        _out.print(f"[bold {colour}]{escape(label.verdict)}[/bold {colour}]")
+    if not label.labelled:
         raise typer.Exit(code=EXIT_NO_LABEL)
 
 

@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-from recast.cli.devices import DEVICE_HELP, pick_device
+from recast.cli.devices import pick_device
 from recast.cli.locks import writes_into
-from recast.cli.progress import console, progress_bar
+from recast.cli.progress import console, new_console, progress_bar
 from recast.errors import OptionError
 from recast.models.xseg_config import DEFAULT_XSEG, XSEG_PRESETS, XSegConfig
-from recast.options import option_fields
+from recast.options import from_mapping, option_fields, select
 from recast.options.cli import cli_options
+from recast.runtime.options import ComputeOptions, Limits
+from recast.train.options import TRAIN_COMPUTE
 from recast.train.xseg_options import XSegSettings
 
 xseg_app = typer.Typer(no_args_is_help=True, help="XSeg mask models (occlusion-aware face masks): train, apply, "
@@ -27,26 +28,21 @@ _PRESETS = ", ".join(sorted(XSEG_PRESETS))
 @writes_into("model_dir", what="recast xseg train")
 @cli_options("model_config", option_fields(XSegConfig), lambda item: "the preset's")
 @cli_options("settings", option_fields(XSegSettings), lambda item: None)
+@cli_options("limits", option_fields(Limits))
+@cli_options("compute", select(ComputeOptions, *TRAIN_COMPUTE))
 def train_command(
     faces: list[Path] = typer.Argument(..., help="Aligned faces folders (src and dst)."),
     model_dir: Path = typer.Option(..., "--model-dir", help="XSeg model folder (created if new, resumed if not)."),
     model: str | None = typer.Option(None, "--model", help=f"Preset of a new model: {_PRESETS} "
                                      f"(default {DEFAULT_XSEG}; a saved model keeps its own)."),
-    iterations: int | None = typer.Option(None, "--iterations", help="Stop at this iteration (counting earlier "
-                                          "runs)."),
-    more: int | None = typer.Option(None, "--more", help="Stop after this many more iterations."),
-    minutes: float | None = typer.Option(None, "--minutes", help="Stop after this many minutes (no limit: until "
-                                         "Ctrl-C, which saves)."),
     occluders: Path | None = typer.Option(None, "--occluders", help="Folder of images to cut extra synthetic "
                                           "occluders from (objects, hands; PNG or JPEG)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    workers: int | None = typer.Option(None, "--workers", help="Data-loading processes (default: automatic)."),
-    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: one per core)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for initialisation, sampling and augmentation."),
     preview_every: int = typer.Option(100, "--preview-every", help="Iterations between preview images in "
                                       "MODEL_DIR/previews (0 = off)."),
     model_config: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
+    compute: dict[str, Any] | None = None,
 ) -> None:
     """Train (or resume) an XSeg model. Labelled faces train with their labels; unlabelled ones with their
     landmark hull (so it trains with no labels at all), all with synthetic occluders. Ctrl-C saves."""
@@ -54,13 +50,17 @@ def train_command(
     from recast.runlog import run_log
     from recast.train.xseg_trainer import XSegTrainOptions, train_xseg
 
+    stop = from_mapping(Limits, limits or {})
+    stop.check()
+    run = from_mapping(ComputeOptions, compute or {})
     options = XSegTrainOptions(faces=faces, model_dir=model_dir, model=model, model_config=model_config or {},
-                               settings=settings or {}, iterations=iterations, more=more, minutes=minutes,
-                               occluders=occluders, device=pick_device(device), threads=threads, workers=workers,
-                               seed=seed, preview_every=preview_every)
-    err = Console(stderr=True)
+                               settings=settings or {}, iterations=stop.iterations, more=stop.more,
+                               minutes=stop.minutes, occluders=occluders, device=pick_device(run.device),
+                               threads=run.threads, workers=run.workers, seed=run.seed, preview_every=preview_every)
+    err = new_console()
     with run_log(model_dir, "xseg-train"), \
-            TrainStatus(err, model_dir / "previews" / "preview.png", iterations, more, minutes) as status:
+            TrainStatus(err, model_dir / "previews" / "preview.png", stop.iterations, stop.more,
+                        stop.minutes) as status:
         options.on_event = status
         result = train_xseg(options)
     err.print(f"{result.status}: iteration {result.iteration}, {result.ms_per_iter:.0f} ms/iter, loss "
@@ -71,18 +71,20 @@ def train_command(
 
 @xseg_app.command("apply")
 @writes_into("folder", what="recast xseg apply")
+@cli_options("compute", select(ComputeOptions, "device"))
 def apply_command(
     folder: Path = typer.Argument(..., help="Aligned faces folder."),
     model_dir: Path = typer.Option(..., "--model-dir", help="Trained XSeg model folder."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     batch_size: int = typer.Option(16, min=1, help="Faces per model batch."),
+    compute: dict[str, Any] | None = None,
 ) -> None:
     """Store the model's mask in every face (training and merging then use it). Faces that already had a
     mask are copied to FOLDER_backup/ first."""
     from recast.faceset.xsegtools import apply_masks
 
     with progress_bar("xseg apply") as update:
-        result = apply_masks(folder, model_dir, pick_device(device), batch_size, update)
+        result = apply_masks(folder, model_dir, pick_device(from_mapping(ComputeOptions, compute or {}).device),
+                             batch_size, update)
     console.print(f"[green]done[/]: masks stored in {len(result.changed)} faces"
                   + (f"; previous masks backed up in {result.backup}" if result.backup else ""))
 
@@ -119,7 +121,8 @@ def export_command(
     model_dir: Path = typer.Argument(..., help="Trained XSeg model folder."),
     out: Path = typer.Option(..., "--output", "-o", help="NAME.onnx (in_face [N,256,256,3] → out_mask "
                              "[N,256,256,1], DeepFaceLab's XSeg contract)."),
-    opset: int = typer.Option(13, help="ONNX opset, 13 (DeepFaceLab's) … 20."),
+    opset: int = typer.Option(13, help="ONNX opset, 13 (DeepFaceLab's) … 20; above 18 DeepFaceLive's "
+                              "onnxruntime 1.15.1 refuses it."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Export an XSeg model as ONNX with DeepFaceLab's contract."""
@@ -147,6 +150,7 @@ def import_labels_command(
         folder, coco, replace)  # type: ignore[arg-type]  # one of the two is set
     console.print(f"[green]done[/]: labels stored in {len(result.updated)} faces"
                   + (f"; {len(result.unmatched)} entries name no face here" if result.unmatched else "")
+                  + (f"; {len(result.empty)} faces had no usable polygon (nothing stored)" if result.empty else "")
                   + (f"; replaced faces backed up in {result.backup}" if result.backup else ""))
 
 

@@ -1,12 +1,12 @@
 """Export a trained recast model as a DeepFaceLive ``.dfm`` (or ``.onnx``) face model.
 
 The exported graph wraps the model's swap (NCHW inside) between NHWC transposes so that it
-meets :mod:`recast.export.contract` exactly: ``in_face:0`` ``[N, R, R, 3]`` float32 BGR in
+meets :mod:`recast.models.contract` exactly: ``in_face:0`` ``[N, R, R, 3]`` float32 BGR in
 [0, 1] (plus ``morph_value:0`` ``[1]`` for AMP) → ``out_face_mask:0`` ``[N, R, R, 1]``,
 ``out_celeb_face:0`` ``[N, R, R, 3]``, ``out_celeb_face_mask:0`` ``[N, R, R, 1]``.
 The batch dimension is dynamic. The file's metadata carries the recast version, the model's
 registry name and config, its face type, iteration and weights hash, and a synthetic-media
-notice (:data:`recast.export.contract.SYNTHETIC_NOTICE`).
+notice (:data:`recast.models.contract.SYNTHETIC_NOTICE`).
 
 ``fp16=True`` stores the weights as float16 (half the file) and casts them back to float32 when
 the runtime loads the graph, so the file runs on every onnxruntime provider (CPU included,
@@ -35,7 +35,10 @@ from torch import nn
 from recast import __version__
 from recast.atomic import atomic_write_bytes
 from recast.errors import InputError, OptionError
-from recast.export.contract import (
+from recast.export.peers import DEEPFACELIVE, PEER_MAX_OPSET, peer_warnings
+from recast.models import checkpoint as ckpt
+from recast.models.base import FaceSwapModel
+from recast.models.contract import (
     IN_FACE,
     METADATA_PREFIX,
     MORPH_VALUE,
@@ -44,15 +47,15 @@ from recast.export.contract import (
     SYNTHETIC_NOTICE,
     inspect_model,
 )
-from recast.models import checkpoint as ckpt
-from recast.models.base import FaceSwapModel
 from recast.models.inference import FaceSwapper
 from recast.provenance.label import PROVENANCE_LABEL, sha256_file
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 12
-"""DeepFaceLab exports with opset 12; DeepFaceLive's onnxruntime 1.15 reads up to opset 19."""
+"""DeepFaceLab exports with opset 12; every peer (:mod:`recast.export.peers`) loads it."""
+MAX_OPSET = 20
+"""The newest opset an ``.onnx`` export may use; a ``.dfm`` stops at :data:`~recast.export.peers.PEER_MAX_OPSET`."""
 _FP16_MIN_ELEMENTS = 16
 
 
@@ -64,6 +67,8 @@ class ExportSummary:
         path: the written file. resolution: face side R. has_morph: AMP ``morph_value`` input.
         opset: ONNX opset. fp16: weights stored as float16. bytes: file size.
         metadata: the ``metadata_props`` written into the file.
+        warnings: one line per way DeepFaceLive or FaceFusion will not run it as trained
+        (:func:`recast.export.peers.peer_warnings`).
     """
 
     path: Path
@@ -73,6 +78,7 @@ class ExportSummary:
     fp16: bool
     bytes: int
     metadata: dict[str, str]
+    warnings: list[str]
 
 
 class DfmGraph(nn.Module):
@@ -104,7 +110,8 @@ def export_model(
     Args:
         model_dir: a recast model folder (Quick96, SAEHD of any archi, AMP).
         out_path: the file to write; its suffix must be ``.dfm`` or ``.onnx`` (the bytes are the same).
-        opset: ONNX opset, 12 (DeepFaceLab's) … 20.
+        opset: ONNX opset, 12 (DeepFaceLab's) … 18 for ``.dfm`` (DeepFaceLive's onnxruntime 1.15.1
+            runs no newer), … 20 for ``.onnx`` (with a warning naming the programs that refuse it).
         fp16: store the weights as float16 (see the module docstring).
         overwrite: replace an existing file.
 
@@ -115,8 +122,7 @@ def export_model(
     model_dir, out_path = Path(model_dir), Path(out_path)
     if out_path.suffix.lower() not in SUFFIXES:
         raise OptionError(f"output {out_path} must end in .dfm or .onnx")
-    if not 12 <= opset <= 20:
-        raise OptionError(f"opset {opset}: choose 12 (DeepFaceLab's) … 20")
+    check_opset(opset, out_path, minimum=DEFAULT_OPSET)
     if out_path.exists() and not overwrite:
         raise InputError(out_path, "already exists; refusing to overwrite it (--force)")
     swapper = FaceSwapper.load(model_dir, device="cpu", channels_last=False, precision="fp32")
@@ -134,7 +140,23 @@ def export_model(
     atomic_write_bytes(out_path, data)
     inspect_model(out_path)
     log.info("exported %s (%d px, %s) to %s, %d bytes", model_dir, swapper.resolution, name, out_path, len(data))
-    return ExportSummary(out_path, swapper.resolution, swapper.is_amp, opset, fp16, len(data), metadata)
+    notes = peer_warnings(swapper.face_type, opset)
+    for line in notes:
+        log.warning("%s: %s", out_path, line)
+    return ExportSummary(out_path, swapper.resolution, swapper.is_amp, opset, fp16, len(data), metadata, notes)
+
+
+def check_opset(opset: int, out_path: Path, *, minimum: int) -> None:
+    """Refuse an opset below ``minimum``, above :data:`MAX_OPSET`, or above what DeepFaceLive runs for a ``.dfm``.
+
+    Raises:
+        OptionError: naming the bound and, for a ``.dfm``, DeepFaceLive's runtime.
+    """
+    if out_path.suffix.lower() == ".dfm" and opset > PEER_MAX_OPSET:
+        raise OptionError(f"opset {opset}: a .dfm is loaded by {DEEPFACELIVE.name} ({DEEPFACELIVE.runtime}), which "
+                          f"runs opsets up to {PEER_MAX_OPSET}; choose {minimum} … {PEER_MAX_OPSET}, or write .onnx")
+    if not minimum <= opset <= MAX_OPSET:
+        raise OptionError(f"opset {opset}: choose {minimum} (DeepFaceLab's) … {MAX_OPSET}")
 
 
 def build_graph(model: FaceSwapModel, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
@@ -150,13 +172,22 @@ def build_graph(model: FaceSwapModel, opset: int = DEFAULT_OPSET) -> onnx.ModelP
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no onnxscript
+        # progressive growth branches on the spatial side, which the exported graph fixes (only the batch is
+        # dynamic), and on the growth stage, a buffer that is constant in a saved checkpoint
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"recast\.models\.(growth|saehd)")
         torch.onnx.export(
             graph, args, buffer,  # type: ignore[arg-type]  # the TorchScript exporter takes a file object too
             input_names=inputs, output_names=list(OUTPUTS), opset_version=opset,
             dynamic_axes={IN_FACE: batch, **dict.fromkeys(OUTPUTS, batch)}, do_constant_folding=True,
             dynamo=False,
         )
-    return onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(buffer.getvalue())
+    for output in proto.graph.output:  # growth resizes by traced sizes: declare the fixed R that readers need
+        dims = output.type.tensor_type.shape.dim
+        for axis in (1, 2):
+            dims[axis].Clear()
+            dims[axis].dim_value = r
+    return proto
 
 
 def store_weights_fp16(proto: onnx.ModelProto) -> None:

@@ -24,8 +24,10 @@ from torch import nn
 from recast import __version__
 from recast.atomic import atomic_write_bytes
 from recast.errors import InputError, OptionError
-from recast.export.contract import METADATA_PREFIX
+from recast.export.dfm import check_opset
+from recast.export.peers import opset_warning
 from recast.models import checkpoint as ckpt
+from recast.models.contract import METADATA_PREFIX
 from recast.models.xseg import XSeg
 from recast.models.xseg_config import XSEG_RESOLUTION
 from recast.models.xseg_inference import load_xseg
@@ -40,13 +42,15 @@ DEFAULT_OPSET = 13
 
 @dataclass
 class XSegExportSummary:
-    """What :func:`export_xseg` wrote: path, face type, opset, size in bytes, metadata."""
+    """What :func:`export_xseg` wrote: path, face type, opset, size in bytes, metadata, and one line per
+    peer runtime that will refuse the opset (:func:`recast.export.peers.opset_warning`)."""
 
     path: Path
     face_type: str
     opset: int
     bytes: int
     metadata: dict[str, str]
+    warnings: list[str]
 
 
 class XSegGraph(nn.Module):
@@ -82,13 +86,13 @@ def export_xseg(model_dir: str | Path, out_path: str | Path, *, opset: int = DEF
 
     Raises:
         InputError: not a trained XSeg folder; the output exists and not ``overwrite``.
-        OptionError: a suffix other than .onnx, or an opset outside 13 … 20.
+        OptionError: a suffix other than .onnx, or an opset outside 13 … 20 (above 18 warns: DeepFaceLive's
+            onnxruntime 1.15.1 refuses it).
     """
     model_dir, out_path = Path(model_dir), Path(out_path)
     if out_path.suffix.lower() != ".onnx":
         raise OptionError(f"output {out_path} must end in .onnx")
-    if not 13 <= opset <= 20:
-        raise OptionError(f"opset {opset}: choose 13 (DeepFaceLab's) … 20")
+    check_opset(opset, out_path, minimum=DEFAULT_OPSET)
     if out_path.exists() and not overwrite:
         raise InputError(out_path, "already exists; refusing to overwrite it (--force)")
     model, iteration, weights = load_xseg(model_dir)
@@ -105,4 +109,7 @@ def export_xseg(model_dir: str | Path, out_path: str | Path, *, opset: int = DEF
     data = proto.SerializeToString()
     atomic_write_bytes(out_path, data)
     log.info("exported XSeg %s (%s) to %s, %d bytes", model_dir, name, out_path, len(data))
-    return XSegExportSummary(out_path, model.config.face_type, opset, len(data), metadata)
+    notes = [line for line in (opset_warning(opset),) if line]
+    for line in notes:
+        log.warning("%s: %s", out_path, line)
+    return XSegExportSummary(out_path, model.config.face_type, opset, len(data), metadata, notes)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recast.errors import InputError
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
-
-if TYPE_CHECKING:
-    from recast.extract.stage import ExtractOptions
 
 
 class IdentityFilter:
@@ -23,14 +20,13 @@ class IdentityFilter:
         self.threshold = threshold
 
     @classmethod
-    def from_photos(cls, photos: Sequence[Path], options: ExtractOptions, threshold: float) -> IdentityFilter:
-        """Embed the largest face of each photo; raises :class:`InputError` for a photo without a face."""
+    def from_photos(cls, photos: Sequence[Path], analyze: AnalyzeOptions, threshold: float) -> IdentityFilter:
+        """Embed the largest face of each photo, found with ``analyze``'s detector (any face of 20 px or
+        more, rotations tried); raises :class:`InputError` for a photo without a face."""
         from recast.media.images import read_image
 
-        analyzer = FrameAnalyzer(
-            AnalyzeOptions(detector=options.detector, detector_kwargs=tuple(sorted(options.detector_kwargs.items())),
-                           min_face_size=20, max_faces=1, detect_size=options.detect_size, embed=True)
-        )
+        analyzer = FrameAnalyzer(dataclasses.replace(analyze, min_face_size=20, max_faces=1, try_rotations=True,
+                                                     embed=True))
         embeddings = []
         for photo in photos:
             faces = analyzer.analyze(read_image(photo))

@@ -161,7 +161,16 @@ def extract(
     check_outputs_not_inputs([out_dir, debug_dir if options.debug else None], [source, *options.reference])
     frames, total, fps = _open_source(source, options.fps)
     is_video = source.is_file()
-    identity = IdentityFilter.from_photos(options.reference, options, options.reference_threshold) \
+    analyze_options = AnalyzeOptions(
+        detector=options.detector,
+        detector_kwargs=tuple(sorted(options.detector_kwargs.items())),
+        min_face_size=options.min_face_size,
+        max_faces=options.max_faces,
+        try_rotations=options.try_rotations,
+        detect_size=options.detect_size,
+        embed=options.embed or bool(options.reference),
+    )
+    identity = IdentityFilter.from_photos(options.reference, analyze_options, options.reference_threshold) \
         if options.reference else None
     make_folder(out_dir)
     remove_stale_temp_files(out_dir)
@@ -170,15 +179,6 @@ def extract(
     wanted = None if options.frames_list is None else {_frame_key(f) for f in options.frames_list}
     if wanted is not None:
         done = {k: v for k, v in done.items() if _frame_key(k) not in wanted}
-    analyze_options = AnalyzeOptions(
-        detector=options.detector,
-        detector_kwargs=tuple(sorted(options.detector_kwargs.items())),
-        min_face_size=options.min_face_size,
-        max_faces=options.max_faces,
-        try_rotations=options.try_rotations,
-        detect_size=options.detect_size,
-        embed=options.embed or identity is not None,
-    )
     smooth = is_video if options.smooth is None else options.smooth
     tracker = FaceTracker(fps or 25.0, options.smoothing) if smooth else None
     summary = ExtractSummary(output=out_dir)

@@ -24,10 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recast.atomic import atomic_write_bytes
-from recast.errors import InputError, MetadataError
+from recast.atomic import atomic_write_bytes, read_regular
+from recast.errors import MetadataError
 from recast.faces.metadata import FaceMeta
 from recast.media.images import decode_image, image_size
+from recast.options import strictjson
 
 MAGIC = b"RECASTFACE\x00"
 PNG_KEYWORD = b"recast.face"
@@ -67,7 +68,10 @@ def encode_face(image: np.ndarray, meta: FaceMeta, fmt: str = "jpg", jpeg_qualit
 
 def embed_metadata(data: bytes, meta: FaceMeta) -> bytes:
     """Return JPEG or PNG ``data`` with its recast metadata replaced by ``meta`` (pixels untouched)."""
-    text = json.dumps(meta.to_json(), separators=(",", ":")).encode("utf-8")
+    try:
+        text = json.dumps(meta.to_json(), separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError:
+        raise ValueError("metadata holds a non-finite number (NaN or infinity), which JSON cannot store") from None
     if len(text) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is {len(text)} bytes, over the {MAX_METADATA_BYTES} byte limit")
     if data.startswith(_PNG_SIGNATURE):
@@ -163,15 +167,7 @@ def is_face_file(path: str | Path) -> bool:
 
 
 def _read_bytes(path: str | Path) -> bytes:
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise InputError(path, "not a regular file")
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as error:
-        raise InputError(path, f"cannot read: {error.strerror}") from None
+    return read_regular(path)
 
 
 def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
@@ -189,9 +185,12 @@ def meta_from_bytes(data: bytes, path: str | Path) -> FaceMeta:
     if face_size is None:
         raise MetadataError(path, "not an aligned face: the image header is unreadable")
     try:
-        return FaceMeta.from_json(json.loads(text.decode("utf-8")), face_size=face_size)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise MetadataError(path, "metadata is corrupt (not valid JSON)") from None
+        parsed = strictjson.loads(text)
+    except ValueError as error:
+        detail = " ".join(str(error).split())[:80]
+        raise MetadataError(path, f"metadata is corrupt (not valid JSON: {detail})") from None
+    try:
+        return FaceMeta.from_json(parsed, face_size=face_size)
     except (ValueError, TypeError) as error:
         raise MetadataError(path, f"invalid metadata: {error}") from None
 

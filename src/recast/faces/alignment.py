@@ -118,7 +118,7 @@ def transform_matrix(landmarks: np.ndarray, size: int, face_type: FaceType, scal
     side = float(np.linalg.norm(tl - bl))
     diag1 = (br - tl) / np.linalg.norm(br - tl)
     diag2 = (tr - bl) / np.linalg.norm(tr - bl)
-    half_diag = np.linalg.norm(tl - br) * (face_type.padding * np.sqrt(2.0) + 0.5) / scale
+    half_diag = np.linalg.norm(tl - br) * face_type.extent / scale
     up = (tl - bl) / side
     if face_type is FaceType.WHOLE:
         centre = centre + up * side * 0.07

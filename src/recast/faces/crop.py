@@ -1,7 +1,9 @@
-"""Cutting an aligned face out of a frame: the crop and the metadata every face file carries.
+"""Cutting faces: an aligned face out of a frame (:func:`cut_face`), and a model's crop out of an
+aligned face (:func:`crop_matrix`).
 
 Extraction (:mod:`recast.extract.stage`) and the studio's manual fix both make faces with
-:func:`cut_face`, so a hand-placed face is stored exactly as a detected one.
+:func:`cut_face`, so a hand-placed face is stored exactly as a detected one. Training samples, the XSeg
+mask model and the benchmarks crop aligned faces to a model's face type with :func:`crop_matrix`.
 """
 
 from __future__ import annotations
@@ -39,3 +41,12 @@ def cut_face(
         embedding=embedding,
     )
     return image, meta
+
+
+def crop_matrix(landmarks: np.ndarray, image_size: int, image_face_type: FaceType, resolution: int,
+                face_type: FaceType) -> np.ndarray:
+    """(2, 3) map from aligned-image pixels to the model's ``resolution`` crop of ``face_type``."""
+    if image_face_type == face_type:
+        s = resolution / image_size
+        return np.array([[s, 0.0, 0.0], [0.0, s, 0.0]])
+    return transform_matrix(landmarks, resolution, face_type)

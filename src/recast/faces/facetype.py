@@ -6,6 +6,7 @@ the same area as DeepFaceLab's ``whole_face`` and models trained on either line 
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 from recast.errors import OptionError
@@ -24,6 +25,15 @@ class FaceType(StrEnum):
     def padding(self) -> float:
         """Extra margin around the mean-face square, as a fraction of its side."""
         return _PADDING[self]
+
+    @property
+    def extent(self) -> float:
+        """Half-diagonal of the crop in units of the mean-face square's diagonal (``padding·√2 + 0.5``).
+
+        Crops of two face types around the same face differ in side by the ratio of their extents
+        (a ``full`` crop is 0.75 of a ``whole`` one).
+        """
+        return self.padding * math.sqrt(2.0) + 0.5
 
     @property
     def rank(self) -> int:

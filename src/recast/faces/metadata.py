@@ -18,6 +18,7 @@ from recast.errors import InputError, OptionError
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.labels import Polygon, labels_from_json, labels_to_json
 from recast.media.images import decode_image
+from recast.options.strictjson import check_finite
 
 FORMAT_NAME = "recast.face"
 FORMAT_VERSION = 1
@@ -134,6 +135,7 @@ class FaceMeta:
         extra = data.get("extra", {})
         if not isinstance(extra, dict):
             raise ValueError("extra is not an object")
+        check_finite(extra, "extra")
         try:
             face_type = parse_face_type(_string(data, "face_type"))
         except OptionError:

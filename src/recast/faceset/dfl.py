@@ -28,16 +28,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from recast.atomic import atomic_write_bytes
-from recast.errors import InputError, OptionError
-from recast.faces.aligned import embed_metadata, strip_foreign_metadata
+from recast.atomic import atomic_write_bytes, read_regular
+from recast.errors import InputError, OptionError, RecastError
+from recast.faces.aligned import embed_metadata, meta_from_bytes, strip_foreign_metadata
 from recast.faces.facetype import FaceType
 from recast.faces.labels import MAX_POLYGONS, Polygon, check_polygons, labels_mask, polygon
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faceset.files import ProgressCallback, natural_key
 from recast.faceset.plainpickle import load_plain
-from recast.media.images import image_size
+from recast.media.images import decode_image, image_size
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +132,22 @@ def import_dfl(
         try:
             if target.exists():
                 raise ValueError(f"{target} already exists (not replaced)")
-            data = path.read_bytes()
+            data = read_regular(path)
             raw = dfl_metadata(data)
             if raw is None:
                 raise ValueError("no DeepFaceLab metadata")
             meta, ignored = _convert(raw, data)
-        except (OSError, ValueError) as error:
-            result.skipped[path.name] = str(error)
-            log.info("%s: skipped (%s)", path, error)
-        else:
             size = _frame_size(frame_dir, meta.source_filename)
-            if size is None:
-                result.without_frame_size += 1
-            else:
+            if size is not None:
                 meta.source_size = size
-            atomic_write_bytes(target, embed_metadata(strip_foreign_metadata(data), meta))
+            converted = embed_metadata(strip_foreign_metadata(data), meta)
+            meta_from_bytes(converted, target)
+        except (OSError, ValueError, TypeError, OverflowError, RecastError) as error:
+            result.skipped[path.name] = str(error)
+            log.warning("%s: skipped (%s)", path, error)
+        else:
+            result.without_frame_size += size is None
+            atomic_write_bytes(target, converted)
             result.converted.append(target)
             result.ignored_keys.update(ignored)
         if on_progress is not None:
@@ -159,10 +160,7 @@ def _convert(raw: dict[str, Any], data: bytes) -> tuple[FaceMeta, list[str]]:
     face_type_name = raw.get("face_type", "full_face")
     if face_type_name not in FACE_TYPES:
         raise ValueError(f"face type {face_type_name!r} has no recast equivalent")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("the JPEG image data is corrupt")
-    side = image.shape[1]
+    side = decode_image(data, "the face image").shape[1]
     landmarks = _array(raw, "landmarks", (68, 2))
     matrix = _array(raw, "image_to_face_mat", (2, 3)) if raw.get("image_to_face_mat") is not None else None
     source = _array(raw, "source_landmarks", (68, 2)) if raw.get("source_landmarks") is not None else None
@@ -220,7 +218,10 @@ def _filename(value: Any) -> str:
         return ""
     if not isinstance(value, str) or len(value) > 1024:
         raise ValueError("source_filename is not a short string")
-    return Path(value.replace("\\", "/")).name
+    name = Path(value.replace("\\", "/")).name
+    if name in ("", ".", "..") or any(ord(c) < 32 for c in name):
+        raise ValueError(f"source_filename {value[:40]!r} is not a plain file name")
+    return name
 
 
 def _polygons(value: Any, face_size: tuple[int, int]) -> list[Polygon]:
@@ -246,10 +247,11 @@ def _polygons(value: Any, face_size: tuple[int, int]) -> list[Polygon]:
 def _xseg_mask(value: Any, polygons: list[Polygon], side: int) -> np.ndarray | None:
     """The applied XSeg mask (encoded image bytes), else the polygons drawn in order."""
     if value is not None:
-        encoded = np.frombuffer(value, np.uint8) if isinstance(value, bytes) else np.asarray(value, np.uint8).ravel()
-        mask = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
-        if mask is None:
+        if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+            value = value.tobytes()
+        if not isinstance(value, bytes):
             raise ValueError("xseg_mask is not an encoded image")
+        mask = decode_image(value, "xseg_mask", cv2.IMREAD_GRAYSCALE)
         return (mask >= 128).astype(np.float32)
     if not polygons:
         return None

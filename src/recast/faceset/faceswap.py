@@ -28,14 +28,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from recast.atomic import atomic_write_bytes
-from recast.errors import InputError, OptionError
-from recast.faces.aligned import encode_face, png_itxt
+from recast.atomic import atomic_write_bytes, read_regular
+from recast.errors import InputError, OptionError, RecastError
+from recast.faces.aligned import encode_face, meta_from_bytes, png_itxt
 from recast.faces.alignment import invert_affine, transform_matrix, transform_points
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.metadata import FaceMeta
 from recast.faces.pose import estimate_pose
 from recast.faceset.files import ProgressCallback, natural_key
+from recast.media.images import decode_image, read_image
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +118,19 @@ def import_faceswap(
         try:
             if target.exists():
                 raise ValueError(f"{target} already exists (not replaced)")
-            data = path.read_bytes()
+            data = read_regular(path)
             header = faceswap_header(data)
             if header is None:
                 raise ValueError("no FaceSwap header")
             image, meta, mask_name, from_frame = _convert(header, data, frame_dir, kind, size, placer)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            encoded = encode_face(image, meta, "png")
+            meta_from_bytes(encoded, target)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
+                RecastError) as error:
             result.skipped[path.name] = str(error)
-            log.info("%s: skipped (%s)", path, error)
+            log.warning("%s: skipped (%s)", path, error)
         else:
-            atomic_write_bytes(target, encode_face(image, meta, "png"))
+            atomic_write_bytes(target, encoded)
             result.converted.append(target)
             result.from_frames += from_frame
             result.from_crops += not from_frame
@@ -165,6 +169,8 @@ def _convert(
     header: dict[str, Any], data: bytes, frame_dir: Path | None, kind: FaceType, size: int, placer: _CropPlacer,
 ) -> tuple[np.ndarray, FaceMeta, str | None, bool]:
     alignments, source = header["alignments"], header.get("source", {})
+    if not isinstance(alignments, dict) or not isinstance(source, dict):
+        raise ValueError("alignments or source is not a dict")
     points = np.asarray(alignments["landmarks_xy"], dtype=np.float64)
     if points.shape != (68, 2) or not np.all(np.isfinite(points)):
         raise ValueError(f"landmarks of shape {points.shape}: recast needs 68 points")
@@ -174,22 +180,21 @@ def _convert(
     frame_path = frame_dir / name if frame_dir is not None and name else None
     from_frame = frame_path is not None and frame_path.is_file()
     if from_frame:
-        frame = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise ValueError(f"source frame {frame_path} is not a readable image")
+        assert frame_path is not None
+        frame = read_image(frame_path)
         height, width = frame.shape[:2]
         image = cv2.warpAffine(frame, to_face, (size, size), flags=cv2.INTER_LANCZOS4,
                                borderMode=cv2.BORDER_REPLICATE)
     else:
-        crop = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if crop is None:
-            raise ValueError("the PNG image data is corrupt")
+        crop = decode_image(data, "the FaceSwap crop")
         crop_to_face = _compose(to_face, invert_affine(placer.frame_to_crop(crop, points)))
         image = cv2.warpAffine(crop, crop_to_face, (size, size), flags=cv2.INTER_LANCZOS4,
                                borderMode=cv2.BORDER_REPLICATE)
     mask_name, mask = _mask(alignments.get("mask", {}), to_face, size, points)
     landmarks = transform_points(points, to_face)
     box = [float(alignments.get(k, 0)) for k in ("x", "y", "w", "h")]
+    if not np.all(np.isfinite(box)):
+        raise ValueError("source_rect: the box (x, y, w, h) holds non-finite numbers")
     meta = FaceMeta(
         face_type=kind,
         landmarks=landmarks.astype(np.float32),
@@ -218,11 +223,13 @@ def _mask(masks: Any, to_face: np.ndarray, size: int, points: np.ndarray) -> tup
         return None, None
     name = next((n for n in MASK_PREFERENCE if n in masks), sorted(masks)[0])
     entry = masks[name]
+    if not isinstance(entry, dict) or not isinstance(entry.get("mask"), bytes):
+        raise ValueError(f"mask {name!r} holds no compressed mask bytes")
     side = int(entry.get("stored_size", 128))
     if not 1 <= side <= _MAX_MASK_SIDE:
         raise ValueError(f"mask {name!r} has an unusable stored size {side}")
     inflater = zlib.decompressobj()
-    raw = inflater.decompress(bytes(entry["mask"]), side * side + 1)
+    raw = inflater.decompress(entry["mask"], side * side + 1)
     if len(raw) != side * side:
         raise ValueError(f"mask {name!r} does not hold {side}x{side} bytes")
     stored = np.frombuffer(raw, np.uint8).reshape(side, side)

@@ -25,6 +25,7 @@ from typing import Any
 
 from recast.atomic import atomic_write_text, remove_stale_temp_files
 from recast.errors import InputError
+from recast.options import strictjson
 
 JOURNAL_NAME = ".recast-sort.json"
 FORMAT = "recast.sort-journal"
@@ -55,8 +56,8 @@ class Journal:
 
     def _load(self) -> None:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            data = strictjson.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
             raise InputError(self.path, f"sort journal is unreadable ({error}); it was left untouched") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), list):
             raise InputError(self.path, "not a recast sort journal")

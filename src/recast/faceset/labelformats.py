@@ -47,10 +47,12 @@ MAX_COCO_ANNOTATIONS = 1_000_000
 @dataclass
 class LabelImport:
     """What an import did: ``updated`` face names, ``unmatched`` entries naming no face in the folder,
-    ``backup`` where replaced faces were copied first (None when nothing was replaced)."""
+    ``empty`` faces whose entries held no usable polygon (nothing stored for them), ``backup`` where
+    replaced faces were copied first (None when nothing was replaced)."""
 
     updated: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
     backup: Path | None = None
 
 
@@ -237,7 +239,11 @@ def _coco_entries(data: Any, faces: dict[str, Path], result: LabelImport) -> dic
 # ------------------------------------------------------------------------------------- shared
 def _store(folder: Path, faces: dict[str, Path], planned: dict[str, list[Polygon]], replace: bool,
            result: LabelImport, source: Path) -> LabelImport:
-    """Write the planned labels into the faces, after every check (and the backup of replaced faces)."""
+    """Write the planned labels into the faces, after every check (and the backup of replaced faces).
+
+    A face whose entries hold no usable polygon is listed in ``result.empty`` and left as it is."""
+    result.empty = sorted(name for name, polygons in planned.items() if not polygons)
+    planned = {name: polygons for name, polygons in planned.items() if polygons}
     metas = {name: read_meta(faces[name]) for name in planned}
     labelled = [name for name, meta in metas.items() if meta.xseg_labels]
     if labelled and not replace:

@@ -25,6 +25,7 @@ from recast.faces.labels import transform_labels
 from recast.faces.metadata import FaceMeta
 from recast.faceset.files import list_faces
 from recast.media.images import image_size
+from recast.options import strictjson
 
 DEFAULT_NAME = "metadata.json"
 FORMAT = "recast.faceset-metadata"
@@ -82,10 +83,10 @@ def import_metadata(folder: str | Path, source: Path | None = None) -> ImportRes
     folder = Path(folder)
     source = source or folder / DEFAULT_NAME
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = strictjson.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(source, "no such file (export the metadata first)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:
         raise InputError(source, f"not a readable metadata export ({error})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("faces"), dict):
         raise InputError(source, "not a recast faceset metadata export")

@@ -26,11 +26,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from recast.atomic import atomic_path, fsync_dir
+from recast.atomic import atomic_path, fsync_dir, open_regular
 from recast.errors import InputError
 from recast.faces.aligned import AlignedFace, decode_face, is_face_file, meta_from_bytes, metadata_text
 from recast.faces.metadata import FaceMeta
 from recast.faceset.files import PACK_NAME, ProgressCallback, list_faces
+from recast.options import strictjson
 
 BACKUP_DIR = "_packed_backup"
 MAGIC = b"RECASTFS"
@@ -40,7 +41,8 @@ _PREFIX = struct.Struct("<8sIQ")
 MAX_ENTRIES = 500_000
 """Most entries a pack may index."""
 MAX_ENTRY_BYTES = 64 << 20
-"""Largest single entry (an aligned face file); the total is bounded by the pack's own size."""
+"""Largest single entry (an aligned face file); entries may not overlap, so their total is bounded
+by the pack's own size."""
 MIN_ENTRY_BYTES = 16
 """Smallest entry: shorter cannot be a JPEG or PNG face."""
 MAX_NAME_BYTES = 255
@@ -60,7 +62,7 @@ class PackedFaceSet:
         self.path = Path(path)
         self.verify = verify
         try:
-            with open(self.path, "rb") as handle:
+            with open_regular(self.path) as handle:
                 prefix = handle.read(_PREFIX.size)
                 total = os.fstat(handle.fileno()).st_size
                 if len(prefix) < _PREFIX.size:
@@ -74,13 +76,16 @@ class PackedFaceSet:
                     raise InputError(self.path, f"truncated faceset pack: header of {header_len} bytes "
                                      f"but only {total - _PREFIX.size} follow")
                 header_bytes = handle.read(header_len)
-        except FileNotFoundError:
-            raise InputError(self.path, "no such file") from None
-        except IsADirectoryError:
-            raise InputError(self.path, "is a folder, not a faceset pack") from None
+        except OSError as error:
+            raise InputError(self.path, f"cannot read: {error.strerror or error}") from None
         self._data_start = _PREFIX.size + header_len
         self._entries = _parse_header(self.path, header_bytes)
-        end = max((e.offset + e.size for e in self._entries), default=0)
+        end = 0
+        for entry in sorted(self._entries, key=lambda e: e.offset):
+            if entry.offset < end:
+                raise InputError(self.path, f"faceset pack index entry {entry.name!r} overlaps the entry before it "
+                                 "(entries must not share bytes)")
+            end = entry.offset + entry.size
         if self._data_start + end > total:
             raise InputError(self.path, f"truncated faceset pack: {total} bytes, index needs "
                              f"{self._data_start + end} (re-pack, or restore it from {BACKUP_DIR}/)")
@@ -97,7 +102,7 @@ class PackedFaceSet:
     def read_bytes(self, index: int) -> bytes:
         """The stored file of entry ``index`` (byte-identical to the packed file)."""
         entry = self._entries[index]
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path) as handle:
             handle.seek(self._data_start + entry.offset)
             data = handle.read(entry.size)
         if len(data) != entry.size:
@@ -132,8 +137,8 @@ class _Entry:
 
 def _parse_header(path: Path, raw: bytes) -> list[_Entry]:
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = strictjson.loads(raw)
+    except ValueError:
         raise InputError(path, "faceset pack header is corrupt (not valid JSON)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(header.get("entries"), list):
         raise InputError(path, "faceset pack header is not a recast pack index")

@@ -7,7 +7,8 @@ dict, list, tuple, str, bytes, int, float, bool, None and numeric numpy arrays a
 pickle protocol). Every
 other global (``os.system``, ``builtins.eval``, ``numpy.load`` …) is refused before it is looked up,
 numpy constructors are wrapped so they cannot allocate more than the payload holds, and the result
-is checked once more, type by type.
+is checked once more, type by type, each object once, with the data it expands to (shared
+references counted every time) bounded by :data:`MAX_NODES` and :data:`MAX_EXPANDED_BYTES`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from __future__ import annotations
 import importlib
 import io
 import pickle
+import pickletools
+import struct
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +29,13 @@ MAX_PICKLE_BYTES = 64 << 20
 #: numpy dtype kinds accepted: bool, signed and unsigned integers, floats, complex.
 _NUMERIC_KINDS = frozenset("biufc")
 _MAX_DEPTH = 32
+_MAX_MEMO = 1 << 20
+_MEMO_OPCODES = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"})
+#: Most values (containers, strings, numbers, arrays) the data may expand to, shared references
+#: counted each time they occur; DeepFaceLab's metadata holds a few hundred.
+MAX_NODES = 1 << 20
+#: Most bytes (strings, bytes, array data) the data may expand to, shared references counted again.
+MAX_EXPANDED_BYTES = 4 * MAX_PICKLE_BYTES
 
 
 class _ArrayType:
@@ -108,25 +119,86 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("refusing a persistent reference")
 
 
-def _check(value: Any, depth: int = 0) -> Any:
-    """Return ``value`` if it is plain data (numpy scalars become Python numbers); raise otherwise."""
-    if depth > _MAX_DEPTH:
-        raise pickle.UnpicklingError("data nested too deeply")
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return value
-    if isinstance(value, np.generic):
-        _numeric_dtype(value.dtype)
-        return value.item()
-    if isinstance(value, np.ndarray):
-        if type(value) is not np.ndarray:
-            raise pickle.UnpicklingError("refusing a numpy array subclass")
-        _numeric_dtype(value.dtype)
-        return value
-    if isinstance(value, (list, tuple)):
-        return type(value)(_check(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return {_check(key, depth + 1): _check(item, depth + 1) for key, item in value.items()}
-    raise pickle.UnpicklingError(f"refusing a {type(value).__name__} object")
+class _Checker:
+    """Checks an unpickled value once per object and bounds the data it expands to.
+
+    A pickle can share one object many times (``MEMOIZE``/``GET``), so a few KB can describe a
+    tree of 2**100 nodes ("billion laughs"). Each object is checked once (its result memoised by
+    identity) but every reference counts its whole subtree against :data:`MAX_NODES` and
+    :data:`MAX_EXPANDED_BYTES`, so neither this check nor any later walk of the result can blow up.
+    """
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.bytes = 0
+        self._done: dict[int, tuple[Any, int, int]] = {}
+
+    def _charge(self, nodes: int, size: int) -> None:
+        self.nodes += nodes
+        self.bytes += size
+        if self.nodes > MAX_NODES:
+            raise pickle.UnpicklingError(f"data expands to over {MAX_NODES} values")
+        if self.bytes > MAX_EXPANDED_BYTES:
+            raise pickle.UnpicklingError(f"data expands to over {MAX_EXPANDED_BYTES} bytes")
+
+    def check(self, value: Any, depth: int = 0) -> Any:
+        """Return ``value`` if it is plain data (numpy scalars become Python numbers); raise otherwise."""
+        if depth > _MAX_DEPTH:
+            raise pickle.UnpicklingError("data nested too deeply")
+        if value is None or isinstance(value, (bool, int, float)):
+            self._charge(1, 8)
+            return value
+        if isinstance(value, (str, bytes)):
+            self._charge(1, len(value))
+            return value
+        if isinstance(value, np.generic):
+            _numeric_dtype(value.dtype)
+            self._charge(1, value.itemsize)
+            return value.item()
+        known = self._done.get(id(value))
+        if known is not None:
+            self._charge(known[1], known[2])
+            return known[0]
+        nodes, size = self.nodes, self.bytes
+        result = self._container(value, depth)
+        self._done[id(value)] = (result, self.nodes - nodes, self.bytes - size)
+        return result
+
+    def _container(self, value: Any, depth: int) -> Any:
+        if isinstance(value, np.ndarray):
+            if type(value) is not np.ndarray:
+                raise pickle.UnpicklingError("refusing a numpy array subclass")
+            _numeric_dtype(value.dtype)
+            self._charge(1, value.nbytes)
+            return value
+        if isinstance(value, (list, tuple)):
+            self._charge(1, 8)
+            return type(value)(self.check(item, depth + 1) for item in value)
+        if isinstance(value, dict):
+            self._charge(1, 8)
+            return {self.check(key, depth + 1): self.check(item, depth + 1) for key, item in value.items()}
+        raise pickle.UnpicklingError(f"refusing a {type(value).__name__} object")
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Walk the opcodes without running them; refuse memo indices beyond the pickle's own opcode count.
+
+    CPython's unpickler grows its memo table to twice the largest index put (``LONG_BINPUT
+    1300000000`` alone asks for 20 GB), and :mod:`pickletools` also checks every declared length
+    against the bytes present.
+    """
+    limit = min(len(data), _MAX_MEMO)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # escape_decode of a garbage STRING argument
+            for opcode, argument, _pos in pickletools.genops(data):
+                if opcode.name in _MEMO_OPCODES and isinstance(argument, int) and not 0 <= argument < limit:
+                    raise ValueError(f"refusing memo index {argument} (a pickle of {len(data)} bytes has fewer "
+                                     "values)")
+    except ValueError as error:
+        raise ValueError(" ".join(str(error).split())[:200]) from None
+    except (struct.error, EOFError, OverflowError, IndexError, KeyError, TypeError, MemoryError) as error:
+        raise ValueError(f"not a readable pickle ({type(error).__name__})") from None
 
 
 def load_plain(data: bytes) -> Any:
@@ -138,8 +210,9 @@ def load_plain(data: bytes) -> Any:
     """
     if len(data) > MAX_PICKLE_BYTES:
         raise ValueError(f"pickle of {len(data)} bytes is over the {MAX_PICKLE_BYTES} byte limit")
+    _check_opcodes(data)
     try:
-        return _check(_PlainUnpickler(io.BytesIO(data)).load())
+        return _Checker().check(_PlainUnpickler(io.BytesIO(data)).load())
     except pickle.UnpicklingError as error:
         raise ValueError(str(error)) from None
     except (EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError, MemoryError,

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -50,6 +50,7 @@ from recast.faceset.files import (
 )
 from recast.faceset.journal import Journal, RestoreResult
 from recast.media.images import decode_image, image_size
+from recast.options import option
 
 
 @dataclass
@@ -70,23 +71,36 @@ class FaceSample:
     image: np.ndarray | None = None
 
 
+def _method_names() -> tuple[str, ...]:
+    return tuple(SORT_METHODS)
+
+
 @dataclass
 class SortOptions:
-    """Options of the methods that have any.
+    """How a faceset is sorted: the method, its options and the worker count (``recast sort``'s flags and
+    the studio's sort form are generated from the declared ones).
 
     Attributes:
+        method: a key of :data:`SORT_METHODS` (:func:`sort_faceset` takes it as an argument).
         target: number of faces ``best`` / ``best-fast`` keep (the rest go to the trash).
+        max_distance: ``face`` moves faces farther than this from the identity to the trash (None: keep all).
+        workers: processes computing per-face scores (:func:`sort_faceset` takes it as an argument).
         yaw_bins: yaw bins of ``best`` (DeepFaceLab: 128).
         references: photos (or aligned faces) of the person, for ``face``.
-        max_distance: ``face`` moves faces farther than this from the identity to the trash (None: keep all).
         hist_chunk: ``hist`` chains at most this many faces at a time (memory: ``4 chunk²`` bytes).
         absdiff_size: ``absdiff`` compares faces scaled to this side.
     """
 
-    target: int = 2000
+    OPTIONS_NOUN: ClassVar[str] = "sort option"
+
+    method: str = option("blur", "Sort method (renames to 00000_<name>…; rejects → the trash folder)",
+                         choices=_method_names, flag="by")
+    target: int = option(2000, "best / best-fast: number of faces to keep", ge=1, le=10_000_000)
+    max_distance: float | None = option(None, "face: move faces farther than this to the trash", ge=0,
+                                        default_text="keep all")
+    workers: int = option(2, "Processes computing per-face scores", ge=1, le=64)
     yaw_bins: int = 128
     references: Sequence[Path] = ()
-    max_distance: float | None = None
     hist_chunk: int = 12000
     absdiff_size: int = 64
 
@@ -351,8 +365,10 @@ def sample_feature(method_name: str, path: Path) -> tuple[str, Any]:
     return meta.face_type.value, method.feature(FaceSample(meta, size or 256, image))
 
 
+
 def sort_faceset(
-    folder: str | Path, method: str, *, workers: int = 2, on_progress: ProgressCallback | None = None, **opts: Any
+    folder: str | Path, method: str, *, workers: int = SortOptions.workers, on_progress: ProgressCallback | None = None,
+    **opts: Any,
 ) -> SortResult:
     """Sort the faces of ``folder`` by ``method`` (a key of :data:`SORT_METHODS`).
 

@@ -6,9 +6,9 @@ Faces are decoded on access; only file names (and for packs, the index) are held
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from recast.errors import InputError
 from recast.faces.aligned import AlignedFace, is_face_file, read_face, read_meta
@@ -75,3 +75,13 @@ def open_faceset(path: str | Path) -> FaceSet:
             raise InputError(path, "holds no aligned faces (.jpg/.png)")
         return faces
     raise InputError(path, "no such file or folder")
+
+
+def faceset_summary(faceset: str | Path | Sized) -> dict[str, Any]:
+    """``{"name", "faces"}`` of a faceset (folder, pack or faceset object) for the model card; no absolute
+    path: a folder or pack is named by itself, or by its parent for ``aligned`` / ``faceset.rfs``."""
+    if not isinstance(faceset, (str, Path)):
+        return {"name": type(faceset).__name__, "faces": len(faceset)}
+    path = Path(faceset)
+    return {"name": path.name if path.name not in ("aligned", "faceset.rfs") else f"{path.parent.name}/{path.name}",
+            "faces": len(open_faceset(path))}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 
 from recast.errors import InputError
+from recast.media.video import open_stream
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +99,7 @@ class AvSource:
         options = {"rtsp_transport": "tcp"} if url.lower().startswith("rtsp://") else {}
         if not self._network and not Path(url).is_file():
             raise InputError(url, "no such video file, camera or stream")
-        try:
-            self._container = av.open(url, options=options, timeout=10.0)
-        except (av.FFmpegError, OSError) as error:
-            raise InputError(url, f"cannot open it as a video ({type(error).__name__})") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise InputError(url, "has no video stream")
-        self._stream = self._container.streams.video[0]
+        self._container, self._stream = open_stream(url, url, options, timeout=10.0)
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else DEFAULT_CAMERA_FPS
@@ -187,7 +182,7 @@ def open_source(spec: str, *, realtime: bool = True) -> FrameSource:
     text = str(spec).strip()
     if text.isdigit():
         return CameraSource(int(text))
-    if text.startswith("/dev/video"):
+    if re.fullmatch(r"/dev/video\d+", text):  # a camera device only: OpenCV would decode any file it is given
         return CameraSource(text)
     return AvSource(text, realtime=realtime)
 

@@ -3,7 +3,7 @@
 One frame at a time, always the newest (:class:`recast.live.capture.LatestFrame` drops the rest),
 so latency stays at about one frame's processing time however slow the model is.
 Per frame: :class:`recast.live.tracking.LiveFaceTracker` gives smoothed landmarks, the merger's
-own functions cut the faces out, run the model (a :class:`recast.merge.blend.SwapModel`: a model
+own functions cut the faces out, run the model (a :class:`recast.models.swapmodel.SwapModel`: a model
 folder in PyTorch or a ``.dfm``/``.onnx`` in onnxruntime), apply the mask, colour transfer and
 blend (:func:`recast.merge.blend.merge_frame`), and :func:`recast.provenance.label.mark_frame`
 puts the invisible watermark (and, on request, the visible label) on every output frame.
@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,12 +34,20 @@ from recast.faces.smoothing import SmoothingConfig
 from recast.live.capture import FrameSource, LatestFrame
 from recast.live.sinks import FrameSink
 from recast.live.tracking import LiveFaceTracker
-from recast.merge.blend import SwapModel, crop_face, merge_frame, predict
+from recast.merge.blend import crop_face, merge_frame, predict
 from recast.merge.maskops import check_mask_mode, needs_learned_mask
 from recast.merge.settings import MergeSettings
+from recast.models.swapmodel import SwapModel
+from recast.options import option
 from recast.provenance.label import VISIBLE_LABEL, mark_frame
 
 log = logging.getLogger(__name__)
+
+LIVE_SETTINGS = ("mask_mode", "color", "erode", "blur", "morph")
+"""The merge settings live swapping offers (``recast live``'s flags, the studio's Live page)."""
+LIVE_FLAGS = ("detect_every", "detect_size", "max_faces", "visible_label")
+"""The :class:`LiveOptions` given on the command line and the Live page."""
+_LIVE = "Live"
 
 
 @dataclass(frozen=True)
@@ -56,12 +65,16 @@ class LiveOptions:
         max_frames: stop after this many output frames (None: until the source ends or stop()).
     """
 
+    OPTIONS_NOUN: ClassVar[str] = "live option"
+
     settings: MergeSettings = field(default_factory=MergeSettings)
-    detect_every: int = 5
-    detect_size: int = 480
-    max_faces: int = 1
-    smoothing: bool = True
-    visible_label: bool = False
+    detect_every: int = option(5, "Run the face detector every N frames (landmarks every frame)", ge=1, le=1000,
+                               group=_LIVE)
+    detect_size: int = option(480, "Longest side the detector sees (faces ≳ 80 px there; 0 = the whole frame)",
+                              ge=0, le=8192, group=_LIVE)
+    max_faces: int = option(1, "Faces swapped per frame, largest first", ge=1, le=16, group=_LIVE)
+    smoothing: bool = option(True, "Smooth the landmarks over time (One-Euro filter)", group=_LIVE)
+    visible_label: bool = option(False, "Also draw a visible 'SYNTHETIC' label", group=_LIVE)
     label_text: str = VISIBLE_LABEL
     max_frames: int | None = None
 

@@ -30,7 +30,7 @@ import av
 import numpy as np
 
 from recast.errors import OptionError
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 from recast.provenance.label import container_metadata, write_sidecar
 
 log = logging.getLogger(__name__)

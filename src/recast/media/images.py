@@ -2,7 +2,10 @@
 
 Every image decode in recast goes through :func:`decode_image`, which reads the size the file's
 header declares and refuses it over :func:`max_image_pixels` *before* allocating anything, so a
-small file declaring a huge image (a decompression bomb) costs nothing.
+small file declaring a huge image (a decompression bomb) costs nothing. OpenCV's own bound
+(``OPENCV_IO_MAX_IMAGE_PIXELS``, set by ``recast/__init__.py`` before cv2 loads) is the same, and
+the decoded shape must match the declared one, so a header the gate misreads still cannot pass.
+``tests/test_hostile_gate.py`` fails when any other module decodes images or video itself.
 
 Every image here is ``numpy.ndarray (H, W, 3) uint8 BGR`` (OpenCV order).
 """
@@ -17,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recast.atomic import atomic_write_bytes
+from recast.atomic import atomic_write_bytes, read_regular
 from recast.errors import InputError, OptionError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -73,7 +76,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             return _bmp_size(data)
         if data[:4] in (b"II*\x00", b"MM\x00*"):
             return _tiff_size(data)
-    except (struct.error, IndexError):
+    except (struct.error, IndexError, ValueError):
         return None
     return None
 
@@ -126,13 +129,18 @@ def decode_image(data: bytes, name: str | Path, flags: int = cv2.IMREAD_COLOR,
     Raises:
         InputError: refused by the gate, or corrupt image data.
     """
-    check_image_size(data, name, max_size)
+    width, height = check_image_size(data, name, max_size)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         image = None
     if image is None:
         raise InputError(name, "not a readable image: corrupt image data")
+    decoded = (image.shape[1], image.shape[0])
+    if not (_decoded_matches(decoded, (width, height), flags)
+            or _decoded_matches(decoded, (height, width), flags)):
+        raise InputError(name, f"not a readable image: the header declares {width}x{height} pixels "
+                               f"but {decoded[0]}x{decoded[1]} were decoded")
     return image
 
 
@@ -150,14 +158,7 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a folder, not an image")
-    if path.exists() and not path.is_file():
-        raise InputError(path, "not a regular file (a device, pipe or socket is not an image)")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as error:
-        raise InputError(path, f"cannot read: {error.strerror or error}") from None
+    data = read_regular(path)
     if not data:
         raise InputError(path, "not a readable image: the file is empty")
     return _as_bgr_uint8(decode_image(data, path))
@@ -224,6 +225,14 @@ def denoise_frame(image: np.ndarray, strength: float) -> np.ndarray:
     return cv2.bilateralFilter(image, 5, 5.0 * float(strength), 3.0)
 
 
+def _decoded_matches(decoded: tuple[int, int], declared: tuple[int, int], flags: int) -> bool:
+    """Whether OpenCV's output size fits the declared size (``IMREAD_REDUCED_*`` divide it by 2, 4 or 8)."""
+    factor = 1
+    if flags > 0:
+        factor = 8 if flags & 64 else 4 if flags & 32 else 2 if flags & 16 else 1
+    return all(abs(got * factor - want) < factor + 1 for got, want in zip(decoded, declared, strict=True))
+
+
 def _as_bgr_uint8(image: np.ndarray) -> np.ndarray:
     """Convert whatever OpenCV decoded into ``(H, W, 3) uint8 BGR``."""
     if image.dtype == np.uint16:
@@ -251,26 +260,37 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
+_JPEG_LENGTHLESS = frozenset({*range(0xD0, 0xD8), 0x01})
+"""JPEG markers that carry no length (RST0–RST7, TEM): libjpeg steps over the two marker bytes only."""
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Size from the first start-of-frame segment (the one libjpeg decodes)."""
+    """Size from the first start-of-frame segment, walking the markers as libjpeg does.
+
+    Like libjpeg's ``next_marker``, bytes before a ``0xFF`` and ``0xFF 0x00`` pairs are skipped,
+    ``0xFF`` fill bytes are skipped, RST/TEM markers have no length, and a second SOI, an EOI or an
+    SOS before any frame header ends the search (libjpeg refuses such files). Every other marker's
+    length is honoured, so a fake frame header hidden inside an APP segment is never read.
+    """
     pos = 2
-    while pos + 9 < len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:
+    while True:
+        pos = data.index(b"\xff", pos)
+        while data[pos + 1] == 0xFF:
             pos += 1
+        marker = data[pos + 1]
+        pos += 2
+        if marker == 0x00 or marker in _JPEG_LENGTHLESS:
             continue
-        if marker in (0xD9, 0xDA):
+        if marker in (0xD8, 0xD9, 0xDA):
             return None
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return int(width), int(height)
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2:
             return None
-        pos += 2 + length
-    return None
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
+            return int(width), int(height)
+        pos += length
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import cv2
 import numpy as np
@@ -36,23 +35,7 @@ from recast.merge.maskops import (
     select_mask,
 )
 from recast.merge.settings import MergeSettings
-
-
-class SwapModel(Protocol):
-    """What the merger needs from a trained model (``recast.models.inference.FaceSwapper``)."""
-
-    resolution: int
-    face_type: FaceType
-    has_learned_mask: bool
-
-    def swap(
-        self, faces: np.ndarray, morph: float = 1.0, masks: bool = True
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """``(N, R, R, 3)`` float32 BGR crops → swapped faces and learned masks ``(N, R, R)``.
-
-        With ``masks=False`` the model may skip its mask branches and return None for both masks.
-        """
-        ...
+from recast.models.swapmodel import SwapModel
 
 
 @dataclass

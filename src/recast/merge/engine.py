@@ -31,11 +31,13 @@ from recast.faces.aligned import is_face_file, read_meta
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.metadata import FaceMeta
 from recast.media.images import list_images, read_image
-from recast.merge.blend import FaceCrop, Prediction, SwapModel, crop_face, face_center, merge_frame, predict
+from recast.merge.blend import FaceCrop, Prediction, crop_face, face_center, merge_frame, predict
 from recast.merge.export import export_patch
 from recast.merge.maskops import check_mask_mode, needs_learned_mask, xseg_parts
 from recast.merge.settings import MergeSession, MergeSettings, settings_for_frame
 from recast.merge.xsegmask import XSegCrop, XSegMasker, add_xseg_masks, xseg_crop
+from recast.models.swapmodel import SwapModel
+from recast.runtime.options import ComputeOptions
 from recast.runtime.threads import plan_threads
 
 FrameItems = Iterator[tuple[str, Callable[[], np.ndarray], Path | None]]
@@ -178,7 +180,7 @@ def run_engine(
     sink: FrameSink,
     *,
     workers: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = ComputeOptions.batch_size,
     export_dir: str | Path | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> EngineCounts:
@@ -416,7 +418,7 @@ def _load_model(model_dir: str | Path | SwapModel, device: str, precision: str,
     if not isinstance(model_dir, (str, Path)):
         model, name = model_dir, "the model"
     else:
-        from recast.export.loader import load_face_model  # a folder (torch) or a .dfm/.onnx (onnxruntime)
+        from recast.models.loader import load_face_model  # a folder (torch) or a .dfm/.onnx (onnxruntime)
 
         model, name = load_face_model(model_dir, device, precision), str(model_dir)
     if enhance is None:

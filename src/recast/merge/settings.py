@@ -40,6 +40,10 @@ SESSION_VERSION = 1
 _MASK, _COLOUR, _EFFECTS = "Mask", "Colour", "Effects"
 
 
+MERGE_COMPUTE = ("device", "precision", "workers", "batch_size")
+"""The :class:`~recast.runtime.options.ComputeOptions` a merge takes (``recast merge``, the studio's render)."""
+
+
 @dataclass(frozen=True)
 class MergeSettings:
     """Everything that controls how a face is merged into a frame (validated on creation).

@@ -4,7 +4,7 @@
   frames, 8-bit grey masks), atomically, and tells the engine which frames an earlier run
   already wrote (resume). Users who edit merged frames take this path, then ``recast video``.
 * :class:`VideoSink` labels each frame (watermark, optional visible label) in the worker thread
-  and feeds it, in order, to a :class:`recast.pipeline.encode.ResultWriter` running in its own
+  and feeds it, in order, to a :class:`recast.provenance.writer.ResultWriter` running in its own
   encoder thread, so encoding overlaps the model and the blending. A video cannot be resumed
   frame by frame: an interrupted run leaves no result and starts over.
 """
@@ -25,8 +25,8 @@ from recast.errors import InputError
 from recast.media.images import FAST_PNG_PARAMS
 from recast.merge.engine import MergedFrame
 from recast.merge.settings import MergeSettings
-from recast.pipeline.encode import ResultWriter
 from recast.provenance.label import mark_frame
+from recast.provenance.writer import ResultWriter
 
 _QUEUE_FRAMES = 8  # labelled frames waiting for the encoder thread (bounds memory: 5.5 MB per 720p frame + mask)
 

@@ -10,7 +10,7 @@ where the frames go (:mod:`recast.merge.sinks`):
   with other weights or settings is refused unless ``force`` (or redone in full with
   ``redo_changed``), so frames of other weights are never reused.
 * :func:`merge_to_video` streams the merged frames straight into the labelled result video and
-  its mask video (:class:`recast.pipeline.encode.ResultWriter`: container tags, watermark,
+  its mask video (:class:`recast.provenance.writer.ResultWriter`: container tags, watermark,
   destination audio, provenance sidecar), with no PNG written or re-read. It cannot resume: an
   interrupted run leaves no result (nor changes an existing one) and a new run starts over.
 
@@ -26,22 +26,35 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recast.atomic import atomic_write_text
-from recast.errors import OptionError
+from recast.atomic import atomic_write_text, remove_stale_temp_files_of
+from recast.errors import InputError, OptionError
+from recast.faceset.files import PACK_NAME
+from recast.faceset.journal import JOURNAL_NAME, Journal
 from recast.media.images import list_images
-from recast.merge.blend import SwapModel
-from recast.merge.engine import EngineCounts, FrameCounts, MergeInputs, every_settings, open_inputs, run_engine
+from recast.merge.engine import (
+    EngineCounts,
+    FrameCounts,
+    FrameSink,
+    MergeInputs,
+    every_settings,
+    open_inputs,
+    run_engine,
+)
 from recast.merge.settings import MergeSession, MergeSettings
 from recast.merge.sinks import PngSink, VideoSink
 from recast.merge.xsegmask import XSegMasker
+from recast.models.checkpoint import CONFIG_FILE
+from recast.models.swapmodel import SwapModel
 from recast.paths import check_outputs_not_inputs
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, ResultWriter, check_result_path, mask_output_path
 from recast.provenance.label import write_sidecar
+from recast.provenance.writer import EncodeOptions, EncodeSummary, ResultWriter, check_result_path, mask_output_path
+from recast.runtime.options import ComputeOptions
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +103,7 @@ def merge(
     mask_out_dir: str | Path | None = None,
     *,
     workers: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = ComputeOptions.batch_size,
     force: bool = False,
     redo_changed: bool = False,
     export_dir: str | Path | None = None,
@@ -104,7 +117,7 @@ def merge(
 
     Args:
         model_dir: trained model folder (loaded with ``recast.models.inference.FaceSwapper``), a
-            ``.dfm`` / ``.onnx`` face model (``recast.export.onnx_swapper.OnnxFaceSwapper``), or
+            ``.dfm`` / ``.onnx`` face model (``recast.models.onnx_swapper.OnnxFaceSwapper``), or
             an already loaded model (anything with ``resolution``, ``face_type``,
             ``has_learned_mask`` and ``swap``).
         frames: folder of destination frames, or the destination video file (its frames are
@@ -134,19 +147,11 @@ def merge(
         InputError, MetadataError: missing or broken inputs. OptionError: bad settings, a mask
         mode the model cannot serve, or a model face type wider than the faceset's.
     """
-    started = time.perf_counter()
-    session = settings if settings is not None else MergeSettings()
-    frames, aligned, out_dir = Path(frames), Path(aligned), Path(out_dir)
+    out_dir = Path(out_dir)
     mask_dir = Path(mask_out_dir) if mask_out_dir is not None else out_dir.with_name(out_dir.name + "_mask")
-    _check_folders(frames, aligned, out_dir, mask_dir)
-    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg=xseg, enhance=enhance)
-    force = _check_record(out_dir, mask_dir, session, force, redo_changed, inputs.weights_sha256, inputs.xseg_sha256)
-    counts = run_engine(inputs, session, PngSink(out_dir, mask_dir, force), workers=workers,
-                        batch_size=batch_size, export_dir=export_dir, on_progress=on_progress)
-    _finish_record(out_dir)
-    provenance = _provenance(model_dir, "dst_frames", frames, aligned, inputs, session, xseg, enhance)
-    write_sidecar(out_dir, provenance["inputs"], provenance["model"], provenance["settings"])
-    return _summary(counts, inputs, started, out_dir, mask_dir)
+    return _merge(_ToFolders(out_dir, mask_dir, force, redo_changed), model_dir, Path(frames), Path(aligned),
+                  settings, workers=workers, batch_size=batch_size, export_dir=export_dir, device=device,
+                  precision=precision, xseg=xseg, enhance=enhance, on_progress=on_progress)
 
 
 def merge_to_video(
@@ -158,7 +163,7 @@ def merge_to_video(
     options: EncodeOptions | None = None,
     *,
     workers: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = ComputeOptions.batch_size,
     export_dir: str | Path | None = None,
     device: str = "cpu",
     precision: str = "auto",
@@ -169,7 +174,7 @@ def merge_to_video(
     """Merge a trained model's faces into every destination frame, straight into the result video.
 
     Writes ``output``, ``<stem>_mask<suffix>`` and ``<output>.provenance.json``, labelled exactly
-    as :func:`recast.pipeline.encode.encode_video` labels them; no frame is written to disk.
+    as :func:`recast.provenance.writer.encode_video` labels them; no frame is written to disk.
 
     Args:
         model_dir, frames, aligned, settings, workers, batch_size, export_dir, device, precision, xseg,
@@ -189,34 +194,106 @@ def merge_to_video(
         ``overwrite``. OptionError: as for :func:`merge`, ``raw-predict`` mode, or an output that
         is not a video name or would replace an input.
     """
+    return _merge(_ToVideo(Path(output), options or EncodeOptions()), model_dir, Path(frames), Path(aligned),
+                  settings, workers=workers, batch_size=batch_size, export_dir=export_dir, device=device,
+                  precision=precision, xseg=xseg, enhance=enhance, on_progress=on_progress)
+
+
+def _merge(
+    target: _ToFolders | _ToVideo, model_dir: str | Path | SwapModel, frames: Path, aligned: Path,
+    settings: MergeSettings | MergeSession | None, *, workers: int | None, batch_size: int,
+    export_dir: str | Path | None, device: str, precision: str, xseg: str | Path | XSegMasker | None,
+    enhance: str | Path | None, on_progress: Callable[[int, int | None], None] | None,
+) -> MergeSummary:
+    """The body of :func:`merge` and :func:`merge_to_video`, which differ only in ``target``: where the frames
+    go, what it refuses before the model loads (``check``), the sink the engine feeds (``sink``) and how the
+    finished run is recorded (``finish``: the video's :class:`EncodeSummary`, or None)."""
     started = time.perf_counter()
     session = settings if settings is not None else MergeSettings()
-    frames, aligned, output = Path(frames), Path(aligned), Path(output)
-    _refuse_raw_predict(session)
-    options = options or EncodeOptions()
-    if options.audio_from is None and frames.is_file():
-        options = dataclasses.replace(options, audio_from=frames)
-    protected = [frames, aligned, *([Path(model_dir)] if isinstance(model_dir, (str, Path)) else []),
-                 *([Path(enhance)] if enhance is not None else [])]
-    check_result_path(output, options, with_mask=True, inputs=protected)
-    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg=xseg, enhance=enhance)
-    if options.fps is None and frames.is_file():
-        from recast.media.video import probe
+    target.check(model_dir, frames, aligned, session, enhance)
+    _check_export_dir(export_dir, target, model_dir, frames, aligned, xseg, enhance)
+    _check_dst_faceset(aligned)
+    if isinstance(model_dir, (str, Path)) and (Path(model_dir) / CONFIG_FILE).is_file():
+        from recast.models.memory_probe import check_saved_inference
 
-        options = dataclasses.replace(options, fps=probe(frames).fps_fraction)
-    role = "dst" if frames.is_file() else "dst_frames"
-    base = _provenance(model_dir, role, frames, aligned, inputs, session, xseg, enhance)
-    provenance = {**base, **options.provenance,
-                  "model": {**base["model"], **options.provenance.get("model", {})}}  # keeps the weights hash
-    options = dataclasses.replace(options, provenance=provenance)
-    with ResultWriter(output, options, with_mask=True, inputs=protected) as writer:
-        with VideoSink(writer) as sink:
-            counts = run_engine(inputs, session, sink, workers=workers, batch_size=batch_size,
-                                export_dir=export_dir, on_progress=on_progress)
-        encoded = writer.close()
-    summary = _summary(counts, inputs, started, output, mask_output_path(output))
-    summary.video = encoded
+        check_saved_inference(Path(model_dir), batch_size, device)
+    inputs = open_inputs(model_dir, frames, aligned, session, device, precision, xseg=xseg, enhance=enhance)
+    provenance = _provenance(model_dir, target.frames_role(frames), frames, aligned, inputs, session, xseg, enhance)
+    with target.sink(frames, inputs, session, provenance) as sink:
+        counts = run_engine(inputs, session, sink, workers=workers, batch_size=batch_size, export_dir=export_dir,
+                            on_progress=on_progress)
+    summary = _summary(counts, inputs, started, target.out, target.mask)
+    summary.video = target.finish(provenance)
     return summary
+
+
+class _ToFolders:
+    """PNG frames and masks in two folders, resumable (the weights and settings recorded beside them)."""
+
+    def __init__(self, out_dir: Path, mask_dir: Path, force: bool, redo_changed: bool) -> None:
+        self.out, self.mask, self.force, self.redo_changed = out_dir, mask_dir, force, redo_changed
+
+    def check(self, model_dir: str | Path | SwapModel, frames: Path, aligned: Path,
+              session: MergeSettings | MergeSession, enhance: str | Path | None) -> None:
+        _check_folders(frames, aligned, self.out, self.mask)
+        check_outputs_not_inputs([self.out, self.mask], [*([model_dir] if isinstance(model_dir, (str, Path)) else []),
+                                                         *([enhance] if enhance is not None else [])])
+
+    def frames_role(self, frames: Path) -> str:
+        return "dst_frames"
+
+    def sink(self, frames: Path, inputs: MergeInputs, session: MergeSettings | MergeSession,
+             provenance: dict[str, Any]) -> AbstractContextManager[FrameSink]:
+        force = _check_record(self.out, self.mask, session, self.force, self.redo_changed, inputs.weights_sha256,
+                              inputs.xseg_sha256)
+        return nullcontext(PngSink(self.out, self.mask, force))
+
+    def finish(self, provenance: dict[str, Any]) -> EncodeSummary | None:
+        _finish_record(self.out)
+        write_sidecar(self.out, provenance["inputs"], provenance["model"], provenance["settings"])
+        return None
+
+
+class _ToVideo:
+    """The labelled result video and its mask video, encoded as the frames come (no resume)."""
+
+    def __init__(self, output: Path, options: EncodeOptions) -> None:
+        self.out, self.mask, self.options = output, mask_output_path(output), options
+        self.protected: list[Path] = []
+        self.encoded: EncodeSummary | None = None
+
+    def check(self, model_dir: str | Path | SwapModel, frames: Path, aligned: Path,
+              session: MergeSettings | MergeSession, enhance: str | Path | None) -> None:
+        _refuse_raw_predict(session)
+        if self.options.audio_from is None and frames.is_file():
+            self.options = dataclasses.replace(self.options, audio_from=frames)
+        self.protected = [frames, aligned, *([Path(model_dir)] if isinstance(model_dir, (str, Path)) else []),
+                          *([Path(enhance)] if enhance is not None else [])]
+        check_result_path(self.out, self.options, with_mask=True, inputs=self.protected)
+        for stale in (*remove_stale_temp_files_of(self.out), *remove_stale_temp_files_of(self.mask)):
+            log.info("removed %s, left by a merge that was killed", stale)
+
+    def frames_role(self, frames: Path) -> str:
+        return "dst" if frames.is_file() else "dst_frames"
+
+    @contextmanager
+    def sink(self, frames: Path, inputs: MergeInputs, session: MergeSettings | MergeSession,
+             provenance: dict[str, Any]) -> Iterator[FrameSink]:
+        options = self.options
+        if options.fps is None and frames.is_file():
+            from recast.media.video import probe
+
+            options = dataclasses.replace(options, fps=probe(frames).fps_fraction)
+        given = options.provenance  # merged over the merge's own record, keeping its model's weights hash
+        options = dataclasses.replace(options, provenance={
+            **provenance, **given, "model": {**provenance["model"], **given.get("model", {})}})
+        with ResultWriter(self.out, options, with_mask=True, inputs=self.protected) as writer:
+            with VideoSink(writer) as sink:
+                yield sink
+            self.encoded = writer.close()
+
+    def finish(self, provenance: dict[str, Any]) -> EncodeSummary | None:
+        return self.encoded
 
 
 def _summary(counts: EngineCounts, inputs: MergeInputs, started: float, out: Path, mask: Path) -> MergeSummary:
@@ -256,6 +333,42 @@ def _provenance(model_dir: str | Path | SwapModel, frames_role: str, frames: Pat
 def _refuse_raw_predict(session: MergeSettings | MergeSession) -> None:
     if any(settings.mode == "raw-predict" for settings in every_settings(session)):
         raise OptionError("mode raw-predict writes face images, not frames: merge into a folder, not a video")
+
+
+def _check_export_dir(export_dir: str | Path | None, target: _ToFolders | _ToVideo, model_dir: str | Path | SwapModel,
+                      frames: Path, aligned: Path, xseg: str | Path | XSegMasker | None,
+                      enhance: str | Path | None) -> None:
+    """``--export-dir`` may be none of the merge's inputs (frames, faceset, model, masks) or other outputs."""
+    if export_dir is None:
+        return
+    inputs = [frames, aligned, target.out, target.mask, *([enhance] if enhance is not None else []),
+              *([model_dir] if isinstance(model_dir, (str, Path)) else []),
+              *([xseg] if isinstance(xseg, (str, Path)) else [])]
+    check_outputs_not_inputs([export_dir], inputs)
+
+
+def _check_dst_faceset(aligned: Path) -> None:
+    """Refuse a destination faceset merge cannot read; finish a sort that was killed in it.
+
+    Raises:
+        InputError: the faceset is packed (its faces are inside ``faceset.rfs``), or an
+            interrupted sort cannot be rolled forward here.
+    """
+    if (aligned / PACK_NAME).exists():
+        raise InputError(aligned, f"is a packed faceset ({PACK_NAME}): merge reads loose faces; run "
+                                  f"`recast faceset unpack {aligned}` first")
+    if not (aligned / JOURNAL_NAME).is_file():
+        return
+    journal = Journal(aligned)
+    if journal.pending is None:
+        return
+    try:
+        lost = journal.recover()
+    except OSError as error:
+        raise InputError(aligned, f"a sort was interrupted here and cannot be finished ({error.strerror or error}); "
+                                  f"run `recast faceset sort {aligned}` where it can write, then merge") from None
+    log.warning("%s: finished a sort that was interrupted%s", aligned,
+                f"; {len(lost)} faces were not found" if lost else "")
 
 
 def _check_folders(frames: Path, aligned: Path, out_dir: Path, mask_dir: Path) -> None:

@@ -1,6 +1,9 @@
 """Face-swap models: the families (SAEHD, Quick96, AMP), discriminators, the registry, the
-checkpoint format (:mod:`recast.models.checkpoint`), the model card and merge-time inference
-(:class:`recast.models.inference.FaceSwapper`). Nothing here imports the trainer.
+checkpoint format (:mod:`recast.models.checkpoint`), the model card, the training losses the families
+use (:mod:`recast.models.losses`) and merge-time inference: the :class:`~recast.models.swapmodel.SwapModel`
+protocol, a model folder in PyTorch (:class:`recast.models.inference.FaceSwapper`), a ``.dfm`` / ``.onnx``
+file in onnxruntime (:mod:`recast.models.contract`, :mod:`recast.models.onnx_swapper`) and one loader for
+both (:func:`recast.models.loader.load_face_model`). Nothing here imports the trainer.
 
 Adding a family means one module with its config and :class:`FaceSwapModel` subclass, and one entry
 in :data:`recast.models.registry.MODELS`. Names are imported on first use: the registry and the

@@ -23,18 +23,13 @@ loss fall faster in our tests. ``train_inters=False`` reproduces DeepFaceLab's b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
+from recast.models import losses as L
 from recast.models.amp_config import AMPConfig
-from recast.models.base import EYES_MOUTH_WEIGHT, FaceSwapModel, LossSettings, TrainOutputs
+from recast.models.base import EYES_MOUTH_WEIGHT, FaceSwapModel, LossSettings, TrainChoices, TrainOutputs
 from recast.models.blocks import Decoder, Downscale, ResidualBlock, glorot_init, pixel_norm
-from recast.train import losses as L
-
-if TYPE_CHECKING:
-    from recast.train.options import TrainSettings
 
 
 class AMPEncoder(nn.Module):
@@ -88,7 +83,7 @@ class AMP(FaceSwapModel):
             for param in [*self.inter_src.parameters(), *self.inter_dst.parameters()]:
                 param.requires_grad_(False)
 
-    def loss_settings(self, settings: TrainSettings) -> LossSettings:
+    def loss_settings(self, settings: TrainChoices) -> LossSettings:
         """AMP always trains masked, with the eyes-and-mouth term and DSSIM at both kernel sizes."""
         return LossSettings(masked=True, eyes_mouth_weight=EYES_MOUTH_WEIGHT, both_kernels=True)
 

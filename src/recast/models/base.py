@@ -8,7 +8,7 @@ warped src and dst faces (N, 3, R, R) BGR float in [0, 1] to the reconstructions
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -17,7 +17,6 @@ from recast.models.config import ModelConfig
 
 if TYPE_CHECKING:
     from recast.models.growth import Progress
-    from recast.train.options import TrainSettings
 
 
 @dataclass
@@ -40,7 +39,7 @@ class TrainOutputs:
 
 @dataclass(frozen=True)
 class LossSettings:
-    """How a family wants its reconstruction loss (:func:`recast.train.losses.reconstruction_loss`).
+    """How a family wants its reconstruction loss (:func:`recast.models.losses.reconstruction_loss`).
 
     masked: count the loss inside the face mask only. eyes_mouth_weight: weight of the eyes-and-mouth
     L1 term (0 = off; the data loader then skips the eyes-and-mouth masks). both_kernels: DSSIM at
@@ -54,6 +53,15 @@ class LossSettings:
 
 EYES_MOUTH_WEIGHT = 300.0
 """DeepFaceLab's weight of the eyes-and-mouth term when it is on."""
+
+
+class TrainChoices(Protocol):
+    """The user's training settings a family's hooks read (the trainer passes its effective
+    ``recast.train.options.TrainSettings``, which has these and more)."""
+
+    masked_training: bool
+    eyes_mouth_prio: bool
+    random_warp: bool
 
 
 class FaceSwapModel(nn.Module):
@@ -124,7 +132,7 @@ class FaceSwapModel(nn.Module):
         :attr:`morphable` families (None otherwise), so the graph takes it at run time."""
         return self.swap(dst)
 
-    def loss_settings(self, settings: TrainSettings) -> LossSettings:
+    def loss_settings(self, settings: TrainChoices) -> LossSettings:
         """The reconstruction-loss choices for ``settings`` (effective ones); by default the user's."""
         return LossSettings(settings.masked_training, EYES_MOUTH_WEIGHT if settings.eyes_mouth_prio else 0.0)
 
@@ -136,7 +144,7 @@ class FaceSwapModel(nn.Module):
         """
         return []
 
-    def frozen_parameters(self, settings: TrainSettings) -> list[nn.Parameter]:
+    def frozen_parameters(self, settings: TrainChoices) -> list[nn.Parameter]:
         """Parameters whose gradients are dropped this iteration under ``settings``; none by default."""
         return []
 

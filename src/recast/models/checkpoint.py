@@ -16,6 +16,7 @@ moment leaves ``state.json`` pointing at a complete checkpoint.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -28,6 +29,7 @@ from safetensors import SafetensorError, safe_open
 
 from recast.atomic import atomic_path, atomic_write_text, fsync_dir, make_folder, write_error
 from recast.errors import InputError
+from recast.options import strictjson
 
 if TYPE_CHECKING:  # torch loads on the first read or write of tensors, not on import (the studio reads state.json)
     import torch
@@ -56,9 +58,9 @@ class Checkpoint:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = strictjson.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise InputError(path, f"cannot read JSON: {error}") from None
+        raise InputError(path, f"cannot read JSON: {' '.join(str(error).split())[:160]}") from None
     if not isinstance(data, dict):
         raise InputError(path, "is not a JSON object")
     return data
@@ -117,7 +119,11 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
     from safetensors.torch import save_file
 
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        try:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        except SafetensorError as error:  # an I/O failure (disk full …) reads "… (os error 28)"
+            code = re.search(r"os error (\d+)", str(error))
+            raise OSError(int(code.group(1)) if code else errno.EIO, str(error)) from None
 
 
 def save_checkpoint(model_dir: Path, iteration: int, weights: dict[str, torch.Tensor],
@@ -188,6 +194,35 @@ def read_state(model_dir: Path) -> dict[str, Any] | None:
     if not isinstance(state.get("settings", {}), dict):
         raise InputError(path, "'settings' must be an object")
     return state
+
+
+@dataclass(frozen=True)
+class WeightsVersion:
+    """What identifies a model folder's newest committed weights: the checkpoint folder named in
+    state.json (``checkpoints/<iteration>``), its iteration, and the weights file's mtime (ns) and size
+    (a checkpoint rewritten at the same iteration still reads as new)."""
+
+    checkpoint: str
+    iteration: int
+    mtime_ns: int
+    size: int
+
+
+def current_weights(model_dir: Path) -> WeightsVersion | None:
+    """The version of the weights ``model_dir`` holds now, for every "are the loaded weights stale?"
+    check (face and XSeg models alike); None for a folder with no readable committed checkpoint.
+    Reads state.json and stats one file: cheap enough to call before every use."""
+    try:
+        state = read_state(Path(model_dir))
+    except InputError:
+        return None
+    if state is None:
+        return None
+    try:
+        stat = (Path(model_dir) / state["checkpoint"] / WEIGHTS_FILE).stat()
+    except OSError:
+        return None
+    return WeightsVersion(state["checkpoint"], int(state.get("iteration", 0)), stat.st_mtime_ns, stat.st_size)
 
 
 def check_weights_fit(model_dir: Path, expected: dict[str, tuple[int, ...]]) -> None:

@@ -9,7 +9,7 @@ this person's own detail from this model's rendering — no downloaded weights, 
 :class:`FaceEnhancer`: (N, 3, S, S) BGR float in [0, 1] → the same, as input + a learned residual
 (a conv, ``blocks`` residual blocks, a conv; fully convolutional, so it trains on patches).
 
-:class:`EnhancedSwapper` wraps a merge model (:class:`recast.merge.blend.SwapModel`) so the merger
+:class:`EnhancedSwapper` wraps a merge model (:class:`recast.models.swapmodel.SwapModel`) so the merger
 cuts faces at S, the swap model sees them at R, and the enhancer restores S: the merge engine is
 unchanged. An enhancer folder holds ``enhancer.json`` (format, config) and ``enhancer.safetensors``.
 """
@@ -29,9 +29,9 @@ from torch import nn
 
 from recast.atomic import atomic_path, atomic_write_text
 from recast.errors import InputError
-from recast.merge.blend import SwapModel
 from recast.models.blocks import ResidualBlock, glorot_init
 from recast.models.checkpoint import load_weights_file
+from recast.models.swapmodel import SwapModel
 
 FORMAT = "recast.enhancer"
 CONFIG_FILE = "enhancer.json"

@@ -39,20 +39,9 @@ COMPONENTS: list[dict[str, str]] = [
 ]
 
 
-def _faceset_summary(faceset: Any) -> dict[str, Any]:
-    """Name and face count of a faceset (folder or pack); no absolute path."""
-    from recast.faceset.source import open_faceset
-
-    if not isinstance(faceset, (str, Path)):
-        return {"name": type(faceset).__name__, "faces": len(faceset)}
-    path = Path(faceset)
-    return {"name": path.name if path.name not in ("aligned", "faceset.rfs") else f"{path.parent.name}/{path.name}",
-            "faces": len(open_faceset(path))}
-
-
 def write_model_card(
     model_dir: str | Path, model_name: str, config: dict[str, Any], settings: dict[str, Any], iteration: int,
-    src: Any, dst: Any, consent: str | None = None,
+    src: dict[str, Any], dst: dict[str, Any], consent: str | None = None,
 ) -> Path:
     """Write (or update) the model card of ``model_dir``; returns the Markdown path.
 
@@ -60,7 +49,8 @@ def write_model_card(
         model_dir: the model folder.
         model_name: registry name (``saehd`` …). config: architecture; settings: training settings.
         iteration: iterations trained so far.
-        src, dst: the facesets of this run (folders, packs or faceset objects).
+        src, dst: the facesets of this run as ``{"name": str, "faces": int}``
+            (:func:`recast.faceset.source.faceset_summary`).
         consent: the trainer's consent statement; None keeps the one already on the card.
     """
     model_dir = Path(model_dir)
@@ -72,7 +62,7 @@ def write_model_card(
             previous = {}
     sources = [s for s in previous.get("data_sources", []) if isinstance(s, dict)]
     for role, faceset in (("src", src), ("dst", dst)):
-        entry = {"role": role, **_faceset_summary(faceset)}
+        entry = {"role": role, **faceset}
         if entry not in sources:
             sources.append(entry)
     card = {

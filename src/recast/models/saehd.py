@@ -18,18 +18,15 @@ models with particular configs (see ``recast.models.registry``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
-from recast.models.base import FaceSwapModel, TrainOutputs
+from recast.models.base import FaceSwapModel, TrainChoices, TrainOutputs
 from recast.models.blocks import Decoder, Encoder, Inter, glorot_init
 from recast.models.growth import GrowthSchedule, GrowthState, GrowthTail, Progress, resize
 from recast.models.saehd_config import SAEHDConfig, parse_archi
-
-if TYPE_CHECKING:
-    from recast.train.options import TrainSettings
 
 
 class SAEHD(FaceSwapModel):
@@ -138,7 +135,7 @@ class SAEHD(FaceSwapModel):
         return self._image(side, code), self._mask(side, code)
 
     # ------------------------------------------------------------------------------ training
-    def frozen_parameters(self, settings: TrainSettings) -> list[nn.Parameter]:
+    def frozen_parameters(self, settings: TrainChoices) -> list[nn.Parameter]:
         """DeepFaceLab trains LIAE's inter_AB only while random warp is on."""
         if self.layout == "liae" and not settings.random_warp:
             return list(self.inter_AB.parameters())

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from recast.errors import InputError, OptionError
+from recast.faces.crop import crop_matrix
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.faces.metadata import FaceMeta
 from recast.models import checkpoint as ckpt
@@ -26,7 +27,6 @@ from recast.models.xseg import XSeg
 from recast.models.xseg_config import XSEG_PRESETS, XSEG_RESOLUTION, XSegConfig, xseg_config
 from recast.provenance.label import sha256_file
 from recast.runtime.devices import resolve_device
-from recast.train.samples import crop_matrix
 
 
 def check_saved_xseg(model_dir: str | Path) -> tuple[str, XSegConfig]:

@@ -19,9 +19,9 @@ Submodules: :mod:`~recast.options.spec` (the spec and the field list), :mod:`~re
 
 from recast.options.check import check_field, from_mapping, load_toml, unknown_keys, validate
 from recast.options.describe import help_text, json_schema
-from recast.options.spec import OptionField, OptionSpec, option, option_fields
+from recast.options.spec import OptionField, OptionSpec, option, option_fields, select
 
 __all__ = [
     "OptionField", "OptionSpec", "check_field", "from_mapping", "help_text", "json_schema", "load_toml", "option",
-    "option_fields", "unknown_keys", "validate",
+    "option_fields", "select", "unknown_keys", "validate",
 ]

@@ -135,6 +135,16 @@ def option_fields(cls: type) -> tuple[OptionField, ...]:
     return _resolve(typing.cast(Hashable, cls))
 
 
+def select(cls: type, *names: str) -> tuple[OptionField, ...]:
+    """The options ``names`` of ``cls``, in that order (a command taking a subset of a shared class).
+
+    Raises:
+        KeyError: a name ``cls`` does not declare.
+    """
+    by_name = {item.name: item for item in option_fields(cls)}
+    return tuple(by_name[name] for name in names)
+
+
 @functools.cache
 def _resolve(cls: Any) -> tuple[OptionField, ...]:
     hints = typing.get_type_hints(cls)

@@ -1,1 +1,2 @@
-"""Stages that join the others: encoding merged frames into a labelled video, and ``recast run``."""
+"""Stages that join the others: ``recast run`` (:mod:`~recast.pipeline.run`), the preset a time budget buys
+(:mod:`~recast.pipeline.budget`), the built-in demo and the showcase clip."""

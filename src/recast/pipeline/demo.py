@@ -28,7 +28,7 @@ import numpy as np
 from recast.atomic import atomic_write_bytes
 from recast.errors import InputError, RecastError
 from recast.media.images import read_image
-from recast.media.video import VideoWriter
+from recast.media.video_encode import VideoWriter
 from recast.pipeline.run import ProgressCallback, RunOptions, RunSummary, StageCallback, run
 from recast.pipeline.showcase import before_after_image, frame_at, write_side_by_side
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recast.errors import InputError, OptionError
 from recast.extract.stage import ExtractOptions, ExtractSummary, extract
@@ -26,10 +26,16 @@ from recast.faces.facetype import parse_face_type
 from recast.faceset.coverage import CoverageReport, faceset_coverage
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import MergeSummary, merge, merge_to_video
+from recast.models.config import FACE_TYPES, face_type_name
+from recast.options import option
 from recast.paths import check_outputs_not_inputs
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, check_result_path, encode_video
+from recast.provenance.writer import EncodeOptions, EncodeSummary, check_result_path, encode_video
+from recast.runtime.options import ComputeOptions, Limits
 from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.workspace import Workspace, init_workspace
+
+if TYPE_CHECKING:
+    from recast.train.trainer import TrainResult
 
 RUN_MERGE_SETTINGS = MergeSettings(mask_mode="learned-prd*learned-dst", color="mkl-m", erode=15, blur=60)
 """Default merge settings of ``recast run``: overlay, ``mkl-m`` colour transfer, the model's learned
@@ -51,6 +57,16 @@ ProgressCallback = Callable[[int, int | None], None]
 log = logging.getLogger(__name__)
 
 
+RUN_COMPUTE = ("device", "precision", "threads", "seed")
+"""The :class:`~recast.runtime.options.ComputeOptions` ``recast run`` takes."""
+
+
+def _presets() -> tuple[str, ...]:
+    from recast.models.registry import list_models
+
+    return (AUTO_MODEL, *list_models())
+
+
 @dataclass
 class RunOptions:
     """Options of :func:`run`.
@@ -64,6 +80,8 @@ class RunOptions:
             measured (:mod:`recast.pipeline.budget`); a workspace that already holds a model of one of
             those presets resumes it.
         model_config: overrides of the preset's model config for a new model (``ae_dims`` …).
+        face_type: the face type to extract and train a new model on (None: the preset's); ``whole`` for
+            a model meant for DeepFaceLive or FaceFusion (:mod:`recast.export.peers`).
         train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
@@ -79,7 +97,7 @@ class RunOptions:
         reference: photos of the destination person, when the destination shows several people.
         merge_settings: merger settings (default :data:`RUN_MERGE_SETTINGS`).
         visible_label: burn a visible "SYNTHETIC" label into the result too.
-        preset: x264 preset of the result (see :class:`recast.pipeline.encode.EncodeOptions`).
+        preset: x264 preset of the result (see :class:`recast.provenance.writer.EncodeOptions`).
         keep_frames: merge into the workspace's ``merged/`` and ``merged_mask/`` PNG folders, then
             encode them (slower; for editing frames), instead of streaming into the video.
         overwrite: replace an existing result video.
@@ -93,23 +111,29 @@ class RunOptions:
     dst: Path
     output: Path
     workspace: Path | None = None
-    model: str = AUTO_MODEL
+    model: str = option(AUTO_MODEL, "Training preset: auto (the best the time budget buys on this machine, "
+                        "measured) or a registered model", choices=_presets)
     model_config: dict[str, Any] = field(default_factory=dict)
     train_settings: dict[str, Any] = field(default_factory=dict)
-    minutes: float = 10.0
-    iterations: int | None = None
-    enhance_minutes: float = 0.0
-    device: str = "cpu"
-    precision: str = "auto"
-    threads: int | None = None
+    face_type: str | None = option(None, "Face type to extract and train (or h, mf, f, wf); whole for a model "
+                                   "meant for DeepFaceLive or FaceFusion", choices=FACE_TYPES, parse=face_type_name,
+                                   default_text="the preset's")
+    minutes: float = option(10.0, "Training time budget", gt=0, le=10_000_000)
+    iterations: int | None = Limits.iterations
+    enhance_minutes: float = option(0.0, "Then train the identity-specific enhancer this long and merge with it "
+                                    "when it helps (0 = none)", ge=0, le=10_000_000)
+    device: str = ComputeOptions.device
+    precision: str = ComputeOptions.precision
+    threads: int | None = ComputeOptions.threads
     extract_size: int = 256
     reference: list[Path] = field(default_factory=list)
     merge_settings: MergeSettings = field(default_factory=lambda: RUN_MERGE_SETTINGS)
     visible_label: bool = False
     preset: str = "veryfast"
-    keep_frames: bool = False
+    keep_frames: bool = option(False, "Merge into the workspace's PNG folders (to edit frames) and encode those, "
+                               "instead of merging straight into the video (faster; not resumable mid-merge)")
     overwrite: bool = False
-    seed: int = 0
+    seed: int = ComputeOptions.seed
     xseg: Path | None = None
 
     @property
@@ -148,96 +172,152 @@ def run(
     on_train_event: Callable[[object], None] | None = None,
 ) -> RunSummary:
     """Run every stage; ``on_stage`` is told each stage's name as it starts."""
+
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name)
+
+    workspace, device = _check_and_open(options)
+    model_name, choice = _choose_model(options, workspace, device)
+    log.info("model: %s", choice)
+    src_summary, dst_summary, coverage = _extract_both(options, workspace, model_name, device, stage, on_progress)
+    trained = _train_model(options, workspace, model_name, device, stage, on_train_event)
+    enhancer = _train_enhancer(options, workspace, workspace.model_dir(model_name), device, stage) \
+        if options.enhance_minutes > 0 else None
+    merge_summary, encode_summary = _merge_and_encode(options, workspace, model_name, trained.iteration, device,
+                                                      enhancer, stage, on_progress)
+    return RunSummary(workspace, model_name, choice, src_summary, dst_summary, coverage, trained.iteration,
+                      trained.status, enhancer, merge_summary, encode_summary)
+
+
+def _check_and_open(options: RunOptions) -> tuple[Workspace, str]:
+    """:func:`check_run`; then the workspace (created or reopened) and the resolved device."""
+    device = check_run(options)
+    return init_workspace(options.workspace_dir), device
+
+
+def check_run(options: RunOptions) -> str:
+    """Check every input, output and option of a run before any work (nothing is written); returns the
+    resolved device.
+
+    Raises:
+        InputError: a missing video, an output that is also an input, an existing result without
+            ``overwrite``, an unusable XSeg model. OptionError: an unknown model.
+    """
     from recast.models.registry import MODELS
     from recast.runtime.devices import resolve_device
-    from recast.train.options import TrainOptions
-    from recast.train.trainer import train
 
-    src, dst, output = Path(options.src), Path(options.dst), Path(options.output)
+    src, dst = Path(options.src), Path(options.dst)
     for video in (src, dst):
         if not video.is_file():
             raise InputError(video, "no such video file")
     workspace_dir = options.workspace_dir
     check_outputs_not_inputs([workspace_dir], [src, dst, *options.reference])
-    encode_options = EncodeOptions(
-        audio_from=dst, visible_label=options.visible_label, preset=options.preset, overwrite=options.overwrite,
-        provenance={"inputs": {"src": src, "dst": dst}, "model": {"name": options.model},
-                    "settings": options.merge_settings.to_dict()},
-    )
-    check_result_path(output, encode_options, with_mask=True, inputs=[*options.reference, workspace_dir])
+    check_result_path(Path(options.output), _result_options(options), with_mask=True,
+                      inputs=[*options.reference, workspace_dir])
     if options.model != AUTO_MODEL and options.model not in MODELS:
         raise OptionError(f"unknown model {options.model!r}; choose one of {AUTO_MODEL}, {', '.join(MODELS)}")
     if options.xseg is not None:
         from recast.models.xseg_inference import check_saved_xseg
 
         check_saved_xseg(options.xseg)  # before hours of extraction and training
-    device = resolve_device(options.device)
-    workspace = init_workspace(workspace_dir)
-    model_name, choice = _choose_model(options, workspace, device)
-    log.info("model: %s", choice)
-    encode_options.provenance["model"]["name"] = model_name
-    face_type = parse_face_type(options.model_config.get("face_type",
-                                                         MODELS[model_name].preset.get("face_type", "whole")))
+    return resolve_device(options.device)
 
-    def stage(name: str) -> None:
-        if on_stage is not None:
-            on_stage(name)
 
-    stage("extract src")
-    common: dict[str, Any] = {"size": options.extract_size, "face_type": face_type}
-    src_summary = extract(src, workspace.src_aligned, ExtractOptions(**common, max_faces=1), on_progress)
-    if src_summary.faces == 0:
-        raise InputError(src, "no face found in any frame")
-    stage("extract dst")
-    dst_summary = extract(dst, workspace.dst_aligned, ExtractOptions(**common, reference=list(options.reference)),
-                          on_progress)
-    if dst_summary.faces == 0:
-        raise InputError(dst, "no face found in any frame")
-    merge_settings = options.merge_settings
+def _extract_both(options: RunOptions, workspace: Workspace, model_name: str, device: str, stage: StageCallback,
+                  on_progress: ProgressCallback | None) -> tuple[ExtractSummary, ExtractSummary, CoverageReport]:
+    """Extract the faces of both videos at the model's face type (the dst's filtered by the reference
+    photos), apply the XSeg model to both facesets when there is one, and report the coverage."""
+    from recast.models.registry import MODELS
+
+    face_type = parse_face_type(_model_config(options).get("face_type",
+                                                           MODELS[model_name].preset.get("face_type", "whole")))
+    summaries = []
+    for side, video, aligned, extract_options in (
+        ("src", options.src, workspace.src_aligned,
+         ExtractOptions(size=options.extract_size, face_type=face_type, max_faces=1)),
+        ("dst", options.dst, workspace.dst_aligned,
+         ExtractOptions(size=options.extract_size, face_type=face_type, reference=list(options.reference))),
+    ):
+        stage(f"extract {side}")
+        summary = extract(video, aligned, extract_options, on_progress)
+        if summary.faces == 0:
+            raise InputError(Path(video), "no face found in any frame")
+        summaries.append(summary)
     if options.xseg is not None:
         from recast.faceset.xsegtools import apply_masks
 
         stage("xseg apply")
         for folder in (workspace.src_aligned, workspace.dst_aligned):
             apply_masks(folder, options.xseg, device, on_progress=on_progress)
-        if "xseg" not in merge_settings.mask_mode:
-            merge_settings = merge_settings.updated({"mask_mode": RUN_XSEG_MASK_MODE})
-        encode_options.provenance["settings"] = merge_settings.to_dict()
     coverage = faceset_coverage(workspace.src_aligned, workspace.dst_aligned)
     if coverage.poor:
         log.warning("poor coverage: %s; the swap will be weak on the uncovered dst frames %s. Add src footage "
                     "with the dst's %s", coverage.describe(), coverage.uncovered_frames()[:20],
                     coverage.weakest_feature())
+    return summaries[0], summaries[1], coverage
+
+
+def _model_config(options: RunOptions) -> dict[str, Any]:
+    """The model config overrides of a new model: ``model_config`` plus the face type, when one is asked for."""
+    return {**options.model_config, **({"face_type": options.face_type} if options.face_type else {})}
+
+
+def _train_model(options: RunOptions, workspace: Workspace, model_name: str, device: str, stage: StageCallback,
+                 on_train_event: Callable[[object], None] | None) -> TrainResult:
+    """Train (or resume) the workspace's ``model_name`` for the run's budget."""
+    from recast.train.options import TrainOptions
+    from recast.train.trainer import train
+
     stage(f"train {model_name}")
-    model_dir = workspace.model_dir(model_name)
     result = train(TrainOptions(
-        src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=model_dir, model=model_name,
-        model_config=dict(options.model_config), settings=dict(options.train_settings),
+        src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=workspace.model_dir(model_name),
+        model=model_name, model_config=_model_config(options), settings=dict(options.train_settings),
         minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         precision=options.precision, threads=options.threads, on_event=on_train_event,
     ))
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
-    encode_options.provenance["inputs"]["model_weights"] = model_dir
-    encode_options.provenance["model"]["iterations"] = result.iteration
-    enhancer = _train_enhancer(options, workspace, model_dir, device, stage) if options.enhance_minutes > 0 else None
-    common = {"device": device, "precision": options.precision, "on_progress": on_progress, "xseg": options.xseg,
-              "enhance": enhancer}
-    if options.keep_frames:
-        stage("merge")
-        merge_summary = merge(model_dir, dst, workspace.dst_aligned, workspace.merged, merge_settings,
-                              workspace.merged_mask, redo_changed=True, **common)
-        stage("encode")
-        encode_options.mask_dir = workspace.merged_mask
-        encode_options.provenance["model"]["weights_sha256"] = merge_summary.weights_sha256
-        encode_summary = encode_video(workspace.merged, output, encode_options, on_progress)
-    else:
+    return result
+
+
+def _merge_and_encode(options: RunOptions, workspace: Workspace, model_name: str, iteration: int, device: str,
+                      enhancer: Path | None, stage: StageCallback,
+                      on_progress: ProgressCallback | None) -> tuple[MergeSummary, EncodeSummary]:
+    """Merge the trained model into the dst video: streamed into the result, or (``keep_frames``) into the
+    workspace's PNG folders, then encoded."""
+    model_dir = workspace.model_dir(model_name)
+    settings = options.merge_settings
+    if options.xseg is not None and "xseg" not in settings.mask_mode:
+        settings = settings.updated({"mask_mode": RUN_XSEG_MASK_MODE})
+    model = {"name": model_name, "iterations": iteration}
+    common: dict[str, Any] = {"device": device, "precision": options.precision, "on_progress": on_progress,
+                              "xseg": options.xseg, "enhance": enhancer}
+    if not options.keep_frames:
         stage("merge + encode")
-        merge_summary = merge_to_video(model_dir, dst, workspace.dst_aligned, output, merge_settings,
-                                       encode_options, **common)
-        assert merge_summary.video is not None
-        encode_summary = merge_summary.video
-    return RunSummary(workspace, model_name, choice, src_summary, dst_summary, coverage, result.iteration,
-                      result.status, enhancer, merge_summary, encode_summary)
+        summary = merge_to_video(model_dir, options.dst, workspace.dst_aligned, options.output, settings,
+                                 _result_options(options, model, model_dir, settings), **common)
+        assert summary.video is not None
+        return summary, summary.video
+    stage("merge")
+    summary = merge(model_dir, options.dst, workspace.dst_aligned, workspace.merged, settings,
+                    workspace.merged_mask, redo_changed=True, **common)
+    stage("encode")
+    result_options = _result_options(options, {**model, "weights_sha256": summary.weights_sha256}, model_dir,
+                                     settings, mask_dir=workspace.merged_mask)
+    return summary, encode_video(workspace.merged, options.output, result_options, on_progress)
+
+
+def _result_options(options: RunOptions, model: dict[str, Any] | None = None, weights: Path | None = None,
+                    settings: MergeSettings | None = None, mask_dir: Path | None = None) -> EncodeOptions:
+    """How the result is encoded, with its provenance: the inputs (and the trained weights), the model's
+    summary and the merge settings. Without a model (the checks before any work): the one asked for."""
+    inputs = {"src": Path(options.src), "dst": Path(options.dst)}
+    if weights is not None:
+        inputs["model_weights"] = weights
+    provenance = {"inputs": inputs, "model": model if model is not None else {"name": options.model},
+                  "settings": (settings or options.merge_settings).to_dict()}
+    return EncodeOptions(audio_from=Path(options.dst), mask_dir=mask_dir, visible_label=options.visible_label,
+                         preset=options.preset, overwrite=options.overwrite, provenance=provenance)
 
 
 def _choose_model(options: RunOptions, workspace: Workspace, device: str) -> tuple[str, str]:

@@ -17,8 +17,8 @@ import numpy as np
 
 from recast.errors import InputError
 from recast.media.video import iter_frames, probe
-from recast.pipeline.encode import EncodeOptions, EncodeSummary, ResultWriter
 from recast.provenance.label import mark_frame
+from recast.provenance.writer import EncodeOptions, EncodeSummary, ResultWriter
 
 CAPTION_HEIGHT = 28
 """Height in pixels of the caption strip under (image) or above (video) each panel."""

@@ -11,13 +11,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from recast.errors import InputError, OptionError
 from recast.media.images import IMAGE_EXTENSIONS, list_images, read_image
 from recast.media.video import iter_frames, probe
+from recast.options import option
 from recast.provenance.contentcred import ContentCredentials, read_manifest
 from recast.provenance.label import (
     PROVENANCE_LABEL,
@@ -35,6 +36,15 @@ HASH_SECONDS = 120.0
 """Time allowed for hashing the result, and again for hashing all recorded inputs together."""
 MAX_HASH_BYTES = 16 << 30
 """Largest file (or frame folder) verify hashes; a recorded input over it is reported unchecked."""
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How ``recast verify`` (and the studio's verify task) checks a result."""
+
+    OPTIONS_NOUN: ClassVar[str] = "verify option"
+
+    frames: int = option(50, "Frames to sample for the watermark", ge=1, le=10000)
 
 
 @dataclass(frozen=True)

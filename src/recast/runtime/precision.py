@@ -40,9 +40,7 @@ from typing import Literal
 import torch
 
 from recast.errors import OptionError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-"""Names a user can ask for: ``auto`` (see the module table), or one of the three forced."""
+from recast.runtime.options import PRECISIONS
 
 Purpose = Literal["train", "infer"]
 

@@ -1,9 +1,9 @@
 """The option schemas the studio's forms are generated from — the CLI's own declarations.
 
-A form is one options class (``train``: :class:`~recast.train.options.TrainSettings`; ``merge``:
-:class:`~recast.merge.settings.MergeSettings`) or, for a task whose options are a stage's plus the
-studio's (which side, which model, the encoding), the classes' options in one schema: its
-properties are exactly the keys the task accepts (see :mod:`recast.studio.taskoptions`).
+A form is one or more option groups (:func:`recast.studio.tasks.options.form_groups`): ``train`` is
+:class:`~recast.train.options.TrainSettings`, ``merge`` :class:`~recast.merge.settings.MergeSettings`,
+``render`` the merge settings, the video options, the render's own and the merge's compute options.
+Its properties are exactly the keys the task accepts and validates with the same declarations.
 """
 
 from __future__ import annotations
@@ -11,29 +11,27 @@ from __future__ import annotations
 from typing import Any
 
 from recast.options import json_schema
+from recast.studio.tasks.options import form_groups, form_names
+
+__all__ = ["form_names", "form_schema"]
 
 
-def _schemas() -> dict[str, tuple[type, ...]]:
-    from recast.extract.stage import ExtractOptions
-    from recast.merge.settings import MergeSettings
-    from recast.pipeline.encode import EncodeOptions
-    from recast.studio.taskoptions import EvalJob, ExtractJob, RenderJob, SortJob, VerifyJob
-    from recast.train.options import TrainSettings
+def form_schema(name: str, model: str | None = None) -> dict[str, Any]:
+    """JSON schema of form ``name`` (KeyError when there is none).
 
-    return {"extract": (ExtractJob, ExtractOptions), "train": (TrainSettings,), "merge": (MergeSettings,),
-            "sort": (SortJob,), "render": (MergeSettings, EncodeOptions, RenderJob), "eval": (EvalJob,),
-            "verify": (VerifyJob,)}
+    ``model`` (the ``train`` form only): a registered model whose training defaults replace the
+    declared ones, so the form shows what that model trains with (OptionError for an unknown name).
+    """
+    groups = form_groups(name)
+    schema = json_schema(groups[-1].cls)
+    properties: dict[str, Any] = {}
+    for group in groups:
+        described = json_schema(group.cls)["properties"]
+        properties.update({item.name: described[item.name] for item in group.fields()})
+    schema["properties"] = properties
+    if model is not None and name == "train":
+        from recast.models.registry import get_entry
 
-
-def form_names() -> list[str]:
-    """The forms the studio offers."""
-    return sorted(_schemas())
-
-
-def form_schema(name: str) -> dict[str, Any]:
-    """JSON schema of form ``name`` (KeyError when there is none)."""
-    classes = _schemas()[name]
-    schema = json_schema(classes[-1])
-    if len(classes) > 1:
-        schema["properties"] = {key: value for cls in classes for key, value in json_schema(cls)["properties"].items()}
+        for key, value in get_entry(model).train_defaults.items():
+            properties[key] = {**properties[key], "default": value}
     return schema

@@ -16,8 +16,6 @@ from recast.studio.tasks import Emit
 
 LIVE_DIR = Path(".studio") / "live"
 CAMERA_PREFIX = "camera:"
-LIVE_SETTINGS = ("mask_mode", "color", "erode", "blur", "morph")
-"""The merge settings the Live page offers (the live loop's own; XSeg modes need a mask model)."""
 
 
 def frame_path(workspace: Path, job_id: int | str) -> Path:
@@ -53,35 +51,50 @@ def resolve_model(workspace: Path, name: str) -> Path:
     return path
 
 
+def check_live(workspace: Path, options: Any) -> tuple[Any, Any]:
+    """The live task's options: (:class:`~recast.studio.tasks.options.LiveJob`,
+    :class:`~recast.live.engine.LiveOptions` with its merge ``settings``, a :data:`LIVE_SETTINGS` subset);
+    the model and the input must exist in the workspace."""
+    from recast.live.engine import LiveOptions
+    from recast.merge.settings import MergeSettings
+    from recast.options import from_mapping
+    from recast.studio.tasks.options import LiveJob, split
+
+    if not isinstance(options, dict):
+        raise OptionError(f"live options must be an object of name: value, got {str(options)[:40]!r}")
+    rest = {key: value for key, value in options.items() if key != "settings"}
+    job_part, live_part = split(rest, "live")
+    (settings,) = split(options.get("settings") or {}, "live-settings")
+    live = from_mapping(LiveOptions, {**live_part, "settings": MergeSettings.from_dict(settings)})
+    job = from_mapping(LiveJob, job_part)
+    resolve_model(workspace, job.model)
+    resolve_input(workspace, job.input)
+    return job, live
+
+
 def run_live_view(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Swap faces live from ``options["input"]`` with ``options["model"]``, publishing frames for the page.
 
-    options: ``model`` (folder name under model/, or a workspace-relative .dfm/.onnx), ``input``
-    (``camera:N`` or a workspace-relative video, played at its own rate), ``settings`` (merge settings,
-    :data:`LIVE_SETTINGS`), ``detect_every``, ``max_faces``, ``visible_label``, ``seconds``. Stats are
-    emitted once a second; the newest frame is at :func:`frame_path` of this job.
+    options: :class:`~recast.studio.tasks.options.LiveJob` fields (``model``: a folder name under
+    model/ or a workspace-relative .dfm/.onnx; ``input``: ``camera:N`` or a workspace-relative video,
+    played at its own rate; ``seconds``), ``recast live``'s :data:`~recast.live.engine.LIVE_FLAGS`
+    and ``settings`` (merge settings, :data:`~recast.live.engine.LIVE_SETTINGS`). Stats are
+    emitted once a second, with the ``iteration`` of the weights in use: a model folder is reloaded when
+    more training saves a newer checkpoint. The newest frame is at :func:`frame_path` of this job.
     """
-    from recast.export.loader import load_face_model
     from recast.live.capture import open_source
-    from recast.live.engine import LiveOptions, LiveSession
-    from recast.merge.settings import MergeSettings
+    from recast.live.engine import LiveSession
+    from recast.models.checkpoint import current_weights
+    from recast.models.loader import load_face_model
 
-    unknown = set(options) - {"model", "input", "settings", "detect_every", "max_faces", "visible_label", "seconds"}
-    if unknown:
-        raise OptionError(f"unknown live option(s): {', '.join(sorted(unknown))}")
-    settings = dict(options.get("settings") or {})
-    extra = sorted(set(settings) - set(LIVE_SETTINGS))
-    if extra:
-        raise OptionError(f"live settings are {', '.join(LIVE_SETTINGS)}; not {', '.join(extra)}")
-    live_options = LiveOptions(MergeSettings.from_dict(settings), detect_every=int(options.get("detect_every", 5)),
-                               max_faces=int(options.get("max_faces", 1)),
-                               visible_label=bool(options.get("visible_label", False)))
-    model = load_face_model(resolve_model(workspace, str(options.get("model", "default"))))
-    session = LiveSession(model, open_source(resolve_input(workspace, str(options.get("input", "camera:0")))),
-                          live_options)
+    job, live_options = check_live(workspace, options)
+    model_path = resolve_model(workspace, job.model)
+    version = current_weights(model_path) if model_path.is_dir() else None
+    model = load_face_model(model_path)
+    session = LiveSession(model, open_source(resolve_input(workspace, job.input)), live_options)
     target = frame_path(workspace, emit.job_id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    seconds = options.get("seconds")
+    seconds = job.seconds
     started = last_report = time.monotonic()
     try:
         for frame in session.frames():
@@ -94,9 +107,12 @@ def run_live_view(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[
             now = time.monotonic()
             if now - last_report >= 1.0:
                 last_report = now
+                newer = current_weights(model_path) if version is not None else None
+                if newer is not None and newer != version:  # more training saved a newer checkpoint
+                    session.model, version = load_face_model(model_path), newer
                 emit({"type": "progress", "kind": "live", "delivered": session.stats.delivered,
                       "fps": round(session.stats.fps, 1), "latency_ms": round(frame.latency * 1000.0),
-                      "faces": frame.faces})
+                      "faces": frame.faces, "iteration": getattr(session.model, "iteration", None)})
             if seconds is not None and now - started >= float(seconds):
                 break
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""Training: data, augmentation, losses, optimisers, options and the trainer loop.
+"""Training: data, augmentation, optimisers, options and the trainer loop (the losses the families use are
+:mod:`recast.models.losses`).
 
 The models themselves (families, registry, checkpoint format, merge-time inference) live in
 :mod:`recast.models`; this package trains them. Entry points: :func:`train` with :class:`TrainOptions`

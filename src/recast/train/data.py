@@ -16,6 +16,8 @@ Batches are dicts of float32 tensors: ``{src,dst}_{warped,target}`` (N, 3, R, R)
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,6 +208,23 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
+MAX_SOCKET_DIR = 80
+"""Longest temporary folder in which multiprocessing can still open its AF_UNIX sockets (their paths are
+limited to 107 bytes, and ``pymp-XXXXXXXX/listener-XXXXXXXX`` is appended)."""
+
+
+def init_loader_worker(worker_id: int) -> None:
+    """A DataLoader worker's set-up: one thread (:func:`init_worker_process`), and a temporary folder short
+    enough for the socket through which it hands tensors to the trainer (under a long ``TMPDIR`` that socket
+    cannot be made, and the first batch never arrives)."""
+    init_worker_process()
+    if len(tempfile.gettempdir()) > MAX_SOCKET_DIR:
+        for candidate in ("/tmp", "/var/tmp", "/dev/shm"):
+            if os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+                tempfile.tempdir = candidate
+                break
+
+
 def make_loader(dataset: PairDataset, plan: BatchPlan, workers: int) -> torch.utils.data.DataLoader:
     """DataLoader over ``plan`` with ``workers`` processes (0 = in the training process).
 
@@ -216,6 +235,6 @@ def make_loader(dataset: PairDataset, plan: BatchPlan, workers: int) -> torch.ut
     return torch.utils.data.DataLoader(
         dataset, batch_sampler=plan, num_workers=workers, collate_fn=collate,
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-        worker_init_fn=init_worker_process if workers > 0 else None,
+        worker_init_fn=init_loader_worker if workers > 0 else None,
         multiprocessing_context="spawn" if workers > 0 else None,
     )

@@ -19,14 +19,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from recast.errors import InputError
 from recast.faceset.source import open_faceset
+from recast.models.checkpoint import check_writable
 from recast.models.enhancer import EnhancerConfig, FaceEnhancer, resize_faces, save_enhancer
 from recast.models.inference import FaceSwapper
+from recast.train.loop import LoopLimits, StepOutcome, run_loop
 from recast.train.samples import crop_face
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class EnhancerResult:
     """What :func:`train_enhancer` did: where it saved, its face size S, the steps, the last loss, and the L1
-    error of the swap model's rendering (``before``) and of the enhanced one (``after``) on all pairs, at S."""
+    error of the swap model's rendering (``before``) and of the enhanced one (``after``) on all pairs, at S;
+    ``status`` ``done`` or ``interrupted`` (SIGINT/SIGTERM, saved) and a one-line ``message``."""
 
     folder: Path
     size: int
@@ -44,6 +48,8 @@ class EnhancerResult:
     before: float
     after: float
     seconds: float
+    status: str = "done"
+    message: str = ""
 
 
 def enhancer_pairs(swapper: FaceSwapper, faceset: str | Path, size: int, max_faces: int,
@@ -63,18 +69,59 @@ def enhancer_pairs(swapper: FaceSwapper, faceset: str | Path, size: int, max_fac
     return _to_uint8(np.concatenate(rendered)), _to_uint8(target)
 
 
+class _EnhancerLoop:
+    """The enhancer, its optimiser and pairs, as the loop shell's :class:`recast.train.loop.LoopBody`;
+    every save writes the folder with the iterations so far and the errors before and after."""
+
+    def __init__(self, enhancer: FaceEnhancer, inputs: np.ndarray, targets: np.ndarray, out_dir: Path,
+                 facts: dict[str, Any], patch: int, batch_size: int, lr: float, device: str, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.enhancer, self.inputs, self.targets, self.out_dir, self.facts = enhancer, inputs, targets, out_dir, facts
+        self.patch, self.batch_size, self.device = patch, batch_size, device
+        self.rng = np.random.default_rng(seed)
+        self.optimizer = torch.optim.Adam(enhancer.parameters(), lr=lr)
+        self.iteration, self.loss = 0, float("nan")
+        self.before = self.after = float("nan")
+
+    def train_step(self) -> StepOutcome:
+        x, y = _patches(self.inputs, self.targets, self.patch, self.batch_size, self.rng, self.device)
+        loss = torch.nn.functional.l1_loss(self.enhancer(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.iteration, self.loss = self.iteration + 1, float(loss.detach())
+        return StepOutcome()
+
+    def save(self) -> None:
+        self.enhancer.eval()
+        self.before, self.after = _errors(self.enhancer, self.inputs, self.targets, self.device)
+        self.enhancer.train()
+        save_enhancer(self.enhancer, self.out_dir, {**self.facts, "iterations": self.iteration, "loss": self.loss,
+                                                    "l1_before": self.before, "l1_after": self.after})
+
+    def backup(self) -> None:
+        """No backups: an enhancer trains in minutes."""
+
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.enhancer.parameters())
+
+
 def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | Path, *, minutes: float | None = None,
                    iterations: int | None = None, size: int | None = None, channels: int = 32, blocks: int = 4,
                    patch: int = 64, batch_size: int = 8, lr: float = 5e-4, max_faces: int = 400,
-                   device: str = "cpu", seed: int = 0) -> EnhancerResult:
+                   device: str = "cpu", seed: int = 0, autosave_minutes: float = 25.0) -> EnhancerResult:
     """Train an enhancer for the model in ``model_dir`` on ``src_faces`` and save it in ``out_dir``.
+
+    The loop is the shared shell (:mod:`recast.train.loop`): SIGINT and SIGTERM save and stop, an error
+    saves before it propagates, and the folder is saved every ``autosave_minutes`` (0: only at the end).
 
     Raises:
         InputError: no limit given, or faces smaller than the model's resolution.
     """
     if minutes is None and iterations is None:
         raise InputError(Path(out_dir), "give minutes or iterations for the enhancer's training")
-    started = time.perf_counter()
+    started = time.monotonic()
+    check_writable(Path(out_dir))
     swapper = FaceSwapper.load(model_dir, device=device)
     side = open_faceset(src_faces)[0].image.shape[0]
     size = size or min(2 * swapper.resolution, side)
@@ -82,27 +129,18 @@ def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | 
         raise InputError(Path(src_faces), f"faces of {side} px are smaller than the model's {swapper.resolution} px")
     inputs, targets = enhancer_pairs(swapper, src_faces, size, max_faces)
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     enhancer = FaceEnhancer(EnhancerConfig(size, swapper.resolution, str(swapper.face_type), channels, blocks))
     enhancer.to(device).train()
-    optimizer = torch.optim.Adam(enhancer.parameters(), lr=lr)
-    patch = min(patch, size)
-    step, loss_value = 0, float("nan")
-    while (iterations is None or step < iterations) and (
-            minutes is None or time.perf_counter() - started < 60 * minutes):
-        x, y = _patches(inputs, targets, patch, batch_size, rng, device)
-        loss = torch.nn.functional.l1_loss(enhancer(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step, loss_value = step + 1, float(loss.detach())
+    facts = {"model_dir": str(model_dir), "src_faces": str(src_faces), "pairs": len(inputs)}
+    body = _EnhancerLoop(enhancer, inputs, targets, Path(out_dir), facts, min(patch, size), batch_size, lr, device,
+                         seed)
+    outcome = run_loop(body, LoopLimits(iterations, minutes, autosave_minutes), started=started,
+                       note=lambda line: log.warning("enhancer %s: %s", out_dir, line))
     enhancer.eval()
-    before, after = _errors(enhancer, inputs, targets, device)
-    facts = {"iterations": step, "loss": loss_value, "l1_before": before, "l1_after": after,
-             "model_dir": str(model_dir), "src_faces": str(src_faces), "pairs": len(inputs)}
-    folder = save_enhancer(enhancer, out_dir, facts)
-    result = EnhancerResult(folder, size, step, loss_value, before, after, time.perf_counter() - started)
-    log.info("enhancer %s: %d iterations on %d faces, L1 %.4f → %.4f", folder, step, len(inputs), before, after)
+    result = EnhancerResult(Path(out_dir), size, body.iteration, body.loss, body.before, body.after,
+                            time.monotonic() - started, outcome.status, outcome.message)
+    log.info("enhancer %s: %s, %d iterations on %d faces, L1 %.4f → %.4f", out_dir, outcome.status, body.iteration,
+             len(inputs), body.before, body.after)
     return result
 
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from recast.color import SAMPLE_TRANSFERS
 from recast.errors import InputError, OptionError
 from recast.options import from_mapping, load_toml, option, unknown_keys, validate
+from recast.runtime.options import ComputeOptions, Limits
 
 MAX_BATCH_SIZE = 4096
 """Largest batch accepted from options, config files or a saved ``state.json``."""
@@ -121,6 +122,10 @@ class ProgressEvent:
     message: str = ""
 
 
+TRAIN_COMPUTE = ("device", "precision", "threads", "workers", "seed")
+"""The :class:`~recast.runtime.options.ComputeOptions` a training run takes (its batch size is a setting)."""
+
+
 @dataclass
 class TrainOptions:
     """One training run.
@@ -160,30 +165,36 @@ class TrainOptions:
     model: str | None = None
     model_config: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
-    iterations: int | None = option(None, "Target iteration", ge=0)
-    more: int | None = option(None, "Iterations to add", ge=0)
-    minutes: float | None = option(None, "Minutes of this run", ge=0)
-    device: str = "cpu"
-    workers: int | None = None
-    seed: int = 0
-    autosave_minutes: float = option(25.0, "Minutes between saves", ge=0)
-    autobackup_hours: float = option(0.0, "Hours between kept backups", ge=0)
+    iterations: int | None = Limits.iterations
+    more: int | None = Limits.more
+    minutes: float | None = Limits.minutes
+    device: str = ComputeOptions.device
+    workers: int | None = ComputeOptions.workers
+    seed: int = ComputeOptions.seed
+    autosave_minutes: float = option(25.0, "Minutes between saves (0 = only at the end)", ge=0)
+    autobackup_hours: float = option(0.0, "Hours between kept backups (0 = off)", ge=0)
     backup_count: int = 24
-    preview_every: int | None = None
+    preview_every: int | None = option(None, "Iterations between preview and loss-curve images in "
+                                       "MODEL_DIR/previews (0 = off)", ge=0,
+                                       default_text="100 on CPU, 10 × resolution/64 on CUDA")
     load_weights: Path | str | None = None
     freeze: tuple[str, ...] = ()
-    precision: str = "auto"
+    precision: str = ComputeOptions.precision
     compile: bool = False
     tensorboard: bool = False
-    threads: int | None = None
+    threads: int | None = ComputeOptions.threads
     explosion_factor: float = 20.0
     consent: str | None = None
     on_event: Callable[[ProgressEvent], None] | None = None
 
     def validate(self) -> None:
-        """Raise :class:`OptionError` for contradictory or out-of-range run limits (before anything is written)."""
-        if self.iterations is not None and self.more is not None:
-            raise OptionError("give --iterations (the target iteration) or --more (iterations to add), not both")
+        """Raise :class:`OptionError` for contradictory or out-of-range limits and compute options, naming
+        the flag (before anything is written)."""
+        limits = Limits(self.iterations, self.more, self.minutes)
+        validate(limits)
+        limits.check()
+        validate(ComputeOptions(device=self.device, precision=self.precision, threads=self.threads,
+                                workers=self.workers, seed=self.seed))
         validate(self)
 
     def target_iteration(self, current: int) -> int | None:
@@ -193,6 +204,20 @@ class TrainOptions:
         if self.more is not None:
             return current + self.more
         return None
+
+
+@dataclass(frozen=True)
+class EnhancerOptions:
+    """How long ``recast train-enhancer`` trains and at what size (:func:`recast.train.enhance.train_enhancer`)."""
+
+    OPTIONS_NOUN: ClassVar[str] = "enhancer option"
+    OPTIONS_LABEL: ClassVar[str] = "{flag}"
+
+    minutes: float = option(10.0, "Training time budget", gt=0, le=10_000_000, group="Enhancer")
+    iterations: int | None = option(None, "Stop after this many iterations instead", ge=1, group="Enhancer",
+                                    default_text="no limit")
+    size: int | None = option(None, "Enhanced face size", ge=16, le=2048, group="Enhancer",
+                              default_text="twice the model's, at most the faces' own")
 
 
 def read_config_file(path: str | Path, config_fields: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -21,7 +21,8 @@ from typing import cast
 import cv2
 import numpy as np
 
-from recast.faces.alignment import transform_matrix, transform_points
+from recast.faces.alignment import transform_points
+from recast.faces.crop import crop_matrix
 from recast.faces.facetype import FaceType
 from recast.faces.masks import eyes_mouth_mask, hull_mask
 
@@ -59,15 +60,6 @@ class Sample:
 
 def _as3x3(mat: np.ndarray) -> np.ndarray:
     return np.vstack([mat, [0.0, 0.0, 1.0]])
-
-
-def crop_matrix(landmarks: np.ndarray, image_size: int, image_face_type: FaceType, resolution: int,
-                face_type: FaceType) -> np.ndarray:
-    """(2, 3) map from aligned-image pixels to the model's ``resolution`` crop of ``face_type``."""
-    if image_face_type == face_type:
-        s = resolution / image_size
-        return np.array([[s, 0.0, 0.0], [0.0, s, 0.0]])
-    return transform_matrix(landmarks, resolution, face_type)
 
 
 def random_affine(rng: np.random.Generator, spec: SampleSpec) -> np.ndarray:

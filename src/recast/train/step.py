@@ -2,7 +2,7 @@
 
 :class:`TrainStep` owns the model, the optional discriminators and their optimisers; calling it with a
 batch (see :mod:`recast.train.data`) returns the iteration's losses as floats. Loss weights follow
-DeepFaceLab (see :mod:`recast.train.losses`); deliberate differences are noted where they happen.
+DeepFaceLab (see :mod:`recast.models.losses`); deliberate differences are noted where they happen.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from recast.models import losses as L
 from recast.models.base import FaceSwapModel, TrainOutputs
 from recast.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from recast.models.growth import resize
 from recast.runtime.precision import Precision
-from recast.train import losses as L
 from recast.train.distributed import DistInfo, average_gradients, average_scalars
 from recast.train.optim import LrDropout, clip_grad_norm, create_optimizer, lr_cos_factor
 from recast.train.options import TrainSettings

@@ -5,10 +5,9 @@ the same loop in parts. Progress goes to ``TrainOptions.on_event`` (the library 
 
 Safety: checkpoints are crash-safe (see :mod:`recast.models.checkpoint`); a new model is saved at
 iteration 0, so a good save always exists; a non-finite loss, or one above ``explosion_factor`` × its
-recent median, stops training and restores the last save. SIGINT (Ctrl-C, also when the process was
-started with SIGINT ignored) and SIGTERM (``docker stop``, systemd, schedulers) finish the current
-iteration, save and return; any other error after an iteration saves (when the weights are finite)
-before it propagates. A face that cannot be read is replaced by another and listed, not fatal.
+recent median, stops training and restores the last save. Stop signals (SIGINT, SIGTERM), save on
+error, autosave, backups and the limits are the shared loop shell's (:mod:`recast.train.loop`).
+A face that cannot be read is replaced by another and listed, not fatal.
 Saved config, state and weights are validated before anything is allocated.
 """
 
@@ -17,9 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import statistics
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ import torch
 
 from recast.errors import InputError, OptionError
 from recast.faces.facetype import FaceType
+from recast.faceset.source import faceset_summary
 from recast.models import checkpoint as ckpt
 from recast.models.base import FaceSwapModel
 from recast.models.growth import PLATEAU_WINDOW, Progress
@@ -41,6 +39,8 @@ from recast.runtime.precision import choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
 from recast.train import distributed, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
+from recast.train.loop import LoopLimits, StepOutcome, run_loop
+from recast.train.memcheck import check_train_memory
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
 from recast.train.previews import write_previews
@@ -67,32 +67,6 @@ class TrainResult:
     data_wait_share: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
     skipped_faces: list[str] = field(default_factory=list)
-
-
-class _StopSignals:
-    """While active (main thread only), SIGINT and SIGTERM ask the loop to stop after the current
-    iteration instead of killing it; a second signal raises KeyboardInterrupt at once."""
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    def install(self) -> None:
-        """Take over SIGINT and SIGTERM (a no-op outside the main thread)."""
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-
-    def restore(self) -> None:
-        """Put the previous handlers back."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
 
 
 def _valid_history(history: Any) -> dict[str, list[float]] | None:
@@ -141,6 +115,7 @@ class Trainer:
         self.skipped_faces: list[str] = []
         if options.tensorboard:
             tensorboard.check_available()
+        check_train_memory(options, self.device, self.dist.world)
         self._setup_model()
         self._setup_data()
         if self._is_new:  # only once model and data are known to fit together
@@ -151,32 +126,45 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- setup
     def _setup_model(self) -> None:
+        """Load the saved model or create a new one, resolve its settings and training state, then build the
+        parts it trains with (optimisers, discriminators) and the step."""
+        model, checkpoint = self._load_or_create_model()
+        reset_optimizer = self._settings_and_state(model, checkpoint)
+        self._setup_parts(model, checkpoint, reset_optimizer)
+
+    def _load_or_create_model(self) -> tuple[FaceSwapModel, ckpt.Checkpoint | None]:
+        """The model folder's model and checkpoint (its options checked against the saved ones), or a new model
+        of the asked family and config (no checkpoint); sets :attr:`name`."""
         o = self.options
         exists = (self.model_dir / ckpt.CONFIG_FILE).is_file()
-        checkpoint = None
+        self._is_new = not exists
         torch.manual_seed(o.seed)
-        if exists:
-            name, saved_config = check_saved_model(self.model_dir)
-            if o.model and o.model.lower() != name:
-                raise OptionError(f"{self.model_dir} holds a {name!r} model, not {o.model!r}")
-            _check_fixed(saved_config, o.model_config, name)
-            if o.load_weights:
-                raise OptionError("--load-weights only applies when creating a new model")
-            model = model_from_saved(name, saved_config)
-            checkpoint = ckpt.load_checkpoint(self.model_dir)
-        else:
-            name = (o.model or DEFAULT_MODEL).lower()
-            model = create_model(name, **o.model_config)
+        if not exists:
+            self.name = (o.model or DEFAULT_MODEL).lower()
+            return create_model(self.name, **o.model_config), None
+        name, saved_config = check_saved_model(self.model_dir)
+        if o.model and o.model.lower() != name:
+            raise OptionError(f"{self.model_dir} holds a {name!r} model, not {o.model!r}")
+        _check_fixed(saved_config, o.model_config, name)
+        if o.load_weights:
+            raise OptionError("--load-weights only applies when creating a new model")
         self.name = name
+        return model_from_saved(name, saved_config), ckpt.load_checkpoint(self.model_dir)
+
+    def _settings_and_state(self, model: FaceSwapModel, checkpoint: ckpt.Checkpoint | None) -> bool:
+        """Resolve the settings (family defaults, then the saved ones, then the asked ones) and the training
+        state (seed, iteration, loss history, elapsed time); load the saved weights into ``model``. True when the
+        optimisers start afresh (a new model, another optimiser, or pretraining switched off)."""
+        o = self.options
         state = checkpoint.state if checkpoint else {}
         self.seed = int(state.get("seed", o.seed))
         saved_settings = dict(state.get("settings", {}))
         try:
-            resolve_settings(get_entry(name).train_defaults, saved_settings)
+            resolve_settings(get_entry(self.name).train_defaults, saved_settings)
         except OptionError as error:
             raise InputError(self.model_dir / ckpt.STATE_FILE,
                              f"saved training settings are invalid: {error}") from None
-        self.settings = resolve_settings(get_entry(name).train_defaults, saved_settings, o.settings)
+        self.settings = resolve_settings(get_entry(self.name).train_defaults, saved_settings, o.settings)
         self.iteration = int(state.get("iteration", 0))
         self.history = _empty_history()
         if checkpoint and checkpoint.history:
@@ -194,6 +182,13 @@ class Trainer:
                 model.reset_inters()
                 self._emit(ProgressEvent("info", 0, message="pretraining switched off: iteration reset to 0, "
                                                             "inter layers re-initialised"))
+        return reset_optimizer
+
+    def _setup_parts(self, model: FaceSwapModel, checkpoint: ckpt.Checkpoint | None, reset_optimizer: bool) -> None:
+        """Copy ``--load-weights``, freeze, place ``model`` on the device, build its part and the discriminators
+        the settings ask for (restoring their optimiser state unless ``reset_optimizer``), and the step."""
+        o = self.options
+        state = checkpoint.state if checkpoint else {}
         if o.load_weights:
             copied = self._copy_weights(model, Path(o.load_weights))
             self._emit(ProgressEvent("info", 0, message=f"copied {copied} weight tensors from {o.load_weights}"))
@@ -222,7 +217,6 @@ class Trainer:
                                  message=f"{self.device.type}, {self.step.precision.describe()}"))
         if o.compile:
             self.step.forward = cast(torch.nn.Module, torch.compile(model))  # an OptimizedModule; stubs say Callable
-        self._is_new = not exists
 
     def _make_aux(self, module: torch.nn.Module, key: str, checkpoint: ckpt.Checkpoint | None) -> Part:
         if checkpoint is not None:
@@ -341,90 +335,29 @@ class Trainer:
         return 10 * max(1, self.model.resolution // 64) if self.device.type == "cuda" else 100
 
     def run(self) -> TrainResult:
-        """Train until the iteration/minute limit, Ctrl-C or divergence; always leaves a good save."""
+        """Train until the iteration/minute limit, a stop signal or divergence; always leaves a good save
+        (the shell, :func:`recast.train.loop.run_loop`, owns limits, signals, autosave and save on error)."""
         o = self.options
-        start = last_save = last_backup = time.monotonic()
-        first_iteration = self.iteration
-        step_times: deque[float] = deque(maxlen=50)
-        wait_total = step_total = 0.0
-        done = 0
-        target = o.target_iteration(self.iteration)
-        status, message, logs = "done", "", {}
-        preview_every = self._preview_every()
-        batches = iter(self.loader)
-        previous: dict[str, torch.Tensor] | None = None
-        unwarped_every = self.settings.effective().unwarped_every
-        stop = _StopSignals()
-        try:
-            stop.install()
-            while target is None or self.iteration < target:
-                if stop.received:
-                    status, message = "interrupted", f"stopped by {stop.received}; saved"
-                    break
-                t0 = time.perf_counter()
-                if unwarped_every and previous is not None and self.iteration % unwarped_every == 0:
-                    batch = unwarped(previous)
-                else:
-                    batch = previous = next(batches)
-                    self._note_skipped(batch.pop("skipped", []))
-                t1 = time.perf_counter()
-                torch.manual_seed(self.seed * 1_000_003 + self.iteration)
-                logs = self.step(batch, self.iteration)
-                t2 = time.perf_counter()
-                wait_total += t1 - t0
-                step_total += t2 - t0
-                step_times.append(t2 - t0)
-                self._tune_threads(t2 - t0)
-                reason = self._diverged(logs)
-                if reason:
-                    restored = self.restore_last_save()
-                    status, message = "diverged", f"{reason} at iteration {self.iteration + 1}; restored the save " \
-                                                  f"from iteration {restored}"
-                    self._emit(ProgressEvent("diverged", restored, losses=logs, message=message))
-                    break
-                self.iteration += 1
-                done += 1
-                self.elapsed += t2 - t0
-                self.history["iteration"].append(self.iteration)
-                self.history["src"].append(round(logs["src"], 6))
-                self.history["dst"].append(round(logs["dst"], 6))
-                ms = 1000 * statistics.fmean(step_times)
-                self._emit(ProgressEvent("iteration", self.iteration, ms, logs))
-                if self.tensorboard is not None:
-                    self.tensorboard.scalars(self.iteration, logs, ms)
-                if self._advance(start, first_iteration, batch if preview_every else None):
-                    last_save = time.monotonic()
-                elif preview_every and self.iteration % preview_every == 0 and self.dist.is_main:
-                    self.write_preview(batch)
-                now = time.monotonic()
-                if o.autobackup_hours > 0 and now - last_backup >= o.autobackup_hours * 3600:
-                    self.save()
-                    last_save = last_backup = now
-                    if self.dist.is_main:
-                        ckpt.backup(self.model_dir, o.backup_count)
-                        self._emit(ProgressEvent("backup", self.iteration))
-                elif o.autosave_minutes > 0 and now - last_save >= o.autosave_minutes * 60:
-                    self.save()
-                    last_save = now
-                if o.minutes is not None and now - start >= o.minutes * 60:
-                    break
-        except KeyboardInterrupt:
-            status, message = "interrupted", "stopped by Ctrl-C; saved"
-        except Exception as error:
-            if stop.received:  # e.g. data workers that died from the same Ctrl-C
-                status, message = "interrupted", f"stopped by {stop.received}; saved"
-            else:
-                self._save_after_error(error, done)
-                raise
-        finally:
-            stop.restore()
-        if status != "diverged":
-            self.save()
-        ms_per_iter = 1000 * step_total / max(done, 1)
-        result = TrainResult(self.model_dir, self.iteration, status, message, logs, ms_per_iter,
-                             wait_total / step_total if step_total else 0.0, self.history, list(self.skipped_faces))
-        self._emit(ProgressEvent("done", self.iteration, ms_per_iter, logs, message))
+        body = _FaceLoop(self)
+        limits = LoopLimits(o.target_iteration(self.iteration), o.minutes, o.autosave_minutes, o.autobackup_hours)
+        outcome = run_loop(body, limits, started=body.started,
+                           note=lambda line: self._emit(ProgressEvent("info", self.iteration, message=line)))
+        ms_per_iter = 1000 * body.step_total / max(outcome.steps, 1)
+        result = TrainResult(self.model_dir, self.iteration, outcome.status, outcome.message, body.logs, ms_per_iter,
+                             body.wait_total / body.step_total if body.step_total else 0.0, self.history,
+                             list(self.skipped_faces))
+        self._emit(ProgressEvent("done", self.iteration, ms_per_iter, body.logs, outcome.message))
         return result
+
+    def weights_finite(self) -> bool:
+        """Whether every trained weight is finite."""
+        return all(bool(torch.isfinite(p).all()) for part in self.parts.values() for p in part.module.parameters())
+
+    def backup(self) -> None:
+        """Copy the last save into backups/ (rank 0), keeping ``backup_count``."""
+        if self.dist.is_main:
+            ckpt.backup(self.model_dir, self.options.backup_count)
+            self._emit(ProgressEvent("backup", self.iteration))
 
     def budget_fraction(self, started: float, first_iteration: int) -> float | None:
         """The share of this run's budget used (the largest of minutes, target iteration and iterations to
@@ -486,18 +419,6 @@ class Trainer:
                 self.skipped_faces.append(name)
                 self._emit(ProgressEvent("info", self.iteration, message=f"skipped unreadable face {name}"))
 
-    def _save_after_error(self, error: Exception, done: int) -> None:
-        """Save the work since the last save when an error ends training (never masking ``error``)."""
-        finite = all(bool(torch.isfinite(p).all()) for part in self.parts.values() for p in part.module.parameters())
-        if done == 0 or not finite:
-            return
-        try:
-            self.save()
-        except Exception:  # the original error is the one to report
-            return
-        message = f"{type(error).__name__} at iteration {self.iteration + 1}; saved iteration {self.iteration}"
-        self._emit(ProgressEvent("info", self.iteration, message=message))
-
     def write_preview(self, batch: dict[str, torch.Tensor]) -> None:
         """Preview grid from the batch's target faces, loss curve and history JSON (rank 0)."""
         from recast.train.previews import preview_grid
@@ -522,6 +443,74 @@ class Trainer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _FaceLoop:
+    """One run's step for :func:`recast.train.loop.run_loop`: a batch (or Quick96's unwarped re-feed), the
+    step, divergence check, history, events, the model's growth policy and previews; timing for the result."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.started = time.monotonic()
+        self.first_iteration = trainer.iteration
+        self.step_times: deque[float] = deque(maxlen=50)
+        self.wait_total = self.step_total = 0.0
+        self.logs: dict[str, float] = {}
+        self.preview_every = trainer._preview_every()
+        self.batches = iter(trainer.loader)
+        self.previous: dict[str, torch.Tensor] | None = None
+        self.unwarped_every = trainer.settings.effective().unwarped_every
+
+    @property
+    def iteration(self) -> int:
+        return self.trainer.iteration
+
+    def save(self) -> None:
+        self.trainer.save()
+
+    def backup(self) -> None:
+        self.trainer.backup()
+
+    def weights_finite(self) -> bool:
+        return self.trainer.weights_finite()
+
+    def train_step(self) -> StepOutcome:
+        t = self.trainer
+        t0 = time.perf_counter()
+        if self.unwarped_every and self.previous is not None and t.iteration % self.unwarped_every == 0:
+            batch = unwarped(self.previous)
+        else:
+            batch = self.previous = next(self.batches)
+            t._note_skipped(batch.pop("skipped", []))
+        t1 = time.perf_counter()
+        torch.manual_seed(t.seed * 1_000_003 + t.iteration)
+        logs = t.step(batch, t.iteration)
+        t2 = time.perf_counter()
+        self.wait_total += t1 - t0
+        self.step_total += t2 - t0
+        self.step_times.append(t2 - t0)
+        t._tune_threads(t2 - t0)
+        self.logs = logs
+        reason = t._diverged(logs)
+        if reason:
+            restored = t.restore_last_save()
+            message = f"{reason} at iteration {t.iteration + 1}; restored the save from iteration {restored}"
+            t._emit(ProgressEvent("diverged", restored, losses=logs, message=message))
+            return StepOutcome(diverged=message)
+        t.iteration += 1
+        t.elapsed += t2 - t0
+        t.history["iteration"].append(t.iteration)
+        t.history["src"].append(round(logs["src"], 6))
+        t.history["dst"].append(round(logs["dst"], 6))
+        ms = 1000 * statistics.fmean(self.step_times)
+        t._emit(ProgressEvent("iteration", t.iteration, ms, logs))
+        if t.tensorboard is not None:
+            t.tensorboard.scalars(t.iteration, logs, ms)
+        if t._advance(self.started, self.first_iteration, batch if self.preview_every else None):
+            return StepOutcome(saved=True)
+        if self.preview_every and t.iteration % self.preview_every == 0 and t.dist.is_main:
+            t.write_preview(batch)
+        return StepOutcome()
 
 
 def unwarped(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -561,8 +550,8 @@ def train(options: TrainOptions) -> TrainResult:
         result = trainer.run()
         if trainer.dist.is_main:
             write_model_card(trainer.model_dir, trainer.name, dataclasses.asdict(trainer.model.config),
-                             dataclasses.asdict(trainer.settings), result.iteration, options.src, options.dst,
-                             options.consent)
+                             dataclasses.asdict(trainer.settings), result.iteration, faceset_summary(options.src),
+                             faceset_summary(options.dst), options.consent)
     log.info("train %s: %s at iteration %d, %.0f ms/iter %s", result.model_dir, result.status, result.iteration,
              result.ms_per_iter, result.message)
     return result

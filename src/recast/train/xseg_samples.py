@@ -28,13 +28,14 @@ import torch
 
 from recast.errors import InputError, OptionError
 from recast.faces.aligned import AlignedFace, read_face, read_meta
+from recast.faces.crop import crop_matrix
 from recast.faces.facetype import FaceType
 from recast.faces.labels import labels_mask
 from recast.faces.masks import hull_mask
-from recast.media.images import list_images, read_image
+from recast.media.images import decode_image, list_images, read_image
 from recast.models.xseg_config import XSEG_RESOLUTION
 from recast.train.occluders import occlude
-from recast.train.samples import SampleSpec, crop_matrix, grid_warp_maps, random_affine, random_hsv
+from recast.train.samples import SampleSpec, grid_warp_maps, random_affine, random_hsv
 
 MAX_DONOR_SIDE = 512
 """Occluder images are downscaled to at most this many pixels a side when read."""
@@ -126,9 +127,8 @@ def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.3:
         ok, data = cv2.imencode(".jpg", (image * 255 + 0.5).astype(np.uint8),
                                 [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 95))])
-        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
-        if decoded is not None:
-            image = decoded.astype(np.float32) * np.float32(1 / 255)
+        if ok:
+            image = decode_image(data.tobytes(), "jpeg augmentation").astype(np.float32) * np.float32(1 / 255)
     return image
 
 

@@ -11,8 +11,9 @@ Faces with XSeg labels train with their labels. With ``unlabelled = hull`` (the 
 other faces train with their landmark hull — so a model trains *out of the box*, with no labels —
 and synthetic occluders pasted over every kind of face teach it to cut hands, hair and objects
 out (:mod:`recast.train.xseg_samples`). Loss: mean sigmoid cross-entropy (DeepFaceLab's) plus a
-soft-Dice term on the face. Progress goes to ``on_event`` as :class:`recast.train.options.ProgressEvent`;
-Ctrl-C saves and stops; a non-finite loss stops and keeps the last save.
+soft-Dice term on the face. Progress goes to ``on_event`` as :class:`recast.train.options.ProgressEvent`.
+The loop is the shared shell (:mod:`recast.train.loop`): SIGINT and SIGTERM save and stop, an error saves
+before it propagates; a non-finite loss stops and keeps the last save.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from recast.options import from_mapping
 from recast.runtime.devices import resolve_device
 from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.train.data import make_loader
+from recast.train.loop import LoopLimits, StepOutcome, run_loop
 from recast.train.optim import create_optimizer, load_optimizer_tensors, optimizer_tensors
 from recast.train.options import ProgressEvent
 from recast.train.previews import write_previews
@@ -60,7 +62,8 @@ class XSegTrainOptions:
     more: iterations of this run; minutes: time of this run; none of them = until Ctrl-C.
     occluders: a folder of images to cut extra occluders from. workers: data processes (None:
     automatic). preview_every: iterations between previews (0 = off). autosave_minutes: minutes
-    between saves (0 = only at the end).
+    between saves (0 = only at the end). autobackup_hours: hours between kept backups (0 = off), the
+    ``backup_count`` newest kept.
     """
 
     faces: Sequence[Path]
@@ -78,6 +81,8 @@ class XSegTrainOptions:
     seed: int = 0
     preview_every: int = 100
     autosave_minutes: float = 25.0
+    autobackup_hours: float = 0.0
+    backup_count: int = 24
     on_event: Callable[[ProgressEvent], None] | None = None
 
 
@@ -105,86 +110,93 @@ def xseg_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float) ->
     return bce + dice_weight * (1 - dice).mean()
 
 
+class _XSegLoop:
+    """The XSeg model, its optimiser, data and history, as the loop shell's :class:`recast.train.loop.LoopBody`."""
+
+    def __init__(self, options: XSegTrainOptions) -> None:
+        self.options = options
+        self.emit = options.on_event or (lambda event: None)
+        self.model_dir = Path(options.model_dir)
+        self.device = torch.device(resolve_device(options.device))
+        apply_torch_threads(plan_threads(options.threads))
+        ckpt.check_writable(self.model_dir)
+        self.model, self.name, state, checkpoint = _model(options, self.model_dir)
+        saved = dict(state.get("settings", {}))
+        try:
+            self.settings = from_mapping(XSegSettings, {**saved, **options.settings})
+        except OptionError as error:
+            raise OptionError(f"XSeg training: {error}") from None
+        self.seed = int(state.get("seed", options.seed))
+        self.iteration = int(state.get("iteration", 0))
+        self.history = _history(checkpoint.history if checkpoint else {})
+        self.model.to(self.device).train()
+        self.optimizer = create_optimizer("adam", list(self.model.parameters()), self.settings.lr, self.device)
+        self.names = {id(p): n for n, p in self.model.named_parameters()}
+        if checkpoint is not None and not load_optimizer_tensors(self.optimizer, checkpoint.optimizer, self.names,
+                                                                 "model"):
+            self.emit(ProgressEvent("info", self.iteration, message="optimizer state did not fit; reset"))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.lr
+        self.batches = iter(_loader(options, self.settings, self.model.config.face_type, self.seed, self.iteration))
+        self.elapsed = float(state.get("elapsed_seconds", 0.0))
+        self.loss, self.step_total, self.steps = float("nan"), 0.0, 0
+        if checkpoint is None:
+            ckpt.write_model_config(self.model_dir, self.name, dataclasses.asdict(self.model.config))
+            self.save()
+
+    def train_step(self) -> StepOutcome:
+        t0 = time.perf_counter()
+        batch = next(self.batches)
+        faces, masks = batch["face"].to(self.device), batch["mask"].to(self.device)
+        loss = xseg_loss(self.model(faces), masks, self.settings.dice_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.loss = float(loss.detach())
+        if not np.isfinite(self.loss):
+            return StepOutcome(diverged=f"loss became {self.loss} at iteration {self.iteration + 1}; kept the last "
+                                        "save")
+        self.optimizer.step()
+        step = time.perf_counter() - t0
+        self.step_total += step
+        self.elapsed += step
+        self.iteration += 1
+        self.steps += 1
+        self.history["iteration"].append(self.iteration)
+        self.history["loss"].append(round(self.loss, 6))
+        self.emit(ProgressEvent("iteration", self.iteration, 1000 * self.step_total / self.steps, {"loss": self.loss}))
+        if self.options.preview_every and self.iteration % self.options.preview_every == 0:
+            _preview(self.model, faces, masks, self.model_dir, self.iteration, self.history)
+            self.emit(ProgressEvent("preview", self.iteration))
+        return StepOutcome()
+
+    def save(self) -> None:
+        record = {"model": self.name, "settings": dataclasses.asdict(self.settings), "seed": self.seed,
+                  "elapsed_seconds": round(self.elapsed, 3)}
+        ckpt.save_checkpoint(self.model_dir, self.iteration,
+                             {f"model.{k}": v for k, v in self.model.state_dict().items()},
+                             optimizer_tensors(self.optimizer, self.names, "model"), record, self.history)
+        self.emit(ProgressEvent("save", self.iteration, message=str(self.model_dir)))
+
+    def backup(self) -> None:
+        ckpt.backup(self.model_dir, self.options.backup_count)
+        self.emit(ProgressEvent("backup", self.iteration))
+
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+
 def train_xseg(options: XSegTrainOptions) -> XSegTrainResult:
     """Train (or resume) the XSeg model in ``options.model_dir``; see the module docstring."""
-    emit = options.on_event or (lambda event: None)
-    model_dir = Path(options.model_dir)
-    device = torch.device(resolve_device(options.device))
-    apply_torch_threads(plan_threads(options.threads))
-    ckpt.check_writable(model_dir)
-    model, name, state, checkpoint = _model(options, model_dir)
-    saved = dict(state.get("settings", {}))
-    try:
-        settings = from_mapping(XSegSettings, {**saved, **options.settings})
-    except OptionError as error:
-        raise OptionError(f"XSeg training: {error}") from None
-    seed = int(state.get("seed", options.seed))
-    iteration = int(state.get("iteration", 0))
-    history = _history(checkpoint.history if checkpoint else {})
-    model.to(device).train()
-    optimizer = create_optimizer("adam", list(model.parameters()), settings.lr, device)
-    names = {id(p): n for n, p in model.named_parameters()}
-    if checkpoint is not None and not load_optimizer_tensors(optimizer, checkpoint.optimizer, names, "model"):
-        emit(ProgressEvent("info", iteration, message="optimizer state did not fit; reset"))
-    for group in optimizer.param_groups:
-        group["lr"] = settings.lr
-    loader = _loader(options, settings, model.config.face_type, seed, iteration)
-    elapsed = float(state.get("elapsed_seconds", 0.0))
-
-    def save() -> None:
-        record = {"model": name, "settings": dataclasses.asdict(settings), "seed": seed,
-                  "elapsed_seconds": round(elapsed, 3)}
-        ckpt.save_checkpoint(model_dir, iteration, {f"model.{k}": v for k, v in model.state_dict().items()},
-                             optimizer_tensors(optimizer, names, "model"), record, history)
-        emit(ProgressEvent("save", iteration, message=str(model_dir)))
-
-    if checkpoint is None:
-        ckpt.write_model_config(model_dir, name, dataclasses.asdict(model.config))
-        save()
-    target = options.iterations if options.iterations is not None else (
-        iteration + options.more if options.more is not None else None)
-    start, last_save = time.monotonic(), time.monotonic()
-    status, message, loss_value, step_total, done = "done", "", float("nan"), 0.0, 0
-    batches = iter(loader)
-    try:
-        while target is None or iteration < target:
-            t0 = time.perf_counter()
-            batch = next(batches)
-            faces, masks = batch["face"].to(device), batch["mask"].to(device)
-            loss = xseg_loss(model(faces), masks, settings.dice_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            loss_value = float(loss.detach())
-            if not np.isfinite(loss_value):
-                status = "diverged"
-                message = f"loss became {loss_value} at iteration {iteration + 1}; kept the last save"
-                break
-            optimizer.step()
-            step = time.perf_counter() - t0
-            step_total += step
-            elapsed += step
-            iteration += 1
-            done += 1
-            history["iteration"].append(iteration)
-            history["loss"].append(round(loss_value, 6))
-            emit(ProgressEvent("iteration", iteration, 1000 * step_total / done, {"loss": loss_value}))
-            if options.preview_every and iteration % options.preview_every == 0:
-                _preview(model, faces, masks, model_dir, iteration, history)
-                emit(ProgressEvent("preview", iteration))
-            now = time.monotonic()
-            if options.autosave_minutes > 0 and now - last_save >= options.autosave_minutes * 60:
-                save()
-                last_save = now
-            if options.minutes is not None and now - start >= options.minutes * 60:
-                break
-    except KeyboardInterrupt:
-        status, message = "interrupted", "stopped by Ctrl-C; saved"
-    if status != "diverged":
-        save()
-    result = XSegTrainResult(model_dir, iteration, status, message, loss_value, 1000 * step_total / max(done, 1),
-                             history)
-    emit(ProgressEvent("done", iteration, result.ms_per_iter, {"loss": loss_value}, message))
-    log.info("xseg train %s: %s at iteration %d, %.0f ms/iter", model_dir, status, iteration, result.ms_per_iter)
+    body = _XSegLoop(options)
+    o = options
+    target = o.iterations if o.iterations is not None else (body.iteration + o.more if o.more is not None else None)
+    outcome = run_loop(body, LoopLimits(target, o.minutes, o.autosave_minutes, o.autobackup_hours),
+                       note=lambda line: body.emit(ProgressEvent("info", body.iteration, message=line)))
+    result = XSegTrainResult(body.model_dir, body.iteration, outcome.status, outcome.message, body.loss,
+                             1000 * body.step_total / max(outcome.steps, 1), body.history)
+    body.emit(ProgressEvent("done", body.iteration, result.ms_per_iter, {"loss": body.loss}, outcome.message))
+    log.info("xseg train %s: %s at iteration %d, %.0f ms/iter", body.model_dir, outcome.status, body.iteration,
+             result.ms_per_iter)
     return result
 
 

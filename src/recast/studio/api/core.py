@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from recast import __version__
+from recast.errors import OptionError
 from recast.studio.api.deps import workspace_root
 from recast.studio.forms import form_names, form_schema
 from recast.studio.state import workspace_state
@@ -29,12 +30,15 @@ def forms() -> list[str]:
 
 
 @router.get("/forms/{name}")
-def form(name: str) -> dict[str, Any]:
-    """The JSON schema a form is generated from (the CLI's option declarations)."""
+def form(name: str, model: str | None = None) -> dict[str, Any]:
+    """The JSON schema a form is generated from (the CLI's option declarations); ``model`` (train form):
+    the defaults are that registered model's."""
     try:
-        return form_schema(name)
+        return form_schema(name, model)
     except KeyError:
         raise HTTPException(404, f"no form {name!r}") from None
+    except OptionError as error:
+        raise HTTPException(422, str(error)) from None
 
 
 @router.get("/models")

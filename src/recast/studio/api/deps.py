@@ -1,4 +1,4 @@
-"""Request → app-wide objects (the workspace root and the job manager), for route signatures."""
+"""Request → app-wide objects (the workspace root, the job manager, the preview worker), for route signatures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 from fastapi import Request
 
-from recast.studio.jobs import JobManager
+from recast.studio.preview import PreviewService
+from recast.studio.tasks.jobs import JobManager
 
 
 def workspace_root(request: Request) -> Path:
@@ -18,3 +19,9 @@ def job_manager(request: Request) -> JobManager:
     """The studio's job manager."""
     manager: JobManager = request.app.state.jobs
     return manager
+
+
+def previews(request: Request) -> PreviewService:
+    """The studio's preview service (one warm worker: merge previews and XSeg predictions)."""
+    service: PreviewService = request.app.state.previews
+    return service

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse
 from recast.errors import InputError
 from recast.faces.aligned import meta_from_bytes
 from recast.faceset.files import PACK_NAME
-from recast.locking import WorkspaceBusy, workspace_lock
+from recast.locking import workspace_lock
 from recast.media.images import image_size
 from recast.studio import faceset as fs
 from recast.studio.api.deps import workspace_root
@@ -37,14 +37,9 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 
 @contextmanager
 def _answers() -> Iterator[None]:
-    """User-fixable problems → one-line 4xx messages naming the file by its name only."""
+    """A malformed request value → 400 (recast's own errors are the app's error handler's)."""
     try:
         yield
-    except WorkspaceBusy as error:
-        raise HTTPException(409, error.problem) from None
-    except InputError as error:
-        raise HTTPException(404 if error.problem.startswith("no such") else 422,
-                            f"{error.path.name}: {error.problem}") from None
     except ValueError as error:
         raise HTTPException(400, str(error)) from None
 

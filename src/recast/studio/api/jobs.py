@@ -10,8 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
+from recast.errors import InputError, OptionError
 from recast.studio.api.deps import job_manager
-from recast.studio.jobs import TERMINAL, Job, JobManager
+from recast.studio.tasks.jobs import TERMINAL, Job, JobManager
 
 router = APIRouter(prefix="/api/jobs")
 MAX_OPTIONS_BYTES = 64 * 1024
@@ -33,13 +34,16 @@ def list_jobs(manager: JobManager = Depends(job_manager)) -> list[dict[str, Any]
 @router.post("", status_code=201)
 def start_job(task: str = Body(...), options: dict[str, Any] = Body(default_factory=dict),
               manager: JobManager = Depends(job_manager)) -> dict[str, Any]:
-    """Start task ``task`` with ``options`` (the task validates them in its worker)."""
+    """Start task ``task`` with ``options``. The options are checked first, by the declarations the CLI
+    uses: options the task refuses are a 422 naming the option, and no job starts (nor takes the lock)."""
     if len(json.dumps(options)) > MAX_OPTIONS_BYTES:
         raise HTTPException(413, "options too large")
     try:
         return manager.start(task, options).summary()
     except KeyError as error:
         raise HTTPException(404, str(error.args[0])) from None
+    except (OptionError, InputError) as error:
+        raise HTTPException(422, str(error)) from None
 
 
 @router.get("/{job_id}")

@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
+from recast.live.engine import LIVE_SETTINGS
+from recast.provenance.writer import VIDEO_SUFFIXES
 from recast.studio.api.deps import job_manager, workspace_root
-from recast.studio.jobs import TERMINAL, JobManager
-from recast.studio.live import CAMERA_PREFIX, LIVE_SETTINGS, frame_path
+from recast.studio.live import CAMERA_PREFIX, frame_path
+from recast.studio.tasks.jobs import TERMINAL, JobManager
 
 router = APIRouter(prefix="/api/live")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 BOUNDARY = "recastframe"
 
 

@@ -1,9 +1,9 @@
 """The merge tuner: destination frames, one-frame merge previews (the warm worker), sessions and keyframes.
 
 Sessions are ``merge_sessions/<name>.json`` (:data:`SESSIONS_DIR`); rendering is the ``render`` job
-(:func:`recast.studio.runs.run_render`) with the session. Settings are validated here by
+(:func:`recast.studio.tasks.runs.run_render`) with the session. Settings are validated here by
 :class:`recast.merge.settings.MergeSettings` itself, so a bad value is refused with the option's name
-before any work starts.
+before any work starts (the app's error handler answers recast's errors: 422, 404, 409).
 """
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from recast.errors import InputError, OptionError
+from recast.errors import InputError
 from recast.merge.settings import MergeSession, MergeSettings, load_session, save_session, settings_for_frame
-from recast.studio.api.deps import workspace_root
+from recast.studio.api.deps import previews, workspace_root
 from recast.studio.api.xseg import xseg_models
-from recast.studio.files import inside
-from recast.studio.preview import PreviewFailed, PreviewRequest, PreviewService, Superseded
-from recast.studio.taskoptions import check_name
+from recast.studio.files import inside, named
+from recast.studio.preview import PreviewRequest, PreviewService
 from recast.workspace import Workspace
 
 SESSIONS_DIR = "merge_sessions"
@@ -31,7 +30,6 @@ SESSIONS_DIR = "merge_sessions"
 --session`` reads): ``WORKSPACE/merge_sessions/<name>.json``."""
 router = APIRouter(prefix="/api/merge")
 MAX_SESSION_BYTES = 256 * 1024
-_FAILED_STATUS = {"option": 422, "input": 409, "error": 500}
 
 
 class PreviewBody(BaseModel):
@@ -45,12 +43,6 @@ class PreviewBody(BaseModel):
     xseg: str | None = None
 
 
-def previews(request: Request) -> PreviewService:
-    """The studio's preview service (one warm worker)."""
-    service: PreviewService = request.app.state.previews
-    return service
-
-
 def _frames(root: Path) -> list[Path]:
     from recast.media.images import list_images
 
@@ -58,19 +50,8 @@ def _frames(root: Path) -> list[Path]:
     return list_images(folder) if folder.is_dir() else []
 
 
-def _settings(data: Any, base: MergeSettings | None = None) -> MergeSettings:
-    try:
-        return MergeSettings.from_dict(data, base)
-    except OptionError as error:
-        raise HTTPException(422, str(error)) from None
-
-
 def _session_path(root: Path, name: str) -> Path:
-    try:
-        check_name(name, "session")
-    except OptionError as error:
-        raise HTTPException(404, str(error)) from None
-    return inside(root, SESSIONS_DIR, f"{name}.json")
+    return named(root, SESSIONS_DIR, name, "session", ".json")
 
 
 def _load(root: Path, name: str) -> tuple[Path, MergeSession]:
@@ -115,22 +96,13 @@ async def preview(body: PreviewBody, root: Path = Depends(workspace_root),
                   service: PreviewService = Depends(previews)) -> Response:
     """Frame ``frame`` merged with ``settings`` by the warm preview worker (latest request wins:
     an older one still waiting is answered 409 without being computed)."""
-    settings = _settings(body.settings).to_dict()
-    try:
-        model = check_name(body.model, "model")
-    except OptionError as error:
-        raise HTTPException(404, str(error)) from None
-    if not inside(root, "model", model).is_dir():
-        raise HTTPException(404, f"no model {model!r} in model/")
+    settings = MergeSettings.from_dict(body.settings).to_dict()
+    if not named(root, "model", body.model, "model").is_dir():
+        raise HTTPException(404, f"no model {body.model!r} in model/")
     if body.xseg is not None and body.xseg not in xseg_models(root):
         raise HTTPException(404, f"no XSeg model {body.xseg!r} in model/")
-    request = PreviewRequest(model, body.frame, settings, body.view, body.xseg)
-    try:
-        image = await asyncio.to_thread(service.render, request)
-    except Superseded as error:
-        raise HTTPException(409, f"superseded: {error}") from None
-    except PreviewFailed as error:
-        raise HTTPException(_FAILED_STATUS[error.kind], str(error)) from None
+    image = await asyncio.to_thread(service.render, PreviewRequest(body.model, body.frame, settings, body.view,
+                                                                   body.xseg))
     headers = {"cache-control": "no-store", "x-recast-preview": json.dumps(image.info)}
     return Response(image.data, media_type=image.media_type, headers=headers)
 
@@ -155,22 +127,14 @@ def put_session(name: str, data: Any = Body(...), root: Path = Depends(workspace
     if len(json.dumps(data)) > MAX_SESSION_BYTES:
         raise HTTPException(413, "session too large")
     path = _session_path(root, name)
-    try:
-        session = MergeSession.from_dict(data)
-    except OptionError as error:
-        raise HTTPException(422, str(error)) from None
-    return _save(root, name, path, session)
+    return _save(root, name, path, MergeSession.from_dict(data))
 
 
 @router.put("/sessions/{name}/base")
 def put_base(name: str, data: Any = Body(...), root: Path = Depends(workspace_root)) -> dict[str, Any]:
     """Set the session's base settings (the keyframes stay)."""
     path, session = _load(root, name)
-    try:
-        updated = MergeSession(_settings(data), session.keyframes)
-    except OptionError as error:
-        raise HTTPException(422, str(error)) from None
-    return _save(root, name, path, updated)
+    return _save(root, name, path, MergeSession(MergeSettings.from_dict(data), session.keyframes))
 
 
 @router.get("/sessions/{name}/settings")
@@ -189,7 +153,8 @@ def put_keyframe(name: str, number: int, data: Any = Body(...), root: Path = Dep
     if number < 1:
         raise HTTPException(422, f"frame {number} is not a frame number ≥ 1")
     path, session = _load(root, name)
-    return _save(root, name, path, session.with_keyframe(number, _settings(data, settings_for_frame(session, number))))
+    settings = MergeSettings.from_dict(data, settings_for_frame(session, number))
+    return _save(root, name, path, session.with_keyframe(number, settings))
 
 
 @router.delete("/sessions/{name}/keyframes/{number}")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
 from recast.studio.api.deps import workspace_root
-from recast.studio.runs import EVAL_DIR, VERIFY_REPORT
+from recast.studio.tasks.runs import EVAL_DIR, VERIFY_REPORT
 from recast.workspace import Workspace
 
 router = APIRouter(prefix="/api/result")

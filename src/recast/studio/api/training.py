@@ -10,11 +10,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
-from recast.errors import OptionError
 from recast.studio.api.deps import job_manager, workspace_root
-from recast.studio.files import inside
-from recast.studio.jobs import JobManager
-from recast.studio.taskoptions import check_name
+from recast.studio.files import inside, named
+from recast.studio.tasks.jobs import JobManager
 from recast.train.options import PREVIEW_COLUMNS
 
 router = APIRouter(prefix="/api/training")
@@ -23,11 +21,7 @@ NO_STORE = {"cache-control": "no-store"}
 
 def _model(root: Path, name: str) -> Path:
     """``model/<name>``, or 404 when ``name`` is not a plain folder name or leads outside."""
-    try:
-        check_name(name)
-    except OptionError:
-        raise HTTPException(404, f"no model {name[:40]!r}") from None
-    return inside(root, "model", name)
+    return named(root, "model", name, "model")
 
 
 def _previews(root: Path, name: str) -> Path:

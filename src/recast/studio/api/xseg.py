@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
-import cv2
 from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi.responses import FileResponse, Response
 
-from recast.errors import InputError
-from recast.locking import WorkspaceBusy, workspace_lock
-from recast.studio.api.deps import workspace_root
+from recast.locking import workspace_lock
+from recast.studio.api.deps import previews, workspace_root
 from recast.studio.files import faceset_dir, inside
+from recast.studio.preview import MaskRequest, PreviewService
 
 router = APIRouter(prefix="/api/xseg")
 MAX_POLYGONS_BODY = 2000
@@ -35,14 +35,6 @@ def xseg_models(root: Path) -> list[str]:
     return found
 
 
-@functools.lru_cache(maxsize=1)
-def _predictor(model_dir: str, weights_stamp: int) -> Any:
-    """The loaded model (kept while its weights file is unchanged; one at a time)."""
-    from recast.labelling import load_mask_model
-
-    return load_mask_model(model_dir)
-
-
 def _face(root: Path, side: str, name: str) -> Path:
     path = inside(faceset_dir(root, side), name)
     if not path.is_file():
@@ -59,7 +51,7 @@ def models(root: Path = Depends(workspace_root)) -> list[str]:
 @router.get("/{side}/faces")
 def faces(side: str, root: Path = Depends(workspace_root)) -> list[dict[str, Any]]:
     """Every face of the faceset in name order, with whether it has labels."""
-    from recast.labelling import list_faces
+    from recast.faceset.labelling import list_faces
 
     folder = faceset_dir(root, side)
     if not folder.is_dir():
@@ -77,13 +69,9 @@ def face_image(side: str, name: str, root: Path = Depends(workspace_root)) -> Fi
 def get_labels(side: str, name: str, root: Path = Depends(workspace_root)) -> dict[str, Any]:
     """The face's polygons (``{"type": "include"|"exclude", "points": [[x, y], …]}`` in face-image
     pixels, drawing order)."""
-    from recast.labelling import read_labels
+    from recast.faceset.labelling import read_labels
 
-    path = _face(root, side, name)
-    try:
-        polygons = read_labels(path)
-    except InputError as error:
-        raise HTTPException(422, str(error)) from None
+    polygons = read_labels(_face(root, side, name))
     return {"polygons": [{"type": "include" if p.include else "exclude", "points": p.points.tolist()}
                          for p in polygons]}
 
@@ -92,35 +80,25 @@ def get_labels(side: str, name: str, root: Path = Depends(workspace_root)) -> di
 def put_labels(side: str, name: str, polygons: list[dict[str, Any]] = Body(..., embed=True),
                root: Path = Depends(workspace_root)) -> dict[str, Any]:
     """Replace the face's labels (validated; atomic; under the workspace lock)."""
-    from recast.labelling import write_labels
+    from recast.faceset.labelling import write_labels
 
     path = _face(root, side, name)
     if len(polygons) > MAX_POLYGONS_BODY:
         raise HTTPException(413, "too many polygons")
-    try:
-        with workspace_lock(root, f"studio: labelling {side}/{name}"):
-            write_labels(path, polygons)
-    except WorkspaceBusy as error:
-        raise HTTPException(409, str(error)) from None
-    except InputError as error:
-        raise HTTPException(422, error.problem) from None
+    with workspace_lock(root, f"studio: labelling {side}/{name}"):
+        write_labels(path, polygons)
     return {"name": name, "polygons": len(polygons)}
 
 
 @router.get("/{side}/faces/{name}/prediction")
-def prediction(side: str, name: str, model: str, root: Path = Depends(workspace_root)) -> Response:
-    """The mask model's prediction for the face: a grayscale PNG of the face's size (white = face)."""
-    from recast.labelling import predict_mask, read_face_image, read_meta
-
+async def prediction(side: str, name: str, model: str, root: Path = Depends(workspace_root),
+                     service: PreviewService = Depends(previews)) -> Response:
+    """The mask model's prediction for the face: a grayscale PNG of the face's size (white = face), made
+    by the preview worker (reloaded when the model has newer weights; header ``x-recast-preview``:
+    ``iteration``)."""
     path = _face(root, side, name)
     if model not in xseg_models(root):
         raise HTTPException(404, f"no XSeg model {model!r} in the workspace")
-    model_dir = inside(root, "model", model)
-    weights = sorted(model_dir.glob("checkpoints/*/weights.safetensors"))
-    stamp = weights[-1].stat().st_mtime_ns if weights else 0
-    try:
-        mask = predict_mask(_predictor(str(model_dir), stamp), read_face_image(path), read_meta(path))
-    except InputError as error:
-        raise HTTPException(422, str(error)) from None
-    _ok, png = cv2.imencode(".png", (mask * 255.0 + 0.5).clip(0, 255).astype("uint8"))
-    return Response(png.tobytes(), media_type="image/png", headers={"cache-control": "no-store"})
+    image = await asyncio.to_thread(service.mask, MaskRequest(model, path))
+    return Response(image.data, media_type=image.media_type,
+                    headers={"cache-control": "no-store", "x-recast-preview": json.dumps(image.info)})

@@ -21,7 +21,8 @@ export async function render(root) {
     view.src = `/api/live/${job.id}/mjpeg`;
     stopFollowing = followJob(job.id, (event) => {
       if (event.type === "progress" && event.kind === "live") {
-        stats.textContent = `${event.delivered} frames · ${event.fps} fps · latency ${event.latency_ms} ms · ${event.faces} face(s)`;
+        stats.textContent = `${event.delivered} frames · ${event.fps} fps · latency ${event.latency_ms} ms · ${event.faces} face(s)` +
+          (event.iteration != null ? ` · model at iteration ${event.iteration}` : "");
       } else if (["done", "failed", "cancelled"].includes(event.type)) {
         const result = event.result ? ` — ${event.result.delivered} frames, ${event.result.fps} fps, ${event.result.dropped} dropped, median latency ${event.result.latency_median_ms} ms` : "";
         stats.textContent = `${event.type}${event.message ? ": " + event.message : ""}${result}`;

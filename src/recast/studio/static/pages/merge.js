@@ -175,6 +175,8 @@ export async function render(root, { params }) {
         const faces = info.faces_merged === 1 ? "1 face" : `${info.faces_merged} faces`;
         stageInfo.textContent = `frame ${frame}/${total} · ${info.name} · ${faces}` +
           (info.faces_masked_out ? ` · ${info.faces_masked_out} masked out` : "") +
+          (info.iteration != null ? ` · model at iteration ${info.iteration}` : "") +
+          (info.xseg_iteration != null ? ` · XSeg at ${info.xseg_iteration}` : "") +
           ` · merge ${info.worker_ms} ms · round trip ${Math.round(performance.now() - started)} ms`;
         draw();
       } catch (failure) {
@@ -355,7 +357,7 @@ export async function render(root, { params }) {
           h("table", { class: "merge-keyframe-table" }, keyList),
           h("p", { class: "muted" }, "Numeric settings are interpolated between keyframes; the others hold until the next keyframe that sets them.")),
         h("section", { class: "panel" }, h("h2", {}, "Render"),
-          h("p", {}, renderButton, " ", h("label", {}, replace, " replace an existing result (the old one goes to .studio/backup)")),
+          h("p", {}, renderButton, " ", h("label", {}, replace, " replace an existing result (the old one goes to .recast/backup)")),
           progress, renderLog, verifyBox)),
       h("section", { class: "panel merge-settings" }, h("h2", {}, "Settings"),
         h("p", {}, addKeyframe, " ", setBase, " ", revert), editState, error, form.element)));

@@ -69,8 +69,10 @@ function clock(seconds) {
 
 export async function render(root, { params }) {
   const name = params[0] || "default";
-  const [schema, registry] = await Promise.all([getJSON("/api/forms/train"), getJSON("/api/models")]);
+  const registry = await getJSON("/api/models");
   let info = await getJSON(`/api/training/${encodeURIComponent(name)}`);
+  // The settings form shows the defaults of the chosen model (the registry's preset), not the base ones.
+  const trainForm = (model) => getJSON(`/api/forms/train?model=${encodeURIComponent(model)}`);
   let stopFollowing = null;
   const loss = { iteration: [], src: [], dst: [] };
   const live = { iteration: info.iteration, msPerIter: null, losses: {}, target: info.job?.target ?? null };
@@ -81,8 +83,16 @@ export async function render(root, { params }) {
                                                          selected: entry.name === (info.model ?? "cpu") }, entry.name)));
   const target = h("input", { id: "train-target", type: "number", min: 1, value: Math.max(info.iteration + 1000, 1000) });
   const previewEvery = h("input", { id: "train-preview-every", type: "number", min: 0, placeholder: "(auto)" });
-  const settings = optionsForm(schema, { initial: info.settings });
+  let schema = await trainForm(info.model ?? family.value);
+  let settings = optionsForm(schema, { initial: info.settings });
   for (const [key, input] of Object.entries(settings.inputs)) if (info.exists && schema.properties[key]["x-fixed"]) input.disabled = true;
+  family.addEventListener("change", async () => {
+    const changed = settings.values();  // what the user changed stays; the rest: the new model's defaults
+    schema = await trainForm(family.value);
+    const fresh = optionsForm(schema, { initial: changed });
+    settings.element.replaceWith(fresh.element);
+    settings = fresh;
+  });
   const message = h("div", { class: "error-text", id: "train-message" });
   const startButton = h("button", { id: "train-start" }, info.exists ? "Resume training" : "Start training");
   const stopButton = h("button", { id: "train-stop", class: "secondary", disabled: true }, "Stop (saves)");

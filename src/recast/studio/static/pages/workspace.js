@@ -46,12 +46,21 @@ async function taskPanel({ task, title, form, main, help, initial = {}, fixed = 
 }
 
 async function trainPanel(state) {
-  const [schema, registry] = await Promise.all([getJSON("/api/forms/train"), getJSON("/api/models")]);
+  const registry = await getJSON("/api/models");
   const existing = state.models.find((m) => m.name === "default");
   const model = h("select", { id: "train-model", disabled: Boolean(existing) },
                   registry.map((entry) => h("option", { value: entry.name, title: entry.description,
                                                         selected: entry.name === (existing?.model ?? "cpu") }, entry.name)));
-  const form = optionsForm(schema, { only: ["batch_size", "lr", "random_flip", "preview_every"].filter((n) => n in schema.properties) });
+  // The chosen model's own training defaults (the registry's preset), shown and compared against.
+  const settingsForm = async (initial = {}) => optionsForm(
+    await getJSON(`/api/forms/train?model=${encodeURIComponent(existing?.model ?? model.value)}`),
+    { only: ["batch_size", "optimizer", "lr"], initial });
+  let form = await settingsForm();
+  model.addEventListener("change", async () => {
+    const fresh = await settingsForm(form.values());  // what the user changed stays; the rest: the model's defaults
+    form.element.replaceWith(fresh.element);
+    form = fresh;
+  });
   const iterations = h("input", { id: "train-iterations", type: "number", min: 1, value: 1000 });
   const message = h("div", { class: "error-text" });
   const button = h("button", { id: "start-train", onclick: async () => {

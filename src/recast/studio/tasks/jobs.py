@@ -1,6 +1,7 @@
 """Jobs: long work in worker processes, their events kept on disk and streamed to pages.
 
-Each job runs one :mod:`~recast.studio.tasks` task in a fresh ``spawn`` process, so the web server
+Each job runs one :mod:`~recast.studio.tasks` task in a fresh ``spawn`` process (its options checked
+first, in the server: a refused option starts nothing), so the web server
 stays responsive and a crash cannot take it down. The worker sends events over a queue
 (``{"type": "log" | "progress" | "done" | "failed" | "cancelled", ...}``); the server numbers them,
 appends them to ``WORKSPACE/.studio/jobs/<id>.jsonl`` and keeps them in memory, so a page that
@@ -81,8 +82,15 @@ class JobManager:
             return self._jobs[job_id]
 
     def start(self, task_name: str, options: dict[str, Any]) -> Job:
-        """Start ``task_name`` with ``options`` in a worker process (KeyError for an unknown task)."""
+        """Start ``task_name`` with ``options`` in a worker process.
+
+        Raises:
+            KeyError: an unknown task.
+            OptionError / InputError: the task refuses the options (checked before any process starts
+                or lock is taken; no job is recorded).
+        """
         task = get_task(task_name)
+        task.check_options(self.workspace, options)
         job = Job(next(self._ids), task.name, dict(options))
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()

@@ -1,9 +1,9 @@
 """Run a ``.dfm`` / ``.onnx`` face model (DeepFaceLive's contract) in onnxruntime for the merger.
 
 :class:`OnnxFaceSwapper` satisfies the merger's model protocol
-(:class:`recast.merge.blend.SwapModel`), so ``recast merge`` and ``recast live`` use a user's
+(:class:`recast.models.swapmodel.SwapModel`), so ``recast merge`` and ``recast live`` use a user's
 existing DeepFaceLive models, or models exported by :mod:`recast.export.dfm`, like a trained
-model folder. The file is checked by :func:`recast.export.contract.inspect_model` before
+model folder. The file is checked by :func:`recast.models.contract.inspect_model` before
 onnxruntime sees it. No torch.
 
 The file does not say which face type it was trained on. recast's exports record it in their
@@ -25,8 +25,9 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from recast.errors import InputError
-from recast.export.contract import METADATA_PREFIX, ModelContract, inspect_model
 from recast.faces.facetype import FaceType, parse_face_type
+from recast.models.contract import METADATA_PREFIX, ModelContract, inspect_model
+from recast.models.onnx_budget import MAX_GRAPH_BYTES
 from recast.provenance.label import sha256_file
 from recast.runtime.threads import plan_threads
 
@@ -94,8 +95,12 @@ class OnnxFaceSwapper:
         # Threads that spin between operators starve when other programs load the cores: a 64 px
         # model took 29 ms per face with spinning and 15 ms without on a busy 2-core machine.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No CPU arena: an untrusted model's intermediates are freed after use, never pooled (the
+        # file's own size bound is checked by inspect_model); a GPU arena is capped the same way.
+        options.enable_cpu_mem_arena = False
+        chosen_providers = _bounded(providers or ["CPUExecutionProvider"])
         try:
-            session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), options, providers=chosen_providers)
         except _ORT_ERRORS as error:
             raise InputError(path, f"onnxruntime cannot load it: {_first_line(error)}") from None
         return cls(path, contract, session, chosen)
@@ -149,3 +154,9 @@ def _first_line(error: BaseException) -> str:
     """The first line of an onnxruntime error (at most 200 characters), for a one-line message."""
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _bounded(providers: list[str]) -> list[str | tuple[str, dict[str, str]]]:
+    """``providers`` with the CUDA arena capped at :data:`~recast.models.onnx_budget.MAX_GRAPH_BYTES`."""
+    return [(name, {"gpu_mem_limit": str(MAX_GRAPH_BYTES), "arena_extend_strategy": "kSameAsRequested"})
+            if name == "CUDAExecutionProvider" else name for name in providers]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from recast.errors import InputError
-from recast.export.contract import is_model_file
-from recast.merge.blend import SwapModel
+from recast.models.contract import is_model_file
+from recast.models.swapmodel import SwapModel
 
 
 def load_face_model(path: str | Path, device: str = "cpu", precision: str = "auto",
@@ -15,14 +15,14 @@ def load_face_model(path: str | Path, device: str = "cpu", precision: str = "aut
     folder in PyTorch on ``device`` with ``precision`` (see :mod:`recast.runtime.precision`).
 
     ``face_type`` names the crop of a ``.dfm``/``.onnx`` file that does not record it (see
-    :class:`recast.export.onnx_swapper.OnnxFaceSwapper`); a model folder always knows its own.
+    :class:`recast.models.onnx_swapper.OnnxFaceSwapper`); a model folder always knows its own.
 
     Raises:
         InputError: no such folder or file, or one that is not a face model (one line).
     """
     path = Path(path)
     if is_model_file(path):
-        from recast.export.onnx_swapper import OnnxFaceSwapper
+        from recast.models.onnx_swapper import OnnxFaceSwapper
 
         return OnnxFaceSwapper.load(path, face_type=face_type)
     if not path.is_dir():

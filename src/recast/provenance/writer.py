@@ -24,7 +24,8 @@ import numpy as np
 from recast import DISTRIBUTION
 from recast.errors import InputError, OptionError
 from recast.media.images import list_images, read_image
-from recast.media.video import VideoWriter, probe
+from recast.media.video import probe
+from recast.media.video_encode import VideoWriter
 from recast.options import option, validate
 from recast.paths import check_outputs_not_inputs
 from recast.provenance import contentcred
@@ -93,6 +94,11 @@ class EncodeSummary:
 def mask_output_path(output: Path) -> Path:
     """``result.mp4`` → ``result_mask.mp4``."""
     return output.with_name(f"{output.stem}_mask{output.suffix}")
+
+
+def result_files(output: Path) -> list[Path]:
+    """The files a labelled result is made of: the video, its mask video and its provenance sidecar."""
+    return [Path(output), mask_output_path(Path(output)), sidecar_path(Path(output))]
 
 
 def is_video_path(path: str | Path) -> bool:
@@ -188,20 +194,30 @@ class ResultWriter:
         except BaseException:
             self._result.abort()
             raise
-        self._result.close()
+        try:
+            self._result.close()
+            sidecar = self._label()
+        except BaseException:  # a result without its labels (disk full, a vanished input) must not stay
+            for path in (self.output, self.mask_output):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            raise
+        self.summary = EncodeSummary(self.output, self._result.frames_written, float(self.fps),
+                                     self._result.has_audio, self.mask_output, sidecar, self.c2pa)
+        log.info("encoded %d frames at %s fps → %s (provenance %s)", self.summary.frames, self.fps, self.output,
+                 sidecar)
+        return self.summary
+
+    def _label(self) -> Path:
+        """Embed the C2PA manifest (when asked for) and write the provenance sidecar; returns its path."""
         if self.c2pa:
             contentcred.embed_manifest(self.output)
         extra = dict(self.options.provenance)
         inputs = {role: Path(p) for role, p in extra.pop("inputs", {}).items()}
         if self.options.audio_from is not None:
             inputs.setdefault("dst", Path(self.options.audio_from))
-        sidecar = write_sidecar(self.output, inputs, extra.get("model", {}), extra.get("settings", {}),
-                                visible_label=self.options.visible_label)
-        self.summary = EncodeSummary(self.output, self._result.frames_written, float(self.fps),
-                                     self._result.has_audio, self.mask_output, sidecar, self.c2pa)
-        log.info("encoded %d frames at %s fps → %s (provenance %s)", self.summary.frames, self.fps, self.output,
-                 sidecar)
-        return self.summary
+        return write_sidecar(self.output, inputs, extra.get("model", {}), extra.get("settings", {}),
+                             visible_label=self.options.visible_label)
 
     def abort(self) -> None:
         """Stop without producing the result or the mask video."""

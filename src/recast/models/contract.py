@@ -12,7 +12,12 @@ The contract, as DeepFaceLive's ``DFMModel`` consumes it:
 :func:`inspect_model` reads a file's graph (never its weights, never running it) and refuses
 anything outside the contract or unsafe to load: other inputs, resolutions above
 :data:`MAX_RESOLUTION`, external-data paths that leave the model's folder or point past the
-end of their file, oversized files. It does not import torch.
+end of their file, oversized files. It also bounds what running the file can allocate: every
+tensor's shape is inferred (ONNX shape inference with data propagation) at the file's own input
+size (:mod:`recast.models.onnx_budget`), and a model with a tensor over 1 GiB, all tensors
+together over 16 GiB, a shape that cannot be inferred, or a loop is refused before
+onnxruntime sees it (a 539-byte ``ConstantOfShape [1, 30000, 30000]`` asks for 3.6 GB).
+It does not import torch.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from recast.errors import InputError
+from recast.models.onnx_budget import check_memory_budget
 
 IN_FACE = "in_face:0"
 MORPH_VALUE = "morph_value:0"
@@ -130,6 +136,7 @@ def inspect_model(path: str | Path) -> ModelContract:
                                "(out_face_mask, out_celeb_face, out_celeb_face_mask)")
     for value, channels in zip(graph.output[:3], (1, 3, 1), strict=True):
         _check_output(path, value, resolution, channels)
+    check_memory_budget(path, model, batch or 1)
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     names = (graph.output[0].name, graph.output[1].name, graph.output[2].name)
     return ModelContract(resolution, morph_name is not None, inputs[0].name, morph_name, names, batch, metadata)
@@ -237,3 +244,4 @@ def _check_tensor_sizes(path: Path, model: onnx.ModelProto) -> None:
             if len(tensor.raw_data) != count * itemsize:
                 raise InputError(path, f"tensor {tensor.name!r} holds {len(tensor.raw_data)} bytes but declares "
                                        f"{count} elements")
+
