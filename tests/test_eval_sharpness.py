@@ -1,14 +1,32 @@
-"""The sharpness figure: face detail of the result ÷ the destination's, on real image content."""
+"""The sharpness figures on real image content: the older Laplacian ratio, and the detail ratio with its
+ceiling (a perfect model of a given size, through the merger's own warp)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from skimage import data
 
+from media_factory import face_clip_frames
+from recast.errors import OptionError
+from recast.eval import evaluate
+from recast.eval.detail import (
+    CEILING_SIZES,
+    ceiling_frame,
+    ceiling_ratio,
+    detail_figure,
+    detail_ratio,
+    own_resolution,
+)
 from recast.eval.metrics import eye_region, eye_region_ratios, laplacian_energy, sharpness_ratio
 from recast.extract.analyze import AnalyzeOptions, FrameAnalyzer
+from recast.extract.stage import ExtractOptions, extract
+from recast.faces.facetype import FaceType
+from recast.media.images import write_image
+from recast.provenance.label import write_sidecar
 
 
 def _face() -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +77,93 @@ def test_eye_region_sees_soft_and_dark_eyes_only() -> None:
     sharpness, brightness = eye_region_ratios(mouth_blurred, frame, landmarks)  # only the eyes count (the
     assert sharpness == pytest.approx(1.0, abs=0.02) and brightness == 1.0  # Laplacian reaches 1 px beyond)
     assert inside.sum() < 0.2 * np.ptp(landmarks[:, 0]) * np.ptp(landmarks[:, 1])
+
+
+def _mouth(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``frame`` with an open mouth pasted over the lips: a dark ellipse with bright teeth-like bars."""
+    out = frame.copy()
+    centre = tuple(int(v) for v in landmarks[48:68].mean(axis=0))
+    half = int(np.ptp(landmarks[48:60, 0]) / 2)
+    cv2.ellipse(out, centre, (half, half // 2), 0, 0, 360, (20, 10, 30), -1, cv2.LINE_AA)
+    for tooth in range(-3, 4):
+        x = centre[0] + tooth * half // 4
+        cv2.rectangle(out, (x - half // 10, centre[1] - half // 2 + 2), (x + half // 10, centre[1] - half // 6),
+                      (235, 240, 240), -1, cv2.LINE_AA)
+    return out
+
+
+@pytest.mark.parametrize("face_type", [FaceType.WHOLE, FaceType.FULL])
+def test_the_ceiling_of_the_unchanged_destination_at_its_own_size_is_one(face_type: FaceType) -> None:
+    frame, landmarks = _face()
+    assert detail_ratio(frame, frame, landmarks) == 1.0
+    own = own_resolution(landmarks, face_type)
+    assert 100 < own < 300
+    assert ceiling_ratio(frame, landmarks, own, face_type) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_ceiling_rises_with_the_model_size_up_to_the_face_own_size() -> None:
+    frame, landmarks = _face()
+    own = own_resolution(landmarks, FaceType.WHOLE)
+    ceilings = [ceiling_ratio(frame, landmarks, size, FaceType.WHOLE) for size in (32, 64, 96, 128, own)]
+    assert all(c is not None for c in ceilings)
+    assert ceilings == sorted(ceilings) and len(set(ceilings)) == len(ceilings)
+    assert ceilings[0] < 0.5 and ceilings[-1] > 0.95
+
+
+@pytest.mark.parametrize("size", [64, 128, 168])
+def test_noise_does_not_read_as_detail(size: int) -> None:
+    frame, landmarks = _face()
+    clean = ceiling_frame(frame, landmarks, size, FaceType.WHOLE)
+    reference = detail_ratio(clean, frame, landmarks)
+    assert reference is not None
+    rng = np.random.default_rng(size)
+    for sigma in (4.0, 10.0):
+        noisy = np.clip(clean + rng.normal(0.0, sigma, clean.shape), 0, 255).astype(np.uint8)
+        assert detail_ratio(noisy, frame, landmarks) <= reference + 0.02
+        assert sharpness_ratio(noisy, frame, landmarks) > sharpness_ratio(clean, frame, landmarks)
+
+
+@pytest.mark.parametrize("size", [64, 128, 168])
+def test_an_open_mouth_does_not_read_as_detail(size: int) -> None:
+    """A model of ``size`` px that opens the mouth the destination keeps closed is no crisper for it."""
+    frame, landmarks = _face()
+    closed = ceiling_frame(frame, landmarks, size, FaceType.WHOLE)
+    opened = ceiling_frame(_mouth(frame, landmarks), landmarks, size, FaceType.WHOLE)
+    assert detail_ratio(opened, frame, landmarks) <= detail_ratio(closed, frame, landmarks)
+    assert sharpness_ratio(opened, frame, landmarks) > 1.5 * sharpness_ratio(closed, frame, landmarks)
+
+
+def test_a_flat_face_has_no_detail_ratio() -> None:
+    frame, landmarks = _face()
+    flat = np.full_like(frame, 128)
+    assert detail_figure(flat, landmarks) is None
+    assert detail_ratio(frame, flat, landmarks) is None
+    assert detail_ratio(flat, frame, landmarks) == 0.0
+
+
+def test_eval_reports_the_ceiling_of_the_model_in_the_sidecar(tmp_path: Path) -> None:
+    dst, result = tmp_path / "dst", tmp_path / "result"
+    dst.mkdir()
+    result.mkdir()
+    for index, frame in enumerate(face_clip_frames(count=2), start=1):
+        write_image(dst / f"{index:05d}.png", frame)
+        write_image(result / f"{index:05d}.png", cv2.GaussianBlur(frame, (0, 0), 1.5))
+    write_sidecar(result, {"dst": dst}, {"name": "t", "resolution": 96, "face_type": "whole"}, {})
+    faces = tmp_path / "faces"
+    assert extract(dst, faces, ExtractOptions(size=256, workers=1)).faces == 2
+
+    report = evaluate(result, dst, faces)
+    summary = report.summary()
+    assert (report.model_resolution, report.model_face_type, report.model_from) == (96, FaceType.WHOLE, "sidecar")
+    assert 0 < summary["detail"] < 0.8 and 0 < summary["detail_ceiling"] < 1.0
+    assert summary["convergence"] == pytest.approx(summary["detail"] / summary["detail_ceiling"], abs=1e-3)
+    ladder = summary["ceiling_by_resolution"]
+    assert isinstance(ladder, dict) and list(ladder) == [str(s) for s in CEILING_SIZES]
+    assert ladder["64"] < ladder["128"] < ladder["256"]
+    assert report.to_json()["model"] == {"resolution": 96, "face_type": "whole", "from": "sidecar",
+                                         "ladder_face_type": "whole"}
+
+    given = evaluate(result, dst, faces, model_resolution=256, model_face_type="full").summary()
+    assert given["detail"] == summary["detail"] and given["detail_ceiling"] > summary["detail_ceiling"]
+    with pytest.raises(OptionError, match="face type"):
+        evaluate(result, dst, faces, model_resolution=96, model_face_type="chin")

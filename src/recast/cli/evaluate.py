@@ -70,7 +70,11 @@ def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
                                             ("pitch_error_deg", "yaw_error_deg", "roll_error_deg"))),
         ("expression error (eyes+mouth, ÷ inter-ocular)", num("expression_error", "{:.4f}")),
         ("  eyes / mouth", f"{num('eyes_error', '{:.4f}')} / {num('mouth_error', '{:.4f}')}"),
-        ("sharpness, result ÷ dst face detail (1 = as sharp)", num("sharpness", "{:.2f}")),
+        ("detail, result ÷ dst edge crispness (1 = as crisp)", num("detail", "{:.2f}")),
+        ("  ceiling at the model's size / convergence",
+         f"{num('detail_ceiling', '{:.2f}')} / {num('convergence', '{:.2f}')}"),
+        ("  ceiling by model size", _ladder(summary["ceiling_by_resolution"])),
+        ("sharpness (older: Laplacian energy ÷ dst)", num("sharpness", "{:.2f}")),
         ("  eye region: sharpness / brightness ÷ dst",
          f"{num('eye_sharpness', '{:.2f}')} / {num('eye_brightness', '{:.2f}')}"),
         ("jitter result / dst (px per frame)",
@@ -78,6 +82,13 @@ def _rows(summary: dict[str, object]) -> list[tuple[str, str]]:
         ("jitter ratio result / dst", num("jitter_ratio", "{:.2f}")),
         ("background PSNR outside the face", psnr),
     ]
+
+
+def _ladder(ceilings: object) -> str:
+    """``64: 0.41  96: 0.62 …`` of the summary's ``ceiling_by_resolution`` (``n/a`` when empty)."""
+    if not isinstance(ceilings, dict) or not ceilings:
+        return "n/a"
+    return "  ".join(f"{size}: {'n/a' if value is None else f'{value:.2f}'}" for size, value in ceilings.items())
 
 
 def register(app: typer.Typer) -> None:

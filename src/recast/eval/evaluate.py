@@ -20,9 +20,17 @@ keeps the face where it was), which also keeps a badly swapped face measurable. 
   over the inter-ocular distance (see :func:`recast.eval.metrics.expression_error`);
 * jitter: mean landmark motion since the previous evaluated frame, for the result and for the
   destination, and the result's motion minus the destination's (``excess``);
-* sharpness: the result face's fine detail (Laplacian energy) ÷ the destination face's, in the
-  destination's face region (1.0 = as sharp as the original footage;
-  :func:`recast.eval.metrics.sharpness_ratio`);
+* detail: how crisp the result face's edges are ÷ how crisp the destination face's are, each face
+  measured against itself at a coarser scale, so an open mouth, seams or noise do not count as
+  detail (:func:`recast.eval.detail.detail_ratio`; 1.0 = as crisp as the original footage).
+  Its *ceiling* is the same figure for a perfect model of the merge's resolution and face type
+  (read from the result's provenance sidecar, or given): the destination face cut to the model's
+  crop and pasted back through the merger's own warp (:func:`recast.eval.detail.ceiling_ratio`);
+  ``convergence`` = detail ÷ ceiling. On a sample of frames the ceiling is also measured at
+  :data:`recast.eval.detail.CEILING_SIZES` (what resolution buys on this footage);
+* sharpness (the older figure, kept for comparison): the result face's Laplacian energy ÷ the
+  destination's (:func:`recast.eval.metrics.sharpness_ratio`); it counts edges, so content the
+  destination lacks (an open mouth, seams, noise) raises it;
 * eye region: the same detail ratio and the mean-brightness ratio in the eyes' lids and sockets
   (:func:`recast.eval.metrics.eye_region_ratios`): soft or dark eyes show here even when the eye
   landmarks (the ``eyes`` expression error) sit right;
@@ -50,7 +58,8 @@ from typing import cast
 
 import numpy as np
 
-from recast.errors import InputError, OptionError
+from recast.errors import InputError, MetadataError, OptionError
+from recast.eval.detail import CEILING_SIZES, ceiling_ratio, detail_ratio
 from recast.eval.identity import CENTROID_SAMPLE, faceset_centroid
 from recast.eval.metrics import (
     SAME_PERSON_DISTANCE,
@@ -65,7 +74,9 @@ from recast.eval.metrics import (
 )
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.landmarks import DlibEmbedder, to_rgb
+from recast.faces.facetype import FaceType
 from recast.faceset.coverage import CoverageReport, faceset_coverage
+from recast.provenance.label import read_sidecar
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -89,7 +100,10 @@ class FrameMetrics:
         expression / eyes / mouth: normalised landmark errors (inter-ocular units).
         motion_result / motion_dst: mean landmark motion since the previous evaluated frame (px).
         motion_excess: mean length of (result motion − destination motion) per landmark (px).
-        sharpness: result face detail ÷ destination face detail (1.0 = as sharp as the original).
+        detail: result face edge crispness ÷ the destination's (1.0 = as crisp as the original).
+        detail_ceiling: the same for a perfect model of the merge's resolution and face type.
+        ceilings: model size → ceiling, on the frames the resolution ladder was measured on.
+        sharpness: result face Laplacian energy ÷ the destination's (older figure; counts content).
         eye_sharpness / eye_brightness: the same detail ratio, and the mean grey-level ratio, in the
             eye region (lids and sockets; below 1 = softer / darker eyes).
         background_psnr: dB outside the face region; ``math.inf`` when identical.
@@ -107,6 +121,9 @@ class FrameMetrics:
     motion_result: float | None = None
     motion_dst: float | None = None
     motion_excess: float | None = None
+    detail: float | None = None
+    detail_ceiling: float | None = None
+    ceilings: dict[int, float | None] | None = None
     sharpness: float | None = None
     eye_sharpness: float | None = None
     eye_brightness: float | None = None
@@ -146,6 +163,9 @@ class FrameMetrics:
             "motion_result_px": _round(self.motion_result),
             "motion_dst_px": _round(self.motion_dst),
             "motion_excess_px": _round(self.motion_excess),
+            "detail": _round(self.detail),
+            "detail_ceiling": _round(self.detail_ceiling),
+            "ceilings": None if self.ceilings is None else {str(k): _round(v) for k, v in self.ceilings.items()},
             "sharpness": _round(self.sharpness),
             "eye_sharpness": _round(self.eye_sharpness),
             "eye_brightness": _round(self.eye_brightness),
@@ -161,7 +181,10 @@ class EvalReport:
     ``frames`` holds one :class:`FrameMetrics` per evaluated frame (every ``every``-th, from 1).
     ``frame_counts`` are the two inputs' frame counts as probed; ``length_mismatch`` is True when
     one input ended before the other (only the common frames are compared). ``dst_centroid_from``
-    is ``"faceset"`` (``dst_faces`` given) or ``"video"``. ``coverage`` is the src faceset's coverage
+    is ``"faceset"`` (``dst_faces`` given) or ``"video"``. ``model_resolution`` / ``model_face_type``
+    are the merge's model (None when unknown: no ceiling at the model's size); ``model_from`` says
+    where they came from (``"given"``, ``"sidecar"`` or None); the resolution ladder uses
+    :attr:`ladder_face_type`. ``coverage`` is the src faceset's coverage
     of the dst faceset (None without ``dst_faces``).
     """
 
@@ -177,8 +200,16 @@ class EvalReport:
     src_faces_used: int = 0
     dst_faces_used: int = 0
     dst_centroid_from: str = "video"
+    model_resolution: int | None = None
+    model_face_type: FaceType | None = None
+    model_from: str | None = None
     coverage: CoverageReport | None = None
     seconds: float = 0.0
+
+    @property
+    def ladder_face_type(self) -> FaceType:
+        """Face type of the ceilings at :data:`~recast.eval.detail.CEILING_SIZES`: the model's, else ``full``."""
+        return self.model_face_type or FaceType.FULL
 
     def summary(self) -> dict[str, object]:
         """Headline numbers (JSON-safe; see :func:`summarise`)."""
@@ -194,6 +225,11 @@ class EvalReport:
                 "dst_faces": None if self.dst_faces is None else str(self.dst_faces),
             },
             "settings": {"every": self.every, "faceset_sample": CENTROID_SAMPLE, "dst_video_sample": DST_VIDEO_SAMPLE},
+            "model": {
+                "resolution": self.model_resolution,
+                "face_type": None if self.model_face_type is None else str(self.model_face_type),
+                "from": self.model_from, "ladder_face_type": str(self.ladder_face_type),
+            },
             "identity": {
                 "src_faces_used": self.src_faces_used, "dst_faces_used": self.dst_faces_used,
                 "dst_centroid_from": self.dst_centroid_from,
@@ -217,6 +253,8 @@ def evaluate(
     on_progress: ProgressCallback | None = None,
     *,
     mask_margin: float = 0.2,
+    model_resolution: int | None = None,
+    model_face_type: FaceType | str | None = None,
 ) -> EvalReport:
     """Measure a swap result against its destination video; see the module docstring.
 
@@ -228,6 +266,8 @@ def evaluate(
         every: evaluate every N-th frame (1 = all).
         on_progress: ``on_progress(frames_decoded, total_or_None)``.
         mask_margin: face-region dilation for the background PSNR, × face width.
+        model_resolution / model_face_type: the merge's model, for the detail ceiling; None =
+            read from the result's provenance sidecar (``model.resolution`` / ``model.face_type``).
 
     Raises:
         InputError: unreadable inputs, frame sizes that differ, no face in any dst frame.
@@ -238,6 +278,7 @@ def evaluate(
     started = time.perf_counter()
     report = EvalReport(Path(result), Path(dst), Path(src_faces), None if dst_faces is None else Path(dst_faces),
                         every)
+    _set_model(report, model_resolution, model_face_type)
     result_frames, result_total = open_frames(report.result)
     dst_frames, dst_total = open_frames(report.dst)
     report.frame_counts = (result_total, dst_total)
@@ -255,12 +296,16 @@ def evaluate(
 
     result_embeddings: dict[int, np.ndarray] = {}
     previous: tuple[np.ndarray, np.ndarray] | None = None
+    ladders = 0
     decoded = 0
     for (index, result_frame), (_dst_index, dst_frame) in _zip_frames(result_frames, dst_frames, report):
         decoded = index
         if (index - 1) % every == 0:
             frame, faces = _measure(analyzer, embedder, index, result_frame, dst_frame, previous, mask_margin)
             report.frames.append(frame)
+            if faces is not None:
+                ladders += _measure_detail(report, frame, result_frame, dst_frame, faces[0].landmarks,
+                                           ladder=ladders < math.ceil(len(report.frames) / dst_stride))
             previous = None
             if faces is not None:
                 dst_face, result_landmarks, result_embedding = faces
@@ -282,6 +327,50 @@ def evaluate(
     report.seconds = time.perf_counter() - started
     log.info("evaluated %s against %s: %s", report.result, report.dst, report.summary())
     return report
+
+
+def _set_model(report: EvalReport, resolution: int | None, face_type: FaceType | str | None) -> None:
+    """The merge's model size and face type: as given, else from the result's provenance sidecar.
+
+    Raises:
+        OptionError: a given face type that is not one, or a resolution below 8.
+    """
+    if resolution is not None or face_type is not None:
+        if resolution is not None and resolution < 8:
+            raise OptionError(f"model resolution must be at least 8 px, got {resolution}")
+        report.model_resolution, report.model_from = resolution, "given"
+        report.model_face_type = None if face_type is None else _face_type(face_type)
+        return
+    try:
+        model = read_sidecar(report.result).get("model")
+    except (InputError, MetadataError):
+        return
+    if not isinstance(model, dict):
+        return
+    size, kind = model.get("resolution"), model.get("face_type")
+    if isinstance(size, int) and size >= 8 and kind in tuple(FaceType):
+        report.model_resolution, report.model_face_type, report.model_from = size, FaceType(kind), "sidecar"
+
+
+def _face_type(value: FaceType | str) -> FaceType:
+    try:
+        return FaceType(value)
+    except ValueError:
+        raise OptionError(f"unknown face type {value!r}; choose one of {', '.join(FaceType)}") from None
+
+
+def _measure_detail(report: EvalReport, frame: FrameMetrics, result_frame: np.ndarray, dst_frame: np.ndarray,
+                    dst_landmarks: np.ndarray, ladder: bool) -> bool:
+    """The frame's detail ratio, its ceiling at the model's size and, with ``ladder``, at every
+    :data:`~recast.eval.detail.CEILING_SIZES`; returns ``ladder``."""
+    frame.detail = detail_ratio(result_frame, dst_frame, dst_landmarks)
+    if report.model_resolution is not None:
+        frame.detail_ceiling = ceiling_ratio(dst_frame, dst_landmarks, report.model_resolution,
+                                             report.ladder_face_type)
+    if ladder:
+        frame.ceilings = {size: ceiling_ratio(dst_frame, dst_landmarks, size, report.ladder_face_type)
+                          for size in CEILING_SIZES}
+    return ladder
 
 
 @functools.lru_cache(maxsize=1)
@@ -375,7 +464,10 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
     result is within :data:`SAME_PERSON_DISTANCE` of the src centroid and closer to it than to the dst
     centroid; ``identity_retrieval`` (secondary) only asks for closer to src than to dst.
     ``jitter_ratio`` = mean result motion / mean destination motion (1 = the swap moves like the
-    original). ``sharpness`` = mean per-frame result ÷ destination face detail (1 = as sharp);
+    original). ``detail`` = mean per-frame result ÷ destination edge crispness (1 = as crisp);
+    ``detail_ceiling`` the same for a perfect model of the merge's size, ``convergence`` = mean
+    detail ÷ mean ceiling over the frames that have both, ``ceiling_by_resolution`` the mean ceiling
+    per model size (frames of the ladder sample). ``sharpness`` = the older Laplacian-energy ratio;
     ``eye_sharpness`` / ``eye_brightness`` the same in the eye region, and its brightness ratio.
     ``background_psnr_db_*`` cover frames whose background changed;
     ``background_identical_frames`` counts those where it did not (PSNR ∞).
@@ -409,6 +501,10 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
         "jitter_dst_px": _round(motion_dst),
         "jitter_ratio": _round(ratio),
         "jitter_excess_px": _round(_mean([f.motion_excess for f in faces])),
+        "detail": _round(_mean([f.detail for f in faces])),
+        "detail_ceiling": _round(_mean([f.detail_ceiling for f in faces])),
+        "convergence": _round(convergence(faces)),
+        "ceiling_by_resolution": _ladder(faces),
         "sharpness": _round(_mean([f.sharpness for f in faces])),
         "eye_sharpness": _round(_mean([f.eye_sharpness for f in faces])),
         "eye_brightness": _round(_mean([f.eye_brightness for f in faces])),
@@ -416,6 +512,22 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
         "background_psnr_db_min": _round(min(finite)) if finite else None,
         "background_identical_frames": len(psnr) - len(finite),
     }
+
+
+def convergence(frames: list[FrameMetrics]) -> float | None:
+    """Mean detail ÷ mean ceiling over the frames with both (None without any, or a ceiling of 0)."""
+    pairs = [(f.detail, f.detail_ceiling) for f in frames if f.detail is not None and f.detail_ceiling is not None]
+    ceiling = _mean([c for _, c in pairs])
+    detail = _mean([d for d, _ in pairs])
+    return None if not ceiling or detail is None else detail / ceiling
+
+
+def _ladder(frames: list[FrameMetrics]) -> dict[str, float | None]:
+    """``"64" → mean ceiling``, … over the frames where the ladder was measured (empty without any)."""
+    sampled = [f.ceilings for f in frames if f.ceilings is not None]
+    if not sampled:
+        return {}
+    return {str(size): _round(_mean([c.get(size) for c in sampled])) for size in CEILING_SIZES}
 
 
 def _mean(values: list[float | None]) -> float | None:

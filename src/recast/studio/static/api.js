@@ -22,6 +22,13 @@ export async function sendJSON(url, body, method = "POST") {
   return (await check(response)).json();
 }
 
+// Send a File (or Blob) as the request body, streamed by the browser; the JSON answer.
+export async function sendFile(url, file, method = "PUT") {
+  const response = await fetch(url, { method, credentials: "same-origin", headers: { "content-type": "application/octet-stream" },
+                                      body: file });
+  return (await check(response)).json();
+}
+
 // h("div", {class: "panel", onclick: fn}, child, "text", ...) -> HTMLElement
 export function h(tag, attrs = {}, ...children) {
   const element = document.createElement(tag);

@@ -138,18 +138,27 @@ def run_extract(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[st
 
     options: ``side`` (src, dst), ``source`` (auto, frames, video) and any ``recast extract``
     option (:class:`~recast.extract.stage.ExtractOptions`); ``reference`` photos must lie in the
-    workspace.
+    workspace. Reading the video, it also writes its frames into ``data_<side>/`` (as ``recast frames``,
+    at the same ``fps``, named as the faces' source frames: ``00001.png`` …) for merging, the manual
+    fix and the coverage links; frames already there are kept.
     """
     from recast.extract.stage import extract
+    from recast.media.video import extract_frames
 
     job, extract_options = check_extract(workspace, options)
     ws = Workspace(workspace)
     source = _frames_or_video(ws, job.side, job.source)
     out = ws.src_aligned if job.side == "src" else ws.dst_aligned
     summary = extract(source, out, extract_options, on_progress=_progress(emit, "extract"))
+    frames_written = None
+    if source.is_file():
+        report = _progress(emit, "frames")
+        folder = ws.src_frames if job.side == "src" else ws.dst_frames
+        frames_written = extract_frames(source, folder, fps=extract_options.fps,
+                                        progress=lambda index, _written: report(index, max(index, summary.frames)))
     return {"side": job.side, "source": source.name, "frames": summary.frames, "faces": summary.faces,
             "frames_without_face": summary.frames_without_face, "frames_with_several": summary.frames_with_several,
-            "skipped_done": summary.skipped_done}
+            "skipped_done": summary.skipped_done, "frames_written": frames_written}
 
 
 def check_sort(workspace: Path, options: Any) -> tuple[SortJob, Any]:

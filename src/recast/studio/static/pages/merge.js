@@ -33,14 +33,20 @@ function addSliders(form, schema) {
   }
 }
 
+// What stands between the workspace and destination frames, in the order the Workspace page fixes it.
+function missingFrames(state) {
+  if (!state.videos.dst) return "No destination video or frames yet: add data_dst.mp4 on the Workspace page, then extract dst.";
+  if (state.faces.dst) return `data_dst/ holds no frames, though ${state.faces.dst} dst faces were extracted: extract dst again on the Workspace page (it writes the frames and keeps the faces).`;
+  return "No destination frames yet: extract dst on the Workspace page (it writes the frames of data_dst.mp4 into data_dst/).";
+}
+
 export async function render(root, { params }) {
   const [schema, framesInfo, state, masks] = await Promise.all([
     getJSON("/api/forms/merge"), getJSON("/api/merge/frames"), getJSON("/api/state"), getJSON("/api/xseg/models")]);
   const models = state.models.filter((m) => !m.error && !masks.includes(m.name)).map((m) => m.name);
   if (!framesInfo.count || !models.length) {
     root.append(h("section", { class: "panel" }, h("h2", {}, "Merge tuner"),
-      h("p", { class: "muted" }, !framesInfo.count ? "No destination frames yet: extract data_dst first (Workspace page)."
-                                                   : "No model yet: train one first (Workspace page).")));
+      h("p", { class: "muted" }, !framesInfo.count ? missingFrames(state) : "No model yet: train one first (Workspace page).")));
     return null;
   }
   const defaults = Object.fromEntries(Object.entries(schema.properties).map(([k, spec]) => [k, spec.default]));

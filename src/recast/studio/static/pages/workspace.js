@@ -1,6 +1,7 @@
-// Workspace: each stage's state and last job, and forms that start each stage as a job
-// (extract, sort, train, render, eval, verify); every form comes from GET /api/forms/<name>.
-import { getJSON, h, startJob } from "../api.js";
+// Workspace: each stage's state and last job, the source videos (added by upload: PUT /api/footage/<side>),
+// and forms that start each stage as a job (extract, sort, train, render, eval, verify); every form comes
+// from GET /api/forms/<name>.
+import { getJSON, h, sendFile, startJob } from "../api.js";
 import { optionsForm } from "../forms.js";
 
 function jobBadge(job) {
@@ -8,14 +9,73 @@ function jobBadge(job) {
   return h("a", { href: `#/jobs/${job.id}` }, `#${job.id} `, h("span", { class: `state-${job.state}` }, job.state));
 }
 
-function stageTable(state, jobs) {
+const SIDE_NAMES = { src: "source (the face put in)", dst: "destination (the face replaced)" };
+
+function bytes(size) {
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
+}
+
+// One side's video as the stage table shows it: "data_dst.mp4 (12.3 MiB, 8.0 s, 200 frames)" or what is missing.
+function videoText(video) {
+  if (!video.present) return h("span", { class: "bad" }, `${video.side}: ${video.name} missing`);
+  if (video.error) return h("span", { class: "bad" }, `${video.side}: ${video.name} unreadable (${video.error})`);
+  return `${video.side}: ${video.name} (${bytes(video.size)}, ${video.duration.toFixed(1)} s, ${video.frame_count} frames, `
+    + `${video.width}×${video.height})`;
+}
+
+// Add or replace one side's video: the file goes up as the request body; a video already there is moved aside.
+function footageRow(footage, side, state) {
+  const video = footage[side];
+  const input = h("input", { type: "file", id: `footage-${side}`, accept: "video/*,.mp4,.mov,.mkv,.avi,.webm" });
+  const message = h("div", { class: "error-text", id: `footage-${side}-message` });
+  const button = h("button", { id: `upload-${side}`, disabled: true, onclick: async () => {
+    const file = input.files[0];
+    message.textContent = "";
+    if (file.size > footage.max_bytes) { message.textContent = `${file.name} is larger than the upload limit of ${bytes(footage.max_bytes)}`; return; }
+    button.disabled = true;
+    button.textContent = `Uploading ${file.name}…`;
+    try {
+      const added = await sendFile(`/api/footage/${side}`, file);
+      sessionStorage.setItem("footage-note", added.moved_aside
+        ? `${file.name} is now ${added.name}; the previous video and its frames were moved to ${added.moved_aside}/`
+          + (state.faces[side] ? ` (the ${state.faces[side]} faces in data_${side}/aligned came from the previous video)` : "")
+        : `${file.name} is now ${added.name}.`);
+      window.dispatchEvent(new HashChangeEvent("hashchange"));
+    } catch (error) {
+      message.textContent = error.message;
+      button.disabled = false;
+      button.textContent = video.present ? "Replace" : "Add";
+    }
+  } }, video.present ? "Replace" : "Add");
+  input.addEventListener("change", () => { button.disabled = !input.files.length; });
+  return h("div", { class: "footage-side", id: `footage-row-${side}` },
+           h("h3", {}, `data_${side} — ${SIDE_NAMES[side]}`), h("p", {}, videoText(video)),
+           h("p", { class: "footage-pick" }, input, button), message);
+}
+
+function footagePanel(footage, state) {
+  const note = sessionStorage.getItem("footage-note");
+  sessionStorage.removeItem("footage-note");
+  return h("section", { class: "panel", id: "panel-footage" }, h("h2", {}, "Source videos"),
+           h("p", { class: "muted" }, `Add the two videos (up to ${bytes(footage.max_bytes)} each). Extract reads them and writes `
+             + "their frames into data_src/ and data_dst/ for merging and the manual fix."),
+           note ? h("p", { class: "good", id: "footage-note" }, note) : null,
+           h("div", { class: "grid2" }, footageRow(footage, "src", state), footageRow(footage, "dst", state)));
+}
+
+function stageTable(state, jobs, footage) {
   const models = state.models.length
     ? state.models.map((m) => m.error ? `${m.name}: unreadable (${m.error})` : `${m.name} (${m.model ?? "?"}, iteration ${m.iteration})`).join(", ")
     : "none";
   const last = (task) => jobs.filter((job) => job.task === task).at(-1);
   const ready = (ok) => h("span", { class: ok ? "good" : "muted" }, ok ? "●" : "○");
   const rows = [
-    [ready(state.videos.src || state.videos.dst), "Source videos", `src ${state.videos.src ? "data_src.mp4" : "—"}   dst ${state.videos.dst ? "data_dst.mp4" : "—"}`, null],
+    [ready(footage.src.present && footage.dst.present), "Source videos",
+     h("span", { class: "footage-state" }, videoText(footage.src), h("br"), videoText(footage.dst)), null],
     [ready(state.frames.src && state.frames.dst), "Frames", `src ${state.frames.src}   dst ${state.frames.dst}`, null],
     [ready(state.faces.src && state.faces.dst), "Faces", `src ${state.faces.src}   dst ${state.faces.dst}`, last("extract") ?? last("sort")],
     [ready(state.models.some((m) => m.iteration > 0)), "Models", models, last("train")],
@@ -81,10 +141,10 @@ async function trainPanel(state) {
 }
 
 export async function render(root) {
-  const [state, jobs] = await Promise.all([getJSON("/api/state"), getJSON("/api/jobs")]);
+  const [state, jobs, footage] = await Promise.all([getJSON("/api/state"), getJSON("/api/jobs"), getJSON("/api/footage")]);
   const panels = await Promise.all([
     taskPanel({ task: "extract", title: "Extract faces", main: ["side", "source", "detector", "size", "face_type"],
-                help: "Detect, align and save the faces of data_src or data_dst (frames or video) into its aligned/ folder." }),
+                help: "Detect, align and save the faces of data_src or data_dst into its aligned/ folder; from a video it also writes the frames into data_src/ or data_dst/." }),
     taskPanel({ task: "sort", title: "Sort faceset", main: ["side", "method", "target", "restore"],
                 help: "Rename the faces into order by a DeepFaceLab method; rejects go to the trash folder (undo: restore)." }),
     trainPanel(state),
@@ -95,6 +155,6 @@ export async function render(root) {
     taskPanel({ task: "verify", title: "Verify labels", main: ["frames"],
                 help: "Check result.mp4 for recast's labels: container tag, provenance sidecar, watermark, C2PA." }),
   ]);
-  root.append(h("section", { class: "panel" }, h("h2", {}, "Stages"), stageTable(state, jobs)),
-              h("div", { class: "grid2" }, panels));
+  root.append(h("section", { class: "panel" }, h("h2", {}, "Stages"), stageTable(state, jobs, footage)),
+              footagePanel(footage, state), h("div", { class: "grid2" }, panels));
 }
