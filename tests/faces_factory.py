@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from recast.faces.aligned import write_face
 from recast.faces.alignment import transform_matrix, transform_points
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
@@ -50,3 +53,11 @@ def synthetic_face(
         detector_score=1.0,
     )
     return image, meta
+
+
+def write_whole_faceset(folder: Path, size: int, count: int = 4) -> Path:
+    """``count`` synthetic whole faces of ``size`` px, turning a little (yaw 0.1 · i), written into ``folder``."""
+    for i in range(count):
+        image, meta = synthetic_face(FaceType.WHOLE, size, yaw=0.1 * i, seed=i, source_filename=f"{i + 1:05d}.png")
+        write_face(folder / f"{i:05d}_0.jpg", image, meta)
+    return folder

@@ -16,10 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import TinyConfig
-from faces_factory import synthetic_face
+from faces_factory import write_whole_faceset
 from recast.cli.main import app
-from recast.faces.aligned import write_face
-from recast.faces.facetype import FaceType
 from recast.locking import WorkspaceBusy, workspace_lock
 from recast.models.enhancer import CONFIG_FILE, load_enhancer
 from recast.models.inference import FaceSwapper
@@ -37,11 +35,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 @pytest.fixture(scope="module")
 def xseg_faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("xseg") / "aligned"
-    for i in range(4):
-        image, meta = synthetic_face(FaceType.WHOLE, 128, yaw=0.1 * i, seed=i, source_filename=f"{i + 1:05d}.png")
-        write_face(folder / f"{i:05d}_0.jpg", image, meta)
-    return folder
+    return write_whole_faceset(tmp_path_factory.mktemp("xseg") / "aligned", 128)
 
 
 def _terminate_when(command: list[str], ready: Path, text: str = "", timeout: float = 300) -> tuple[int, str]:

@@ -9,10 +9,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from faces_factory import synthetic_face
+from faces_factory import write_whole_faceset
 from recast.errors import InputError, OptionError
-from recast.faces.aligned import read_meta, write_face
-from recast.faces.facetype import FaceType
+from recast.faces.aligned import read_meta
 from recast.faces.labels import polygon
 from recast.faceset.labelling import load_mask_model, predict_mask, write_labels
 from recast.faceset.xsegtools import apply_masks, fetch_labelled, remove_masks
@@ -27,11 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def faceset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("xseg") / "aligned"
-    for i in range(4):
-        image, meta = synthetic_face(FaceType.WHOLE, 256, yaw=0.1 * i, seed=i, source_filename=f"{i + 1:05d}.png")
-        write_face(folder / f"{i:05d}_0.jpg", image, meta)
-    return folder
+    return write_whole_faceset(tmp_path_factory.mktemp("xseg") / "aligned", 256)
 
 
 @pytest.fixture(scope="module")

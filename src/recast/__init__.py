@@ -14,9 +14,12 @@ __version__ = "0.1.0"
 #: The name recast is published under on PyPI (``recast`` there is an unrelated project).
 DISTRIBUTION = "recast-faceswap"
 
-#: The decode gate's default pixel bound (``recast.media.images.DEFAULT_MAX_IMAGE_PIXELS``), here
-#: because OpenCV reads its own bound once, when ``cv2`` is loaded: before any recast module imports it.
-_DEFAULT_MAX_IMAGE_PIXELS = 64 << 20
+#: Largest image (width × height, 64 megapixels; an 8K frame is 33) the decode gate
+#: (:mod:`recast.media.images`) lets any reader decode; declared here because OpenCV reads its own
+#: bound once, when ``cv2`` is loaded: before any recast module imports it.
+DEFAULT_MAX_IMAGE_PIXELS = 64 << 20
+#: Environment variable that overrides :data:`DEFAULT_MAX_IMAGE_PIXELS` (a whole number of pixels).
+MAX_IMAGE_PIXELS_ENV = "RECAST_MAX_IMAGE_PIXELS"
 
 
 def _bound_opencv_decoder() -> None:
@@ -25,8 +28,8 @@ def _bound_opencv_decoder() -> None:
     OpenCV then refuses any image over the bound before allocating it, even one whose header the
     gate misread. ``$RECAST_MAX_IMAGE_PIXELS`` (validated later by the gate) overrides the default.
     """
-    text = os.environ.get("RECAST_MAX_IMAGE_PIXELS", "").strip()
-    limit = int(text) if text.isdigit() and int(text) > 0 else _DEFAULT_MAX_IMAGE_PIXELS
+    text = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    limit = int(text) if text.isdigit() and int(text) > 0 else DEFAULT_MAX_IMAGE_PIXELS
     current = os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", "").strip()
     if current.isdigit() and 0 < int(current) < limit:
         return

@@ -74,7 +74,7 @@ from recast.eval.metrics import (
 )
 from recast.extract.analyze import AnalyzeOptions, FoundFace, FrameAnalyzer
 from recast.extract.landmarks import DlibEmbedder, to_rgb
-from recast.faces.facetype import FaceType
+from recast.faces.facetype import FaceType, parse_face_type
 from recast.faceset.coverage import CoverageReport, faceset_coverage
 from recast.provenance.label import read_sidecar
 
@@ -303,12 +303,12 @@ def evaluate(
         if (index - 1) % every == 0:
             frame, faces = _measure(analyzer, embedder, index, result_frame, dst_frame, previous, mask_margin)
             report.frames.append(frame)
-            if faces is not None:
-                ladders += _measure_detail(report, frame, result_frame, dst_frame, faces[0].landmarks,
-                                           ladder=ladders < math.ceil(len(report.frames) / dst_stride))
             previous = None
             if faces is not None:
                 dst_face, result_landmarks, result_embedding = faces
+                ladder = ladders < math.ceil(len(report.frames) / dst_stride)
+                _measure_detail(report, frame, result_frame, dst_frame, dst_face.landmarks, ladder)
+                ladders += ladder
                 previous = (dst_face.landmarks, result_landmarks)
                 result_embeddings[len(report.frames) - 1] = result_embedding
                 if report.dst_faces is None and (len(result_embeddings) - 1) % dst_stride == 0:
@@ -339,7 +339,7 @@ def _set_model(report: EvalReport, resolution: int | None, face_type: FaceType |
         if resolution is not None and resolution < 8:
             raise OptionError(f"model resolution must be at least 8 px, got {resolution}")
         report.model_resolution, report.model_from = resolution, "given"
-        report.model_face_type = None if face_type is None else _face_type(face_type)
+        report.model_face_type = None if face_type is None else parse_face_type(face_type)
         return
     try:
         model = read_sidecar(report.result).get("model")
@@ -352,25 +352,18 @@ def _set_model(report: EvalReport, resolution: int | None, face_type: FaceType |
         report.model_resolution, report.model_face_type, report.model_from = size, FaceType(kind), "sidecar"
 
 
-def _face_type(value: FaceType | str) -> FaceType:
-    try:
-        return FaceType(value)
-    except ValueError:
-        raise OptionError(f"unknown face type {value!r}; choose one of {', '.join(FaceType)}") from None
-
-
 def _measure_detail(report: EvalReport, frame: FrameMetrics, result_frame: np.ndarray, dst_frame: np.ndarray,
-                    dst_landmarks: np.ndarray, ladder: bool) -> bool:
+                    dst_landmarks: np.ndarray, ladder: bool) -> None:
     """The frame's detail ratio, its ceiling at the model's size and, with ``ladder``, at every
-    :data:`~recast.eval.detail.CEILING_SIZES`; returns ``ladder``."""
+    :data:`~recast.eval.detail.CEILING_SIZES`."""
     frame.detail = detail_ratio(result_frame, dst_frame, dst_landmarks)
-    if report.model_resolution is not None:
-        frame.detail_ceiling = ceiling_ratio(dst_frame, dst_landmarks, report.model_resolution,
-                                             report.ladder_face_type)
     if ladder:
         frame.ceilings = {size: ceiling_ratio(dst_frame, dst_landmarks, size, report.ladder_face_type)
                           for size in CEILING_SIZES}
-    return ladder
+    size = report.model_resolution
+    if size is not None:  # a ladder size is not measured twice
+        frame.detail_ceiling = (frame.ceilings[size] if frame.ceilings and size in frame.ceilings
+                                else ceiling_ratio(dst_frame, dst_landmarks, size, report.ladder_face_type))
 
 
 @functools.lru_cache(maxsize=1)

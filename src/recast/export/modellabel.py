@@ -16,11 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import onnx
-from google.protobuf.message import DecodeError
-
-from recast.errors import InputError
-from recast.models.contract import MAX_FILE_BYTES, METADATA_PREFIX, SYNTHETIC_NOTICE
+from recast.models.contract import METADATA_PREFIX, SYNTHETIC_NOTICE, read_onnx
 from recast.provenance.label import PROVENANCE_LABEL
 
 
@@ -66,14 +62,7 @@ def read_model_label(path: str | Path) -> ModelLabel:
         InputError: the file is missing, larger than an ONNX file can be, or not ONNX.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such model file")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise InputError(path, "is larger than an ONNX file can be")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError, OSError) as error:
-        raise InputError(path, f"is not a readable ONNX model ({type(error).__name__})") from None
+    model = read_onnx(path)
     metadata = {prop.key: prop.value for prop in model.metadata_props if prop.key.startswith(METADATA_PREFIX)}
     notices = {model.doc_string, metadata.get(METADATA_PREFIX + "notice")}
     notice = SYNTHETIC_NOTICE if SYNTHETIC_NOTICE in notices else None

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from recast import DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV
 from recast.atomic import atomic_write_bytes, read_regular
 from recast.errors import InputError, OptionError
 
@@ -38,12 +39,6 @@ FAST_PNG_PARAMS = [
 decode, 457 KiB — versus 17 ms / 8 ms / 467 KiB with zlib's default strategy, 18 ms / 11 ms / 618 KiB
 with the "sub" filter, and 20 ms / 11 ms / 618 KiB with OpenCV's defaults."""
 _NATURAL_SPLIT = re.compile(r"(\d+)")
-
-
-MAX_IMAGE_PIXELS_ENV = "RECAST_MAX_IMAGE_PIXELS"
-"""Environment variable that overrides :data:`DEFAULT_MAX_IMAGE_PIXELS` (a whole number of pixels)."""
-DEFAULT_MAX_IMAGE_PIXELS = 64 << 20
-"""Largest image (width × height, 64 megapixels) any reader decodes; an 8K frame is 33 megapixels."""
 
 
 def max_image_pixels() -> int:

@@ -99,6 +99,23 @@ def is_model_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in SUFFIXES
 
 
+def read_onnx(path: Path, what: str = "model file") -> onnx.ModelProto:
+    """The ONNX graph of ``path`` (a regular file of at most :data:`MAX_FILE_BYTES`), without its external data.
+
+    Raises:
+        InputError: no such ``what``, too large, or not ONNX.
+    """
+    if not path.is_file():
+        raise InputError(path, f"no such {what}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(path, f"is {size} bytes, larger than an ONNX file can be")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, OSError) as error:
+        raise InputError(path, f"is not a readable ONNX model ({type(error).__name__})") from None
+
+
 def inspect_model(path: str | Path) -> ModelContract:
     """Check a ``.dfm`` / ``.onnx`` file against the contract without loading weights or running it.
 
@@ -107,15 +124,7 @@ def inspect_model(path: str | Path) -> ModelContract:
             contract or above the limits, unsafe or missing external data.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such face-model file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InputError(path, f"is {size} bytes, larger than an ONNX file can be")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError, OSError) as error:
-        raise InputError(path, f"is not a readable ONNX model ({type(error).__name__})") from None
+    model = read_onnx(path, "face-model file")
     _check_external_data(path, model)
     _check_tensor_sizes(path, model)
     graph = model.graph
