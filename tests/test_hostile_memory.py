@@ -86,3 +86,23 @@ def test_merge_with_a_batch_too_big_for_memory_is_refused_before_loading(tmp_pat
     assert "refused: running saehd on cpu needs about" in output and "at batch 1048576" in output, output
     assert "lower --batch-size" in output and "Traceback" not in output, output
     assert peak < MAX_PEAK_MIB and not (tmp_path / "merged").exists()
+
+
+def test_available_memory_follows_the_address_space_limit_and_unknown_never_refuses() -> None:
+    """The machine's allowance is read, not assumed: under an RLIMIT_AS it is at most the limit; with no
+    reading at all (``available`` None) nothing is refused."""
+    import subprocess
+    import sys
+
+    code = ("import resource; from recast.models.memory import available_memory; "
+            "free = available_memory(); limit = 6 << 30; "
+            "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
+            "capped = available_memory(); print(free, capped, limit)")
+    free, capped, limit = (int(v) for v in subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                                          text=True, check=True).stdout.split())
+    assert 0 < capped < limit and capped <= free
+    huge = estimate_training(parameters=10**12, trainable=10**12, activation_elements=0, largest_activation=0,
+                             input_elements=0, batch=1)
+    check_fits(huge, None, "training a huge model", "lower --batch-size")
+    with pytest.raises(OptionError, match=r"only 1\.0 GiB is available"):
+        check_fits(huge, 1 << 30, "training a huge model", "lower --batch-size")
