@@ -6,6 +6,7 @@ Usage:
     python benchmarks/train.py --profile  # also split one step by operator class
     python benchmarks/train.py --presets cpu "cpu-grow at 64" "cpu-grow at 96" "cpu-grow at 128" --batches 8
                                           # what progressive growth costs per step at each size
+    python benchmarks/train.py --presets cpu saehd-256 --batches 8 --compile      # also torch.compile'd steps
     python benchmarks/train.py --presets cpu --batches 8 --background 1            # beside 1 busy program
     python benchmarks/train.py --presets cpu --batches 8 --background 2 --nice 19  # beside 2 niced ones
 
@@ -18,6 +19,10 @@ Steps run in the trainer's default precision (``--precision auto``, :mod:`recast
 and thread plan (:mod:`recast.runtime.threads`); the first lines say which, and why. A bf16 step can
 pass the fp32 GEMM peak, so where bf16 is used the table also gives the share of a same-run bf16
 2048³ matmul.
+
+``--compile`` then compiles the step's forward as ``recast train --compile`` does and adds its
+steady ms/iter and its warm-up (the first compiled step's seconds); inductor's cache
+(``TORCHINDUCTOR_CACHE_DIR``) makes a second run's warm-up shorter, so run it twice to see both.
 
 ``--background N`` measures each case idle, then beside N CPU-bound competitor processes (busy
 loops; ``--nice`` sets their priority, ``--sessions`` starts each in a session of its own): once
@@ -60,6 +65,7 @@ PRESETS = {  # label: (registry name, config overrides)
     "quick96": ("quick96", {}),
     "saehd df-ud 128": ("saehd", {"archi": "df-ud", "resolution": 128}),
     "saehd liae-ud 128": ("saehd", {"archi": "liae-ud", "resolution": 128}),
+    "saehd-256": ("saehd-256", {}),
     "amp 224": ("amp", {}),
     "cpu-grow at 64": ("cpu-grow", {}),
     "cpu-grow at 96": ("cpu-grow", {}),
@@ -143,8 +149,19 @@ def under_load(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], iter
             "fixed_ms": 1000 * statistics.fmean(fixed)}
 
 
+def compiled(step: TrainStep, batches: Iterator[dict[str, torch.Tensor]], iterations: int) -> dict[str, float]:
+    """Warm-up seconds (the first step) and median ms/iter once the step's forward is ``torch.compile``d."""
+    step.forward = torch.compile(step.forward)  # type: ignore[assignment]
+    t0 = time.perf_counter()
+    step(next(batches), 1000)
+    warmup = time.perf_counter() - t0
+    times, _ = timed_steps(step, batches, iterations, 1001)
+    return {"compile_warmup_s": warmup, "compiled_ms": 1000 * statistics.median(times)}
+
+
 def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int, workers: int,
-          profile: bool, precision: Precision, load: tuple[int, int, bool] | None = None) -> dict[str, object]:
+          profile: bool, precision: Precision, load: tuple[int, int, bool] | None = None,
+          compile_step: bool = False) -> dict[str, object]:
     name, overrides = PRESETS[label]
     torch.manual_seed(0)
     model = create_model(name, **overrides)
@@ -171,6 +188,8 @@ def bench(label: str, batch_size: int, faces: tuple[Path, Path], iterations: int
               "gflops": flops / 1e9 / (ms / 1000), "wait": sum(waits) / sum(times), "split": split}
     if load is not None:
         result.update(under_load(step, batches, iterations, torch.get_num_threads(), *load))
+    if compile_step:
+        result.update(compiled(step, batches, iterations))
     del batches, loader
     return result
 
@@ -198,6 +217,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="*", default=None, help=f"subset of: {', '.join(PRESETS)}")
     parser.add_argument("--batches", nargs="*", type=int, default=None, help="batch sizes (default 4 8)")
     parser.add_argument("--precision", default="auto", help="auto (the trainer's default), bf16 or fp32")
+    parser.add_argument("--compile", action="store_true", help="also torch.compile the step: ms/iter and warm-up")
     parser.add_argument("--background", type=int, default=0, help="also measure beside N busy processes")
     parser.add_argument("--nice", type=int, default=0, help="niceness of the --background processes")
     parser.add_argument("--sessions", action="store_true",
@@ -221,15 +241,18 @@ def main() -> None:
         print(f"precision: {precision.describe()}")
         print(f"fp32 GEMM 2048³ peak at start: {peak:.1f} GFLOP/s; bf16 GEMM 2048³: {bf16_peak:.1f} GFLOP/s")
         print(f"{'preset':<20}{'batch':>6}{'params M':>10}{'GFLOP/step':>12}{'ms/iter':>10}{'GFLOP/s':>9}"
-              f"{'of peak':>9}{'data wait':>11}" + (f"{'of bf16 peak':>14}" if use_bf16_peak else ""))
+              f"{'of peak':>9}{'data wait':>11}" + (f"{'of bf16 peak':>14}" if use_bf16_peak else "")
+              + (f"{'compiled ms/iter':>18}{'warm-up s':>11}" if args.compile else ""))
         rows = []
         for label in labels:
             for batch_size in batches:
-                r = bench(label, batch_size, faces, iterations, workers, args.profile, precision, load)
+                r = bench(label, batch_size, faces, iterations, workers, args.profile, precision, load, args.compile)
                 rows.append(r)
                 print(f"{r['label']:<20}{r['batch']:>6}{r['params_m']:>10.1f}{r['gflop_step']:>12.1f}"
                       f"{r['ms']:>10.0f}{r['gflops']:>9.1f}{r['gflops'] / peak:>9.0%}{r['wait']:>11.0%}"
-                      + (f"{r['gflops'] / bf16_peak:>14.0%}" if use_bf16_peak else ""), flush=True)
+                      + (f"{r['gflops'] / bf16_peak:>14.0%}" if use_bf16_peak else "")
+                      + (f"{r['compiled_ms']:>18.0f}{r['compile_warmup_s']:>11.1f}" if args.compile else ""),
+                      flush=True)
                 if r["split"]:
                     print("    time split: " + ", ".join(f"{k} {v:.0%}" for k, v in r["split"].items()))
         print()

@@ -24,6 +24,13 @@ MakeFacesets = Callable[..., tuple[Path, Path]]
 DTYPES = ("fp32", "bf16")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``cuda`` marker: tests that need a CUDA device (skipped without one; ``benchmarks/gpu.py``
+    runs them with ``-m cuda``), and ``walk``: the studio's whole workflow in Chromium (``-m walk``)."""
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one; run by benchmarks/gpu.py)")
+    config.addinivalue_line("markers", "walk: the studio's whole workflow in Chromium through the UI only (issue #27)")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--dtype fp32,bf16``: the precisions ``dtype``-using tests run in (kornia style; default fp32)."""
     parser.addoption("--dtype", default="fp32", help=f"comma-separated precisions for dtype tests: {', '.join(DTYPES)}")

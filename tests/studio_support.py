@@ -60,7 +60,7 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        env = dict(os.environ)
+        env: dict[str, str | float | bool] = dict(os.environ)
         if len(tempfile.gettempdir()) > 60:  # Chromium's singleton socket goes in TMPDIR: an AF_UNIX path
             env["TMPDIR"] = "/tmp"
         browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"], env=env)

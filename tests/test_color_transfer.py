@@ -155,3 +155,21 @@ def test_transfer_color_names():
     assert transfer_color("none", image, image) is not None
     with pytest.raises(OptionError, match="unknown colour transfer 'foo'"):
         transfer_color("foo", image, image)
+
+
+@pytest.mark.parametrize("name", ["idt", "idt-m"])
+def test_idt_leaves_no_speckles_on_a_smooth_8bit_face(pair, disc, name):
+    """Issue #27: a smooth 8-bit face (few distinct colours, each a step in every axis's distribution)
+    came out with rainbow speckles: two colours one level apart sent to far-apart colours. Now the
+    output is as smooth as the other transfers make it, in range, and still takes the reference's colours."""
+    _, ref = pair
+    yy, xx = np.mgrid[0:96, 0:96] / 96.0
+    src = np.stack([0.4 + 0.1 * yy, 0.5 + 0.05 * xx, 0.7 - 0.1 * yy * xx], -1)
+    src = (np.round(src * 255) / 255).astype(np.float32)
+    out = COLOR_TRANSFERS[name](src, ref, disc)
+    assert out.dtype == np.float32 and out.shape == src.shape and out.min() >= 0.0 and out.max() <= 1.0
+    step = max(np.abs(np.diff(out, axis=axis)).max() for axis in (0, 1))
+    linear = max(np.abs(np.diff(mkl(src, ref), axis=axis)).max() for axis in (0, 1))
+    assert step < 2 * linear and step < 0.1, (step, linear)
+    fitted = disc if name == "idt-m" else None
+    assert _sliced_w1(out, ref, fitted) < 0.6 * _sliced_w1(src, ref, fitted)

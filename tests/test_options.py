@@ -65,7 +65,8 @@ OPTIONS = [pytest.param(cls, item, id=f"{cls.__name__}.{item.name}") for cls in 
 # command → (required arguments, the option groups whose flags it generates: a class, or a class and some names)
 COMMANDS: dict[str, tuple[list[str], list[Any]]] = {
     "train": (["--src", "s", "--dst", "d", "--model-dir", "m"],
-              [TrainSettings, SAEHDConfig, AMPConfig, Limits, TrainOptions, (ComputeOptions, TRAIN_COMPUTE)]),
+              [TrainSettings, SAEHDConfig, AMPConfig, Limits, TrainOptions,
+               (ComputeOptions, (*TRAIN_COMPUTE, "nproc"))]),
     "merge": (["-m", "m", "-f", "f", "-a", "a", "-o", "o"], [MergeSettings, (ComputeOptions, MERGE_COMPUTE)]),
     "extract": (["video.mp4", "out"], [ExtractOptions]),
     "live": (["-m", "m", "-i", "0", "-o", "o.mp4"], [(MergeSettings, LIVE_SETTINGS), (LiveOptions, LIVE_FLAGS),

@@ -43,6 +43,9 @@ PRECISIONS = {"fp32": Precision(None, "test", "fp32"), "bf16": Precision(torch.b
 SMALLEST: dict[str, dict[str, Any]] = {
     "amp": {"resolution": 64, "face_type": "whole", "ae_dims": 16, "inter_dims": 8, "e_dims": 4, "d_dims": 4,
             "d_mask_dims": 2},
+    "saehd-256": {"resolution": 64, "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2},
+    "saehd-512": {"resolution": 64, "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2},
+    "hd-1024": {"resolution": 64, "e_dims": 4, "d_dims": 4, "code_dims": 16, "d_mask_dims": 2},
     "toy": {"resolution": 32, "width": 4},
 }
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from recast.models.checkpoint import current_weights
+from recast.studio.live import FreshModel
 from recast.studio.preview import MaskRequest, PreviewFailed, PreviewRequest, PreviewService
 from recast.train import TrainOptions, train
 from recast.train.xseg_trainer import XSegTrainOptions, train_xseg
@@ -119,7 +120,43 @@ def test_errors_are_worded_for_the_studio(workspace: Path) -> None:
         detail = answer.json()["detail"]
         assert answer.status_code == 422 and "xseg" in detail, detail
         assert "--" not in detail and str(workspace) not in detail, detail
+        assert "MODEL_DIR" not in detail and "recast " not in detail, detail  # no CLI wording
         missing = client.post("/api/merge/preview", json={"frame": 1, "model": "../model"})
         assert missing.status_code == 404 and str(workspace) not in missing.json()["detail"]
         bad = client.put("/api/merge/sessions/s/base", json={"blur": -1})
         assert bad.status_code == 422 and "blur" in bad.json()["detail"]
+
+
+def test_a_merge_session_keeps_its_xseg_model(workspace: Path) -> None:
+    """Issue #27: the tuner's XSeg choice is saved with the session (beside it: the session file stays what
+    ``recast merge --session`` reads) and comes back with it; a model that is not there is refused."""
+    _train_face(workspace, 1)
+    _train_xseg(workspace, 1)
+    with asgi_client(workspace) as client:
+        assert client.get("/api/merge/sessions/s").json()["choices"] == {"model": "default", "xseg": None}
+        saved = client.put("/api/merge/sessions/s/choices", json={"model": "default", "xseg": "mask"})
+        assert saved.status_code == 200 and saved.json() == {"model": "default", "xseg": "mask"}
+        assert client.put("/api/merge/sessions/s/base", json={"mask_mode": "xseg-dst"}).status_code == 200
+        again = client.get("/api/merge/sessions/s").json()
+        assert again["choices"] == {"model": "default", "xseg": "mask"}
+        assert again["session"]["base"]["mask_mode"] == "xseg-dst"
+        assert client.get("/api/merge/sessions").json() == ["s"]
+        preview = client.post("/api/merge/preview", json={"frame": 1, "xseg": again["choices"]["xseg"],
+                                                          "settings": again["session"]["base"]})
+        assert preview.status_code == 200 and json.loads(preview.headers["x-recast-preview"])["xseg_iteration"] == 1
+        assert client.put("/api/merge/sessions/s/choices", json={"xseg": "default"}).status_code == 404
+        assert client.put("/api/merge/sessions/s/choices", json={"model": "../x"}).status_code == 404
+        assert client.get("/api/merge/sessions/other").json()["choices"]["xseg"] is None
+
+
+def test_the_live_model_reloads_newer_weights(workspace: Path) -> None:
+    """Issue #27: the Live page's model is reloaded when more training saved a newer checkpoint (the
+    live job asks :meth:`FreshModel.refresh` once a second and reports the iteration it uses)."""
+    _train_face(workspace, 1)
+    held = FreshModel(workspace / "model" / "default")
+    faces = np.random.default_rng(0).random((1, 64, 64, 3), dtype=np.float32)
+    before = held.model.swap(faces, masks=False)[0]
+    assert held.iteration == 1 and not held.refresh() and held.iteration == 1
+    _train_face(workspace, 2)
+    assert held.refresh() and held.iteration == 3 and not held.refresh()
+    assert np.abs(held.model.swap(faces, masks=False)[0] - before).max() > 0  # the new weights are in use

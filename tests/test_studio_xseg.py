@@ -1,5 +1,7 @@
-"""The studio's XSeg editor: label API (traversal, hostile polygons), prediction overlay, and drawing,
-undo/redo and saving polygons in Chromium. Screenshot: test-artifacts/studio/xseg-editor.png."""
+"""The studio's XSeg page: label API (traversal, hostile polygons), prediction overlay, drawing,
+undo/redo and saving polygons in Chromium (screenshot: test-artifacts/studio/xseg-editor.png), and the
+XSeg jobs — train with progress and preview, apply and remove with their backups, fetch — on
+synthetic facesets."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from recast.faceset.labelling import read_labels
+from recast.errors import InputError, OptionError
+from recast.faces.aligned import read_meta
+from recast.faceset.labelling import read_labels, write_labels
+from recast.studio.tasks.jobs import JobManager
 from studio_support import asgi_client, chromium, screenshot, served
+from test_studio_jobs import make_workspace, wait_state
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +131,6 @@ def test_editor_draws_undoes_and_saves_polygons(xseg_workspace: Path) -> None:
 
 
 def test_merge_tuner_and_render_use_the_xseg_model(xseg_workspace: Path) -> None:
-    from recast.studio.tasks.jobs import JobManager
-    from test_studio_jobs import wait_state
-
     body = {"model": "default", "frame": 1, "settings": {"mask_mode": "xseg-dst"}, "view": "mask"}
     with served(xseg_workspace) as (_, client):
         assert client.get("/api/state").status_code == 200
@@ -144,3 +147,98 @@ def test_merge_tuner_and_render_use_the_xseg_model(xseg_workspace: Path) -> None
         assert "xseg_weights_sha256" in sidecar
     finally:
         manager.shutdown()
+
+
+XSEG_TRAIN = {"name": "mask", "iterations": 3, "preview_every": 2, "batch_size": 2, "workers": 0, "threads": 1}
+"""A few iterations of a new ``xseg-cpu`` model in ``model/mask``, a preview at iteration 2."""
+
+
+def run_job(manager: JobManager, task: str, options: dict) -> dict:
+    job = manager.start(task, options)
+    assert wait_state(manager, job.id, ("done", "failed", "cancelled")) == "done", manager.get(job.id).events[-3:]
+    return manager.get(job.id).result or {}
+
+
+@pytest.fixture(scope="module")
+def synthetic_xseg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace of synthetic whole-face facesets (6 faces a side), one dst face labelled, and a
+    2-iteration ``xseg-cpu`` model in ``model/base``."""
+    from recast.train.xseg_trainer import XSegTrainOptions, train_xseg
+
+    root = make_workspace(tmp_path_factory.mktemp("xseg-jobs") / "ws", faces=6)
+    first = sorted((root / "data_dst" / "aligned").glob("*.jpg"))[0]
+    write_labels(first, [{"type": "include", "points": [[10, 10], [80, 10], [80, 85], [10, 85]]}])
+    train_xseg(XSegTrainOptions([root / "data_dst" / "aligned"], root / "model" / "base", iterations=2, workers=0,
+                                threads=1, preview_every=0, autosave_minutes=0, settings={"batch_size": 2}))
+    return root
+
+
+def test_xseg_train_job_reports_progress_and_its_preview(synthetic_xseg: Path) -> None:
+    manager = JobManager(synthetic_xseg)
+    try:
+        job = manager.start("xseg-train", XSEG_TRAIN)
+        assert wait_state(manager, job.id, ("done", "failed")) == "done", manager.get(job.id).events[-3:]
+        events = manager.get(job.id).events
+    finally:
+        manager.shutdown()
+    progress = [event for event in events if event["type"] == "progress"]
+    previews = [(e["iteration"], e["total"]) for e in progress if e["kind"] == "preview"]
+    assert previews == [(2, 3)]
+    assert progress[-1]["kind"] == "done" and progress[-1]["iteration"] == 3
+    assert events[-1]["result"]["status"] == "done" and events[-1]["result"]["iteration"] == 3
+    with asgi_client(synthetic_xseg) as client:
+        assert client.get("/api/xseg/models").json() == ["base", "mask"]
+        state = client.get("/api/xseg/models/mask").json()
+        preview = client.get("/api/xseg/models/mask/preview.png")
+        assert client.get("/api/xseg/models/..%2Fmask").status_code == 404
+        assert client.get("/api/xseg/models/none/preview.png").status_code == 404
+    assert state["exists"] and state["iteration"] == 3 and state["preview_iteration"] == 2
+    assert state["job"] == {"id": job.id, "state": "done"}
+    grid = cv2.imdecode(np.frombuffer(preview.content, np.uint8), cv2.IMREAD_COLOR)
+    assert preview.headers["content-type"] == "image/png" and grid is not None
+    assert grid.shape[1] == 4 * grid.shape[0] // 2  # 4 columns, one row per sample (batch 2)
+
+
+def test_xseg_apply_remove_fetch_jobs_keep_backups(synthetic_xseg: Path) -> None:
+    faces = sorted((synthetic_xseg / "data_dst" / "aligned").glob("*.jpg"))
+    manager = JobManager(synthetic_xseg)
+    try:
+        first = run_job(manager, "xseg-apply", {"side": "dst", "name": "base", "batch_size": 4})
+        assert first == {"side": "dst", "model": "model/base", "changed": 6, "backup": None}
+        applied = read_meta(faces[0]).xseg_mask
+        assert applied is not None and all(read_meta(path).xseg_mask is not None for path in faces)
+        again = run_job(manager, "xseg-apply", {"side": "dst", "name": "base"})
+        backup = synthetic_xseg / again["backup"]
+        assert again["backup"].startswith("data_dst/aligned_backup/xseg-apply-")
+        assert sorted(p.name for p in backup.iterdir()) == [p.name for p in faces]
+        assert read_meta(backup / faces[0].name).xseg_mask is not None
+        removed = run_job(manager, "xseg-remove", {"side": "dst"})
+        assert removed["changed"] == 6 and removed["backup"].startswith("data_dst/aligned_backup/xseg-remove-")
+        assert all(read_meta(path).xseg_mask is None for path in faces)
+        assert read_labels(faces[0]) and read_meta(synthetic_xseg / removed["backup"] / faces[0].name).xseg_mask \
+            is not None
+        assert run_job(manager, "xseg-remove", {"side": "dst"}) == {"side": "dst", "changed": 0, "backup": None}
+        fetched = run_job(manager, "xseg-fetch", {"side": "dst"})
+        assert fetched == {"side": "dst", "copied": 1, "skipped": 0, "output": "data_dst/aligned_xseg"}
+        assert [p.name for p in (synthetic_xseg / "data_dst" / "aligned_xseg").iterdir()] == [faces[0].name]
+    finally:
+        manager.shutdown()
+
+
+@pytest.mark.parametrize(("task", "options", "error"), [
+    ("xseg-train", {"batch_size": 0}, OptionError),
+    ("xseg-train", {"name": "../x"}, OptionError),
+    ("xseg-train", {"model": "saehd"}, OptionError),
+    ("xseg-train", {"iterations": 5, "more": 2}, OptionError),
+    ("xseg-train", {"faces": "all"}, OptionError),
+    ("xseg-apply", {"name": "nothing-here"}, InputError),
+    ("xseg-apply", {"side": "both"}, OptionError),
+    ("xseg-remove", {"output": "x"}, OptionError),
+    ("xseg-fetch", {"side": "../dst"}, OptionError),
+])
+def test_bad_xseg_options_start_no_job(tmp_path: Path, task: str, options: dict, error: type) -> None:
+    root = make_workspace(tmp_path / "ws", faces=2)
+    manager = JobManager(root)
+    with pytest.raises(error) as refused:
+        manager.start(task, options)
+    assert "\n" not in str(refused.value) and manager.all() == []

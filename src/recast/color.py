@@ -105,6 +105,7 @@ def idt(
     bins: int = 256,
     relaxation: float = 1.0,
     seed: int = 0,
+    regularize: bool = True,
 ) -> np.ndarray:
     """Iterative distribution transfer (Pitié, Kokaram & Dahyot 2005).
 
@@ -112,6 +113,13 @@ def idt(
     rotated axis to the reference's (quantile mapping on ``bins`` quantiles, i.e. CDF inversion)
     and rotates the displacement back, scaled by ``relaxation``. The full 3-D distribution of the
     result converges to the reference's. Deterministic for a given ``seed``.
+
+    A colour held by many pixels (an 8-bit image has few distinct colours) is a step in each
+    axis's distribution, and quantile mapping sends two colours one level apart to far-apart
+    places: rainbow speckles on a smooth face. With ``regularize`` the displacement field is
+    smoothed by a guided filter with ``src`` as the guide (Pitié et al. 2007's grain reduction:
+    where ``src`` is smooth the displacement becomes smooth, at ``src``'s edges it may change),
+    which removes them.
 
     Returns float32 BGR ``src.shape`` in [0, 1].
     """
@@ -129,7 +137,10 @@ def idt(
         ref_q = _quantiles(rotation.T @ target.T, bins)
         shift = _quantile_map_rows(projected, src_q, ref_q) - projected
         points += relaxation * (shift.T @ rotation.T)
-    return np.clip(points.reshape(src.shape), 0.0, 1.0).astype(np.float32)
+    displacement = (points.reshape(src.shape) - src).astype(np.float32)
+    if regularize:
+        displacement = _guided_smooth(displacement, src)
+    return np.clip(src + displacement, 0.0, 1.0)
 
 
 def sot(
@@ -353,6 +364,24 @@ def _quantile_map_rows(values: np.ndarray, src_q: np.ndarray, ref_q: np.ndarray,
     index += np.arange(len(values))[:, None] * (bins + 1)
     start, end = table.take(index), table.take(index + 1)
     return start + (end - start) * frac
+
+
+def _guided_smooth(displacement: np.ndarray, guide: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """``displacement (H, W, 3)`` smoothed by a guided filter (He et al. 2010) on ``guide``'s
+    luminance: locally ``a · guide + b``, so it cannot jump where the guide barely changes."""
+    radius = max(1, round(max(guide.shape[0], guide.shape[1]) / 32))
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(image: np.ndarray) -> np.ndarray:
+        return cv2.blur(image, size, borderType=cv2.BORDER_REFLECT)
+
+    light = cv2.cvtColor(guide, cv2.COLOR_BGR2GRAY)[..., None]
+    mean_light = box(light)[..., None]
+    variance = box(light * light)[..., None] - mean_light**2
+    mean_shift = box(displacement)
+    slope = (box(light * displacement) - mean_light * mean_shift) / (variance + eps)
+    offset = mean_shift - slope * mean_light
+    return (box(slope) * light + box(offset)).astype(np.float32)
 
 
 def _smooth_displacement(displacement: np.ndarray) -> np.ndarray:

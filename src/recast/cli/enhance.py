@@ -10,6 +10,7 @@ import typer
 from recast.cli.devices import pick_device
 from recast.cli.locks import writes_into
 from recast.cli.progress import console
+from recast.cli.trainstatus import is_main_rank
 from recast.options import from_mapping, option_fields, select
 from recast.options.cli import cli_options
 from recast.runlog import run_log
@@ -37,6 +38,8 @@ def train_enhancer_command(
     with run_log(out, "train-enhancer"):
         result = train_enhancer(model_dir, src_faces, out, minutes=given.minutes, iterations=given.iterations,
                                 size=given.size, device=device)
+    if not is_main_rank():  # under torchrun only rank 0 reports (it measured the errors)
+        return
     console.print(f"[green]{result.status}[/]: {result.iterations} iterations in {result.seconds:.0f} s; mean error "
                   f"of the model's faces against the real ones {result.before:.4f} → {result.after:.4f} enhanced "
                   f"→ {result.folder} (recast merge --enhance {result.folder}) {result.message}")

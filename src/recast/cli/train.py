@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
@@ -18,6 +22,39 @@ from recast.options.describe import default_text
 from recast.runtime.options import ComputeOptions, Limits
 from recast.train.options import TRAIN_COMPUTE, TrainOptions, TrainSettings
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def torchrun_command(argv: list[str], nproc: int) -> list[str]:
+    """The command line that runs ``recast`` with arguments ``argv`` (``--nproc`` left out) under torchrun
+    with ``nproc`` processes on this machine (``python -m torch.distributed.run`` is torchrun)."""
+    args: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "recast", *args]
+
+
+def _under_torchrun(func: F) -> F:
+    """Run the command itself under torchrun when ``--nproc`` asks for more than one process (and this is
+    not already a torchrun process); before the workspace lock, which rank 0 then takes."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        nproc = kwargs.get("nproc") or 1
+        if nproc > 1 and "WORLD_SIZE" not in os.environ:
+            argv = torchrun_command(sys.argv[1:], nproc)
+            os.execv(argv[0], argv)
+        return func(*args, **kwargs)
+
+    return command  # type: ignore[return-value]
+
 
 def _setting_default(item: OptionField) -> str:
     return f"{default_text(item)} or the model's; on resume the last run's"
@@ -27,11 +64,12 @@ def register(app: typer.Typer) -> None:
     """Add the ``train`` command to ``app``."""
 
     @app.command("train")
+    @_under_torchrun
     @writes_into("model_dir", what="recast train")
     @cli_options("model_config", config_options(), lambda item: "the model's")
     @cli_options("settings", option_fields(TrainSettings), _setting_default)
     @cli_options("limits", option_fields(Limits))
-    @cli_options("compute", select(ComputeOptions, *TRAIN_COMPUTE))
+    @cli_options("compute", select(ComputeOptions, *TRAIN_COMPUTE, "nproc"))
     @cli_options("run", option_fields(TrainOptions))
     def train_command(
         src: Path = typer.Option(..., "--src", help="src faceset (aligned faces folder or pack): the face put in."),
@@ -67,7 +105,7 @@ def register(app: typer.Typer) -> None:
         from recast.train.options import read_config_file
         from recast.train.trainer import train
 
-        given = {**(limits or {}), **(compute or {}), **(run or {})}
+        given = {**(limits or {}), **{k: v for k, v in (compute or {}).items() if k != "nproc"}, **(run or {})}
         flags_config, flags_settings = model_config or {}, settings or {}
         model_config, settings = {}, {}
         if config is not None:

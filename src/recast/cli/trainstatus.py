@@ -1,6 +1,8 @@
 """The live status line of ``recast train``: one line, redrawn in place, instead of a scrolling log.
 
-``iteration 1234 / 5000   412 ms/iter   src 0.0231  dst 0.0255   elapsed 0:08:31   ETA 0:25:52   preview …``
+``iteration 1234 / 5000   phase regular   412 ms/iter   src 0.0231  dst 0.0255   elapsed 0:08:31   ETA 0:25:52   …``
+
+(the phase only with a training recipe of several phases, ``--recipe dfl``; the preview path last).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class TrainStatus:
             remaining.append(self.minutes * 60 - elapsed)
         losses = "  ".join(f"{name} {value:.4f}" for name, value in event.losses.items())
         parts = [f"iteration {event.iteration}" + (f" / {target}" if target is not None else ""),
+                 f"phase {event.phase}" if event.phase else "",
                  f"{event.ms_per_iter:.0f} ms/iter", losses, f"elapsed {_clock(elapsed)}",
                  f"ETA {_clock(min(remaining))}" if remaining else "no limit (Ctrl-C saves and stops)",
                  f"preview {self.preview}"]

@@ -46,7 +46,7 @@ def train_command(
 ) -> None:
     """Train (or resume) an XSeg model. Labelled faces train with their labels; unlabelled ones with their
     landmark hull (so it trains with no labels at all), all with synthetic occluders. Ctrl-C saves."""
-    from recast.cli.trainstatus import TrainStatus
+    from recast.cli.trainstatus import TrainStatus, is_main_rank
     from recast.runlog import run_log
     from recast.train.xseg_trainer import XSegTrainOptions, train_xseg
 
@@ -57,7 +57,7 @@ def train_command(
                                settings=settings or {}, iterations=stop.iterations, more=stop.more,
                                minutes=stop.minutes, occluders=occluders, device=pick_device(run.device),
                                threads=run.threads, workers=run.workers, seed=run.seed, preview_every=preview_every)
-    err = new_console()
+    err = new_console(quiet=not is_main_rank())  # under torchrun only rank 0 talks
     with run_log(model_dir, "xseg-train"), \
             TrainStatus(err, model_dir / "previews" / "preview.png", stop.iterations, stop.more,
                         stop.minutes) as status:

@@ -126,6 +126,9 @@ class ExtractSummary:
     skipped_done: int = 0
     rejected_by_identity: int = 0
     output: Path = Path()
+    face_side: int = 0
+    """Median side, in frame pixels, of the regions this run's aligned faces were cut from (0 = no face):
+    the detail a model can learn; aligned faces larger than it were upscaled."""
 
 
 @dataclass
@@ -195,6 +198,7 @@ def extract(
             yield frame
 
     count = 0
+    sides: list[float] = []
     with open(log_path, "a", encoding="utf-8") as log:
         workers = options.workers or plan_threads().analysis_workers
         for frame, faces in _analyze_all(todo(), analyze_options, workers):
@@ -203,7 +207,7 @@ def extract(
                 summary.rejected_by_identity += len(faces) - len(kept)
                 faces = kept
             smoothed = tracker.update([f.landmarks for f in faces]) if tracker is not None else None
-            _save_faces(frame, faces, smoothed, out_dir, options)
+            sides += _save_faces(frame, faces, smoothed, out_dir, options)
             if options.debug:
                 draw_debug(frame.image, faces, options.face_type, debug_dir / f"{Path(frame.name).stem}.jpg")
             log.write(json.dumps({"frame": frame.name, "faces": len(faces)}) + "\n")
@@ -218,14 +222,21 @@ def extract(
     summary.frames_with_several = sum(1 for n in done.values() if n > 1)
     logger.info("extracted %s: %d frames (%d done before), %d faces, %d frames without a face → %s", source,
                 summary.frames, summary.skipped_done, summary.faces, summary.frames_without_face, out_dir)
+    summary.face_side = round(float(np.median(sides))) if sides else 0
+    if sides and summary.face_side < options.size:
+        logger.warning("%s: the faces are a median %d px in their frames, upscaled to %d px; a model trained above "
+                       "%d px learns no detail the footage lacks (use higher-resolution footage or a smaller model)",
+                       source, summary.face_side, options.size, summary.face_side)
     return summary
 
 
 def _save_faces(
     frame: _Frame, faces: list[FoundFace], smoothed: list[np.ndarray] | None, out_dir: Path,
     options: ExtractOptions,
-) -> None:
+) -> list[float]:
+    """Write ``faces`` of ``frame``; returns each face's crop side in frame pixels (aligned side / scale)."""
     stem = Path(frame.name).stem
+    sides = []
     for stale in out_dir.glob(f"{stem}_*.*"):
         if stale.stem.rsplit("_", 1)[-1].isdigit() and int(stale.stem.rsplit("_", 1)[-1]) >= len(faces):
             _to_trash(stale, out_dir)
@@ -234,6 +245,9 @@ def _save_faces(
         image, meta = cut_face(frame.image, frame.name, points, face.rect, options.size, options.face_type,
                                options.detector, face.score, face.embedding if options.embed else None)
         write_face(out_dir / f"{stem}_{index}.{options.image_format}", image, meta, options.jpeg_quality)
+        scale = float(np.sqrt(abs(np.linalg.det(np.asarray(meta.image_to_face_mat)[:, :2]))))
+        sides.append(options.size / scale)
+    return sides
 
 
 def _to_trash(path: Path, out_dir: Path) -> None:

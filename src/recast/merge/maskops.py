@@ -52,8 +52,8 @@ def check_mask_mode(mode: str, has_learned_mask: bool, model_dir: str = "the mod
         raise OptionError(f"unknown mask mode {mode!r}; choose one of {', '.join(MASK_MODES)}")
     if xseg_parts(mode) and not has_xseg:
         raise OptionError(
-            f"no XSeg model: mask mode {mode!r} needs an XSeg mask model; give one with --xseg MODEL_DIR (train "
-            "one with recast xseg train), or use --mask-mode dst or a learned-* mode"
+            f"no XSeg model: mask mode {mode!r} needs an XSeg mask model; choose one with --xseg (XSeg training "
+            "makes one), or use --mask-mode dst or a learned-* mode"
         )
     if needs_learned_mask(mode) and not has_learned_mask:
         raise OptionError(f"mask mode {mode!r} needs a learned mask, but {model_dir} has none; use --mask-mode dst")

@@ -16,7 +16,7 @@ class AMPConfig(ModelConfig):
     inters (True) or keep them frozen at init like DeepFaceLab (False); see :mod:`recast.models.amp`.
     """
 
-    resolution: int = option(224, "Face size in pixels", ge=64, le=640, multiple_of=32, fixed=True,
+    resolution: int = option(224, "Face size in pixels", ge=64, le=1024, multiple_of=32, fixed=True,
                              group=MODEL_GROUP)
     face_type: str = option("whole", "Face type (or h, mf, f, wf)", choices=FACE_TYPES, parse=face_type_name,
                             fixed=True, group=MODEL_GROUP)

@@ -132,6 +132,11 @@ class FaceSwapModel(nn.Module):
         :attr:`morphable` families (None otherwise), so the graph takes it at run time."""
         return self.swap(dst)
 
+    def checkpoint_blocks(self) -> list[nn.Module]:
+        """The submodules whose activations ``--checkpoint-activations`` recomputes in backward instead of
+        keeping; by default the top-level children (families with deep stacks list their stages)."""
+        return list(self.children())
+
     def loss_settings(self, settings: TrainChoices) -> LossSettings:
         """The reconstruction-loss choices for ``settings`` (effective ones); by default the user's."""
         return LossSettings(settings.masked_training, EYES_MOUTH_WEIGHT if settings.eyes_mouth_prio else 0.0)

@@ -6,7 +6,9 @@ Layout::
       config.json                 registry name + full model config (written once, at creation)
       state.json                  commit record: iteration, settings, and which checkpoint is current
       checkpoints/<iteration>/    weights.safetensors, optimizer.safetensors, history.json
-      backups/<NN>/               rotating copies of whole checkpoints (+ state.json)
+      backups/<NN>/               rotating copies of whole checkpoints (+ state.json, config.json)
+      backups/kept-<time>-<it>/   the state a rollback replaced (same layout; never rotated away)
+      preview.request             asks a running trainer for a preview at its next iteration
       previews/                   preview grid, loss curve, loss_history.json, history/
 
 A save writes a new ``checkpoints/.tmp-*`` folder (every file fsynced), renames it into place, and
@@ -21,6 +23,7 @@ import json
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,9 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 HISTORY_FILE = "history.json"
 CHECKPOINTS = "checkpoints"
 BACKUPS = "backups"
+PREVIEW_REQUEST = "preview.request"
+"""A file in the model folder that asks the running trainer for a preview grid at its next iteration
+(DeepFaceLab's P key); the trainer removes it once the preview is written."""
 
 
 @dataclass
@@ -304,6 +310,74 @@ def backup(model_dir: Path, count: int) -> Path | None:
     tmp.rename(root / "01")
     fsync_dir(root)
     return root / "01"
+
+
+def list_backups(model_dir: Path) -> list[dict[str, Any]]:
+    """The model's backups, newest first: ``{"name", "iteration", "time"}`` (``time``: when the backup was
+    written, Unix seconds) for each ``backups/<name>/`` holding a readable state.json and its checkpoint."""
+    root = Path(model_dir) / BACKUPS
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        try:
+            state = read_state(folder)
+        except InputError:
+            continue
+        if state is None or not (folder / state["checkpoint"] / WEIGHTS_FILE).is_file():
+            continue
+        found.append({"name": folder.name, "iteration": int(state.get("iteration", 0)),
+                      "time": (folder / STATE_FILE).stat().st_mtime})
+    return sorted(found, key=lambda entry: entry["time"], reverse=True)
+
+
+def rollback(model_dir: Path, name: str) -> Path:
+    """Make ``backups/<name>`` the model's committed state (its checkpoint, state.json and config.json);
+    returns the folder the replaced state was first copied to, ``backups/kept-<time>-<iteration>/``, a
+    backup itself (listed by :func:`list_backups`, restorable the same way). Never call it while the
+    model trains.
+
+    Raises:
+        InputError: naming the backup, for no such backup or one that cannot be read.
+    """
+    model_dir = Path(model_dir)
+    source = model_dir / BACKUPS / name
+    if not re.fullmatch(r"[\w.-]{1,80}", name) or name.startswith(".") or not source.is_dir():
+        raise InputError(source, "no such backup (list them with the model's backups)")
+    wanted = read_state(source)
+    if wanted is None or not (source / wanted["checkpoint"] / WEIGHTS_FILE).is_file():
+        raise InputError(source, "is not a complete backup (state.json and its checkpoint)")
+    current = read_state(model_dir)
+    kept = model_dir / BACKUPS / f"kept-{time.strftime('%Y%m%d-%H%M%S')}-{current['iteration'] if current else 0}"
+    suffix = 1
+    while kept.exists():
+        suffix += 1
+        kept = kept.with_name(f"{kept.name.split('~')[0]}~{suffix}")
+    tmp = model_dir / BACKUPS / ".tmp-kept"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if (model_dir / CHECKPOINTS).is_dir():
+        shutil.copytree(model_dir / CHECKPOINTS, tmp / CHECKPOINTS,
+                        ignore=shutil.ignore_patterns(".tmp-*"))
+    for file in (STATE_FILE, CONFIG_FILE):
+        if (model_dir / file).is_file():
+            shutil.copy2(model_dir / file, tmp / file)
+    tmp.rename(kept)
+    fsync_dir(kept.parent)
+    restored = model_dir / wanted["checkpoint"]
+    staging = model_dir / CHECKPOINTS / ".tmp-rollback"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source / wanted["checkpoint"], staging)
+    if restored.exists():
+        shutil.rmtree(restored)
+    staging.rename(restored)
+    if (source / CONFIG_FILE).is_file():
+        atomic_write_text(model_dir / CONFIG_FILE, (source / CONFIG_FILE).read_text(encoding="utf-8"))
+    atomic_write_text(model_dir / STATE_FILE, (source / STATE_FILE).read_text(encoding="utf-8"))
+    for other in (model_dir / CHECKPOINTS).iterdir():
+        if other.is_dir() and other != restored and not other.name.startswith("."):
+            shutil.rmtree(other)  # a copy is in ``kept``
+    return kept
 
 
 def load_into(model_dir: Path, model: torch.nn.Module) -> Checkpoint:

@@ -43,7 +43,7 @@ OUTPUTS = (OUT_FACE_MASK, OUT_CELEB_FACE, OUT_CELEB_FACE_MASK)
 SUFFIXES = (".dfm", ".onnx")
 
 MAX_RESOLUTION = 1024
-"""Largest face side accepted (DeepFaceLab trains up to 640 px)."""
+"""Largest face side accepted (recast trains up to 1024 px; DeepFaceLab up to 640 px)."""
 MAX_BATCH = 256
 """Largest fixed batch size a file may declare."""
 MAX_FILE_BYTES = 2 * 1024**3

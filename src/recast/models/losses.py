@@ -54,8 +54,8 @@ def dssim(a: torch.Tensor, b: torch.Tensor, kernel_size: int, sigma: float = 1.5
     def filt(x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, window, groups=ch)
 
-    stacked = filt(torch.cat([a, b, a * a, b * b, a * b], dim=1).view(-1, ch, *a.shape[-2:]))
-    mu_a, mu_b, aa, bb, ab = stacked.view(a.shape[0], 5, ch, *stacked.shape[-2:]).unbind(1)
+    stacked = filt(torch.cat([a, b, a * a, b * b, a * b], dim=1).reshape(-1, ch, *a.shape[-2:]))
+    mu_a, mu_b, aa, bb, ab = stacked.reshape(a.shape[0], 5, ch, *stacked.shape[-2:]).unbind(1)
     mu_ab = mu_a * mu_b
     mu_sq = mu_a * mu_a + mu_b * mu_b
     luminance = (2 * mu_ab + c1) / (mu_sq + c1)

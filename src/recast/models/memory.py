@@ -4,17 +4,19 @@ An estimate is built from counts that the caller measures without allocating (th
 torch's ``meta`` device: see :mod:`recast.models.memory_probe`):
 
 * **parameters** and **trainable** parameters (elements);
-* **activation elements per sample**: what one sample's forward pass keeps for backward (the
-  outputs of every leaf module), and the largest single one (the transient peak of backward);
+* **activation elements per sample**: what autograd keeps for backward in one sample's forward pass
+  and loss, and the largest single tensor (the transient peak of backward);
 * **input elements per sample**: the batch tensors themselves.
 
 :func:`estimate_training` adds fp32 weights, gradients, optimiser state (slots per trainable
 parameter: Adam 2, RMSprop 1; divided over the ranks when the state is sharded), activations
-at the per-rank batch and the inputs. :func:`estimate_inference` counts weights, one batch's
+at the per-rank batch, the inputs, communication buffers and the process's own memory.
+:func:`estimate_inference` counts weights, one batch's
 activations (not kept: only the largest two at once) and inputs. :func:`available_memory`
 reads what this process may still allocate on the CPU (free RAM, the cgroup's limit, the
-address-space rlimit); GPU callers pass the device's free memory. :func:`check_fits` refuses in
-one line naming the estimate and the setting to change.
+address-space rlimit); GPU callers pass the device's free memory. :func:`resident_memory` is what
+this process already holds (counted in a training estimate, not asked for again).
+:func:`check_fits` refuses in one line naming the estimate and the setting to change.
 
 >>> estimate = estimate_training(parameters=2_000_000, trainable=2_000_000, activation_elements=3_000_000,
 ...                              largest_activation=400_000, input_elements=200_000, batch=8)
@@ -47,7 +49,10 @@ class MemoryEstimate:
         weights: parameters (fp32). gradients: one per trainable parameter. optimizer: the
         optimiser's state. activations: kept for backward at the batch (training) or the peak of
         one forward (inference). inputs: the batch tensors. batch: the per-rank batch it was
-        computed for.
+        computed for. buffers: communication buffers (DDP's gradient buckets, or FSDP2's gathered
+        layer and its full gradient). process: what the process already holds before the model
+        exists (the interpreter, torch and its libraries: its resident memory when measured; this part
+        is already in use, so :func:`check_fits` does not ask for it again).
     """
 
     weights: int
@@ -56,21 +61,26 @@ class MemoryEstimate:
     activations: int
     inputs: int
     batch: int
+    buffers: int = 0
+    process: int = 0
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.activations + self.inputs
+        return self.weights + self.gradients + self.optimizer + self.activations + self.inputs + self.buffers \
+            + self.process
 
     def describe(self) -> str:
         """``"about 9.1 GiB (weights 0.4, gradients 0.4, optimizer 0.8, activations 7.4, inputs 0.1 at batch 64)"``."""
         parts = [("weights", self.weights), ("gradients", self.gradients), ("optimizer", self.optimizer),
-                 ("activations", self.activations), ("inputs", self.inputs)]
+                 ("activations", self.activations), ("inputs", self.inputs), ("buffers", self.buffers),
+                 ("process", self.process)]
         shown = ", ".join(f"{name} {size / GIB:.1f}" for name, size in parts if size)
         return f"about {self.total / GIB:.1f} GiB ({shown} GiB at batch {self.batch})"
 
 
 def estimate_training(*, parameters: int, trainable: int, activation_elements: int, largest_activation: int,
-                      input_elements: int, batch: int, optimizer: str = "adam", shards: int = 1) -> MemoryEstimate:
+                      input_elements: int, batch: int, optimizer: str = "adam", shards: int = 1,
+                      buffer_elements: int = 0, process_bytes: int = 0) -> MemoryEstimate:
     """Memory of one training rank.
 
     Args:
@@ -81,6 +91,8 @@ def estimate_training(*, parameters: int, trainable: int, activation_elements: i
         batch: samples per rank and step.
         optimizer: optimiser name (see :data:`OPTIMIZER_SLOTS`).
         shards: ranks the optimiser state is split over (1 = every rank holds it all).
+        buffer_elements: communication buffers (elements).
+        process_bytes: what the process holds before the model exists.
     """
     slots = OPTIMIZER_SLOTS.get(optimizer.lower(), 2)
     return MemoryEstimate(
@@ -90,6 +102,8 @@ def estimate_training(*, parameters: int, trainable: int, activation_elements: i
         activations=(activation_elements + largest_activation) * batch * FLOAT_BYTES,
         inputs=input_elements * batch * FLOAT_BYTES,
         batch=batch,
+        buffers=buffer_elements * FLOAT_BYTES,
+        process=process_bytes,
     )
 
 
@@ -109,7 +123,8 @@ def available_memory() -> int | None:
 
 
 def check_fits(estimate: MemoryEstimate, available: int | None, what: str, change: str) -> None:
-    """Refuse when ``estimate`` (times :data:`HEADROOM`) exceeds ``available`` bytes.
+    """Refuse when ``estimate`` (times :data:`HEADROOM`; its :attr:`~MemoryEstimate.process` part, already
+    resident, left out) exceeds ``available`` bytes.
 
     Args:
         what: the run, e.g. ``"training saehd at 640 px on cpu"``.
@@ -118,10 +133,21 @@ def check_fits(estimate: MemoryEstimate, available: int | None, what: str, chang
     Raises:
         OptionError: one line with the estimate, what is available and ``change``.
     """
-    if available is None or estimate.total * HEADROOM <= available:
+    if available is None or (estimate.total - estimate.process) * HEADROOM <= available:
         return
     raise OptionError(f"{what} needs {estimate.describe()}, but only {available / GIB:.1f} GiB is available; "
                       f"{change}")
+
+
+def resident_memory() -> int | None:
+    """This process's resident memory now (``VmRSS``, bytes); None where /proc is not readable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _meminfo_available() -> int | None:

@@ -41,7 +41,7 @@ COMPONENTS: list[dict[str, str]] = [
 
 def write_model_card(
     model_dir: str | Path, model_name: str, config: dict[str, Any], settings: dict[str, Any], iteration: int,
-    src: dict[str, Any], dst: dict[str, Any], consent: str | None = None,
+    src: dict[str, Any], dst: dict[str, Any], consent: str | None = None, recipe: dict[str, Any] | None = None,
 ) -> Path:
     """Write (or update) the model card of ``model_dir``; returns the Markdown path.
 
@@ -52,6 +52,8 @@ def write_model_card(
         src, dst: the facesets of this run as ``{"name": str, "faces": int}``
             (:func:`recast.faceset.source.faceset_summary`).
         consent: the trainer's consent statement; None keeps the one already on the card.
+        recipe: the training recipe's record ``{"name", "phase", "began": {phase: iteration}}``
+            (:class:`recast.train.recipe.PhaseLog`), or None for a run in one phase.
     """
     model_dir = Path(model_dir)
     previous: dict[str, Any] = {}
@@ -78,6 +80,7 @@ def write_model_card(
         "data_sources": sources,
         "architecture": config,
         "settings": settings,
+        **({"recipe": recipe} if recipe else {}),
         "components": COMPONENTS,
     }
     atomic_write_text(model_dir / CARD_JSON, json.dumps(card, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -95,7 +98,19 @@ def _markdown(card: dict[str, Any]) -> str:
         *(f"* {s['role']}: {s['name']} ({s['faces']} faces)" for s in card["data_sources"]), "",
         "## Architecture", "", "```json", json.dumps(card["architecture"], indent=2, default=str), "```", "",
         "## Training settings", "", "```json", json.dumps(card["settings"], indent=2, default=str), "```", "",
+        *_recipe_lines(card.get("recipe")),
         "## Components and licences", "",
         *(f"* **{c['name']}** — {c['role']}: {c['licence']}." for c in card["components"]), "",
     ]
     return "\n".join(lines)
+
+
+def _recipe_lines(recipe: Any) -> list[str]:
+    """The card's recipe section: the recipe, the phase reached and the iteration each phase began at."""
+    if not isinstance(recipe, dict):
+        return []
+    began = recipe.get("began", {})
+    phases = ", ".join(f"{name} from iteration {start}" for name, start in began.items()) if isinstance(
+        began, dict) else ""
+    return ["## Training recipe", "", f"Recipe `{recipe.get('name')}`, now in phase **{recipe.get('phase')}**"
+            + (f" ({phases})." if phases else "."), ""]

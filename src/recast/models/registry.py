@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from recast.errors import InputError, OptionError
 from recast.models.amp_config import AMPConfig
 from recast.models.config import ModelConfig
+from recast.models.hd_config import HDConfig
 from recast.models.quick96 import QUICK96_CONFIG, QUICK96_TRAIN_DEFAULTS
 from recast.models.saehd_config import SAEHDConfig
 from recast.options import OptionField, option_fields
@@ -62,13 +63,20 @@ CPU_PRESET: dict[str, Any] = {"resolution": 64, "face_type": "full", "archi": "d
                               "d_dims": 32, "d_mask_dims": 8}
 """Model config of the ``cpu`` preset (and the base of ``cpu-grow``)."""
 
+SAEHD_256_PRESET: dict[str, Any] = {"resolution": 256, "face_type": "whole", "archi": "liae-udt", "ae_dims": 256,
+                                    "e_dims": 64, "d_dims": 64, "d_mask_dims": 22}
+"""Model config of ``saehd-256``: DeepFaceLab's usual 256 px whole-face liae-udt (its default widths)."""
+SAEHD_512_PRESET: dict[str, Any] = {"resolution": 512, "face_type": "whole", "archi": "df-udt", "ae_dims": 512,
+                                    "e_dims": 80, "d_dims": 80, "d_mask_dims": 32}
+"""Model config of ``saehd-512``: a 512 px whole-face df-udt with the wider code DeepFaceLab users train at 512."""
+
 DEFAULT_MODEL = "saehd"
 """The registry name a new model gets when none is asked for."""
 
 MODELS: dict[str, ModelEntry] = {
     "saehd": ModelEntry(
         "saehd", _SAEHD, SAEHDConfig,
-        "DeepFaceLab SAEHD: df/liae with u/d/t/c variants, resolution 64–640 (default liae-ud 128).",
+        "DeepFaceLab SAEHD: df/liae with u/d/t/c variants, resolution 64–1024 (default liae-ud 128).",
         train_defaults={"batch_size": 8, "optimizer": "adabelief", "lr": 5e-5},
     ),
     "quick96": ModelEntry(
@@ -81,6 +89,24 @@ MODELS: dict[str, ModelEntry] = {
         "DeepFaceLab AMP: morphable src/dst inters, shared decoder, default 224 px whole face.",
         train_defaults={"batch_size": 8, "optimizer": "adabelief", "lr": 5e-5, "eyes_mouth_prio": True,
                         "masked_training": True},
+    ),
+    "saehd-256": ModelEntry(
+        "saehd-256", _SAEHD, SAEHDConfig,
+        "SAEHD at 256 px: whole-face liae-udt, ae 256, e/d 64, mask 22 (DeepFaceLab's defaults at that size).",
+        preset=SAEHD_256_PRESET,
+        train_defaults={"batch_size": 8, "optimizer": "adabelief", "lr": 5e-5},
+    ),
+    "saehd-512": ModelEntry(
+        "saehd-512", _SAEHD, SAEHDConfig,
+        "SAEHD at 512 px: whole-face df-udt, ae 512, e/d 80, mask 32; batch 4.",
+        preset=SAEHD_512_PRESET,
+        train_defaults={"batch_size": 4, "optimizer": "adabelief", "lr": 5e-5},
+    ),
+    "hd-1024": ModelEntry(
+        "hd-1024", "recast.models.hd:HD", HDConfig,
+        "Fully convolutional encoder/decoder (no dense bottleneck) at 1024 px whole face, e/d 32, code 256 "
+        "at 32²; batch 2 (resolution 64–1024 by 32).",
+        train_defaults={"batch_size": 2, "optimizer": "adam", "lr": 5e-5},
     ),
     "cpu": ModelEntry(
         "cpu", _SAEHD, SAEHDConfig,

@@ -180,6 +180,15 @@ class SAEHD(FaceSwapModel):
             dst_mask = self._mask("", torch.cat([self.inter_B(enc), ab], dim=1))
         return resize(face, self.resolution), resize(src_mask, self.resolution), resize(dst_mask, self.resolution)
 
+    def checkpoint_blocks(self) -> list[nn.Module]:
+        """Every encoder stage, the inters, and every decoder Upscale / residual stage of both branches (the
+        decoders run through ``forward_image`` / ``forward_mask``, so their stages, not the decoders, are
+        called); a growing model's tails are left as they are."""
+        decoders = [self.decoder_src, self.decoder_dst] if self.layout == "df" else [self.decoder]
+        inters = [self.inter] if self.layout == "df" else [self.inter_AB, self.inter_B]
+        stages = [stage for d in decoders for stage in [*d.image_body, *(d.mask_body if d.has_mask else [])]]
+        return [*self.encoder.body, *inters, *stages]
+
     def swap_face(self, dst: torch.Tensor, morph: float = 1.0) -> torch.Tensor:
         """Only the swapped face of :meth:`swap` (the mask decoders are skipped)."""
         enc = self._encode(dst)

@@ -41,7 +41,7 @@ class SAEHDConfig(ModelConfig):
     """
 
     resolution: int = option(128, "Face size in pixels (a multiple of 32 with archi variant d or t)", ge=64,
-                             le=640, multiple_of=16, fixed=True, group=MODEL_GROUP)
+                             le=1024, multiple_of=16, fixed=True, group=MODEL_GROUP)
     face_type: str = option("full", "Face type (or h, mf, f, wf)", choices=FACE_TYPES, parse=face_type_name,
                             fixed=True, group=MODEL_GROUP)
     archi: str = option("liae-ud", "SAEHD architecture, df or liae with options u, d, t, c (e.g. liae-ud, df-udt)",
@@ -52,7 +52,7 @@ class SAEHDConfig(ModelConfig):
     d_mask_dims: int = option(22, "Mask decoder width (0 = no learned mask)", ge=0, le=256, multiple_of=2,
                               fixed=True, group=MODEL_GROUP)
     growth: list[int] = option(help="Progressive growth: smaller output sizes to train first, smallest first "
-                               "(e.g. 64 96 with resolution 128); empty = off", default_factory=list, ge=64, le=640,
+                               "(e.g. 64 96 with resolution 128); empty = off", default_factory=list, ge=64, le=1024,
                                multiple_of=16, fixed=True, group=MODEL_GROUP)
     growth_at: list[float] = option(help="Budget fractions at which the model grows to the next size, one per "
                                     "growth size (empty = spread evenly)", default_factory=list, gt=0, lt=1,

@@ -32,6 +32,7 @@ from recast.paths import check_outputs_not_inputs
 from recast.provenance.writer import EncodeOptions, EncodeSummary, check_result_path, encode_video
 from recast.runtime.options import ComputeOptions, Limits
 from recast.runtime.threads import apply_torch_threads, plan_threads
+from recast.train.options import RECIPES
 from recast.workspace import Workspace, init_workspace
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ class RunOptions:
         face_type: the face type to extract and train a new model on (None: the preset's); ``whole`` for
             a model meant for DeepFaceLive or FaceFusion (:mod:`recast.export.peers`).
         train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
+        recipe: the training recipe (:mod:`recast.train.recipe`): ``dfl`` (default) trains DeepFaceLab's
+            phases over the budget — warp, then regular with lr dropout, then GAN; ``none``: one phase.
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
         enhance_minutes: also train the identity-specific enhancer this long after the model
@@ -115,6 +118,9 @@ class RunOptions:
                         "measured) or a registered model", choices=_presets)
     model_config: dict[str, Any] = field(default_factory=dict)
     train_settings: dict[str, Any] = field(default_factory=dict)
+    recipe: str = option("dfl", "Training recipe: dfl = DeepFaceLab's workflow in phases of the budget (warp, then "
+                         "regular with lr dropout, then GAN); none = the preset's settings throughout",
+                         choices=RECIPES)
     face_type: str | None = option(None, "Face type to extract and train (or h, mf, f, wf); whole for a model "
                                    "meant for DeepFaceLive or FaceFusion", choices=FACE_TYPES, parse=face_type_name,
                                    default_text="the preset's")
@@ -274,7 +280,7 @@ def _train_model(options: RunOptions, workspace: Workspace, model_name: str, dev
         src=workspace.src_aligned, dst=workspace.dst_aligned, model_dir=workspace.model_dir(model_name),
         model=model_name, model_config=_model_config(options), settings=dict(options.train_settings),
         minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
-        precision=options.precision, threads=options.threads, on_event=on_train_event,
+        precision=options.precision, threads=options.threads, recipe=options.recipe, on_event=on_train_event,
     ))
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     return result

@@ -54,6 +54,8 @@ class ComputeOptions:
                                  "blending and writing)", ge=0, le=64, group=_COMPUTE, default_text="automatic")
     batch_size: int = option(8, "Faces per model batch when merging", ge=1, le=256, group=_COMPUTE)
     seed: int = option(0, "Seed for initialisation, sampling and augmentation", ge=0, le=2**32 - 1, group=_COMPUTE)
+    nproc: int = option(1, "Training processes on this machine (more than 1: the command runs itself under "
+                        "torchrun, one process per GPU or a share of the CPU cores)", ge=1, le=1024, group=_COMPUTE)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,38 @@ def check_live(workspace: Path, options: Any) -> tuple[Any, Any]:
     return job, live
 
 
+class FreshModel:
+    """The face model at ``path`` (a model folder or a ``.dfm``/``.onnx`` file), reloaded by
+    :meth:`refresh` when more training saved a newer checkpoint in the folder
+    (:func:`recast.models.checkpoint.current_weights`, the one freshness check the merge preview uses too)."""
+
+    def __init__(self, path: Path) -> None:
+        from recast.models.checkpoint import current_weights
+        from recast.models.loader import load_face_model
+
+        self.path = Path(path)
+        self.version = current_weights(self.path) if self.path.is_dir() else None
+        self.model = load_face_model(self.path)
+
+    @property
+    def iteration(self) -> int | None:
+        """The iteration of the weights in use (None for a model file)."""
+        return getattr(self.model, "iteration", None)
+
+    def refresh(self) -> bool:
+        """Load the newer weights when a newer checkpoint was saved; whether it did."""
+        from recast.models.checkpoint import current_weights
+        from recast.models.loader import load_face_model
+
+        if self.version is None:
+            return False
+        newer = current_weights(self.path)
+        if newer is None or newer == self.version:
+            return False
+        self.model, self.version = load_face_model(self.path), newer
+        return True
+
+
 def run_live_view(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Swap faces live from ``options["input"]`` with ``options["model"]``, publishing frames for the page.
 
@@ -81,21 +113,23 @@ def run_live_view(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[
     and ``settings`` (merge settings, :data:`~recast.live.engine.LIVE_SETTINGS`). Stats are
     emitted once a second, with the ``iteration`` of the weights in use: a model folder is reloaded when
     more training saves a newer checkpoint. The newest frame is at :func:`frame_path` of this job.
+    Latency is one measure throughout, capture → frame published for the page: each second's report
+    gives the median of that second's frames, the result the median of all.
     """
+    import numpy as np
+
     from recast.live.capture import open_source
     from recast.live.engine import LiveSession
-    from recast.models.checkpoint import current_weights
-    from recast.models.loader import load_face_model
 
     job, live_options = check_live(workspace, options)
-    model_path = resolve_model(workspace, job.model)
-    version = current_weights(model_path) if model_path.is_dir() else None
-    model = load_face_model(model_path)
-    session = LiveSession(model, open_source(resolve_input(workspace, job.input)), live_options)
+    held = FreshModel(resolve_model(workspace, job.model))
+    session = LiveSession(held.model, open_source(resolve_input(workspace, job.input)), live_options)
     target = frame_path(workspace, emit.job_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     seconds = job.seconds
     started = last_report = time.monotonic()
+    published: list[float] = []
+    reported = 0
     try:
         for frame in session.frames():
             ok, jpeg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -103,20 +137,22 @@ def run_live_view(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[
                 temporary = target.with_suffix(".tmp")
                 temporary.write_bytes(jpeg.tobytes())
                 os.replace(temporary, target)
-            session.stats.latencies.append(time.perf_counter() - frame.captured)  # capture → published
+            published.append(time.perf_counter() - frame.captured)
             now = time.monotonic()
             if now - last_report >= 1.0:
                 last_report = now
-                newer = current_weights(model_path) if version is not None else None
-                if newer is not None and newer != version:  # more training saved a newer checkpoint
-                    session.model, version = load_face_model(model_path), newer
+                if held.refresh():  # more training saved a newer checkpoint
+                    session.model = held.model
+                latency = float(np.median(published[reported:])) * 1000.0
                 emit({"type": "progress", "kind": "live", "delivered": session.stats.delivered,
-                      "fps": round(session.stats.fps, 1), "latency_ms": round(frame.latency * 1000.0),
-                      "faces": frame.faces, "iteration": getattr(session.model, "iteration", None)})
+                      "fps": round(session.stats.fps, 1), "latency_ms": round(latency),
+                      "faces": frame.faces, "iteration": held.iteration})
+                reported = len(published)
             if seconds is not None and now - started >= float(seconds):
                 break
     except KeyboardInterrupt:
         session.stop()
     stats = session.stats
     return {"delivered": stats.delivered, "dropped": stats.dropped, "fps": round(stats.fps, 1),
-            "latency_median_ms": round(stats.latency_ms(50))}
+            "latency_median_ms": round(float(np.median(published)) * 1000) if published else 0,
+            "iteration": held.iteration}

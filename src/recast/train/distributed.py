@@ -1,14 +1,19 @@
 """Data-parallel training across processes started by ``torchrun`` (gloo on CPU, nccl on CUDA).
 
-Each rank runs the same model on its slice of the global batch; after every backward pass the
-gradients are averaged across ranks (one flattened all-reduce per parameter set), so every rank
-takes the same optimiser step and the weights stay identical. Only rank 0 writes files.
+Each rank runs the same model on its slice of the global batch. The trained modules are wrapped in
+``torch.nn.parallel.DistributedDataParallel`` (:func:`wrap_ddp`), which averages gradients in buckets
+while the backward pass still runs, so every rank takes the same optimiser step and the weights stay
+identical; :mod:`recast.train.sharding` shards them with FSDP2 instead (``--shard``). Only rank 0
+writes files.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -51,20 +56,31 @@ def teardown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
-def average_gradients(params: list[nn.Parameter], info: DistInfo) -> None:
-    """Average ``.grad`` of ``params`` over all ranks in place (no-op for one process)."""
-    if not info.enabled:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= info.world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+def wrap_ddp(module: nn.Module, info: DistInfo, device: torch.device, find_unused: bool = False) -> nn.Module:
+    """``module`` in ``DistributedDataParallel`` (the module itself for one process).
+
+    The wrapper's forward is the module's; its parameters stay the module's own, so optimisers, state
+    dicts and checkpoints keep using ``module``. ``find_unused``: some parameters may get no gradient
+    in an iteration (a growing model's unused stages, an output left out of the loss); DDP then marks
+    them ready itself instead of waiting for them.
+    """
+    if not info.enabled or not any(p.requires_grad for p in module.parameters()):
+        return module
+    ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)
+
+
+class RankSlice(torch.utils.data.Sampler):
+    """This rank's equal slice of each global batch of key lists from ``plan`` (an infinite batch sampler
+    deciding every global batch from its seed alone, e.g. :class:`recast.train.xseg_samples.XSegPlan`)."""
+
+    def __init__(self, plan: Iterable[list[Any]], info: DistInfo) -> None:
+        self.plan, self.info = plan, info
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        for keys in self.plan:
+            local = len(keys) // self.info.world
+            yield keys[self.info.rank * local:(self.info.rank + 1) * local]
 
 
 def average_scalars(values: dict[str, float], info: DistInfo, device: torch.device) -> dict[str, float]:
@@ -75,6 +91,20 @@ def average_scalars(values: dict[str, float], info: DistInfo, device: torch.devi
     tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return {k: float(v) / info.world for k, v in zip(keys, tensor.tolist(), strict=True)}
+
+
+def shared_clock(info: DistInfo, device: torch.device) -> Callable[[], float]:
+    """A clock every rank reads alike (rank 0's ``time.monotonic()``; the plain one for one process), for
+    decisions all ranks must take at the same iteration (time limits, autosaves). Collective per call."""
+    if not info.enabled:
+        return time.monotonic
+
+    def now() -> float:
+        value = torch.tensor([time.monotonic()], dtype=torch.float64, device=device)
+        dist.broadcast(value, src=0)
+        return float(value.item())
+
+    return now
 
 
 def broadcast_module(module: nn.Module, info: DistInfo) -> None:

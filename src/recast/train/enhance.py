@@ -10,7 +10,9 @@ through the autoencoder (src in, src decoder out: the person's own face as the m
 enlarged back to S — and the *target* the crop itself. So the enhancer learns exactly the
 degradation the merge produces, for this person. It trains on random ``patch`` × ``patch`` squares
 (random mirror) with an L1 loss and Adam, until ``minutes`` (counted from the start, so making the
-pairs is part of the budget) or ``iterations`` run out.
+pairs is part of the budget) or ``iterations`` run out. Under ``torchrun`` each process trains on its
+slice of every batch with the enhancer in ``DistributedDataParallel`` (:mod:`recast.train.distributed`);
+rank 0 writes.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from recast.errors import InputError
+from recast.errors import InputError, OptionError
 from recast.faceset.source import open_faceset
 from recast.models.checkpoint import check_writable
 from recast.models.enhancer import EnhancerConfig, FaceEnhancer, resize_faces, save_enhancer
 from recast.models.inference import FaceSwapper
+from recast.train import distributed
 from recast.train.loop import LoopLimits, StepOutcome, run_loop
 from recast.train.samples import crop_face
 
@@ -74,8 +77,11 @@ class _EnhancerLoop:
     every save writes the folder with the iterations so far and the errors before and after."""
 
     def __init__(self, enhancer: FaceEnhancer, inputs: np.ndarray, targets: np.ndarray, out_dir: Path,
-                 facts: dict[str, Any], patch: int, batch_size: int, lr: float, device: str, seed: int) -> None:
+                 facts: dict[str, Any], patch: int, batch_size: int, lr: float, device: str, seed: int,
+                 dist: distributed.DistInfo) -> None:
         torch.manual_seed(seed)
+        self.dist = dist
+        self.forward = distributed.wrap_ddp(enhancer, dist, torch.device(device))
         self.enhancer, self.inputs, self.targets, self.out_dir, self.facts = enhancer, inputs, targets, out_dir, facts
         self.patch, self.batch_size, self.device = patch, batch_size, device
         self.rng = np.random.default_rng(seed)
@@ -85,14 +91,22 @@ class _EnhancerLoop:
 
     def train_step(self) -> StepOutcome:
         x, y = _patches(self.inputs, self.targets, self.patch, self.batch_size, self.rng, self.device)
-        loss = torch.nn.functional.l1_loss(self.enhancer(x), y)
+        local = slice(self.dist.rank * len(x) // self.dist.world, (self.dist.rank + 1) * len(x) // self.dist.world)
+        loss = torch.nn.functional.l1_loss(self.forward(x[local]), y[local])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.iteration, self.loss = self.iteration + 1, float(loss.detach())
+        logs = distributed.average_scalars({"loss": float(loss.detach())}, self.dist, torch.device(self.device))
+        self.iteration, self.loss = self.iteration + 1, logs["loss"]
         return StepOutcome()
 
     def save(self) -> None:
+        """Write the folder (rank 0) and wait for it on every rank."""
+        if self.dist.is_main:
+            self._write()
+        distributed.barrier(self.dist)
+
+    def _write(self) -> None:
         self.enhancer.eval()
         self.before, self.after = _errors(self.enhancer, self.inputs, self.targets, self.device)
         self.enhancer.train()
@@ -121,6 +135,11 @@ def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | 
     if minutes is None and iterations is None:
         raise InputError(Path(out_dir), "give minutes or iterations for the enhancer's training")
     started = time.monotonic()
+    dist = distributed.setup(device)
+    if device.startswith("cuda") and ":" not in device and dist.enabled:
+        device = f"cuda:{dist.local_rank}"
+    if batch_size % dist.world:
+        raise OptionError(f"batch_size {batch_size} must be divisible by the {dist.world} training processes")
     check_writable(Path(out_dir))
     swapper = FaceSwapper.load(model_dir, device=device)
     side = open_faceset(src_faces)[0].image.shape[0]
@@ -133,14 +152,16 @@ def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | 
     enhancer.to(device).train()
     facts = {"model_dir": str(model_dir), "src_faces": str(src_faces), "pairs": len(inputs)}
     body = _EnhancerLoop(enhancer, inputs, targets, Path(out_dir), facts, min(patch, size), batch_size, lr, device,
-                         seed)
-    outcome = run_loop(body, LoopLimits(iterations, minutes, autosave_minutes), started=started,
-                       note=lambda line: log.warning("enhancer %s: %s", out_dir, line))
+                         seed, dist)
+    clock = distributed.shared_clock(dist, torch.device(device))
+    outcome = run_loop(body, LoopLimits(iterations, minutes, autosave_minutes), started=clock() - (
+        time.monotonic() - started), clock=clock, note=lambda line: log.warning("enhancer %s: %s", out_dir, line))
     enhancer.eval()
     result = EnhancerResult(Path(out_dir), size, body.iteration, body.loss, body.before, body.after,
                             time.monotonic() - started, outcome.status, outcome.message)
     log.info("enhancer %s: %s, %d iterations on %d faces, L1 %.4f → %.4f", out_dir, outcome.status, body.iteration,
              len(inputs), body.before, body.after)
+    distributed.teardown(dist)
     return result
 
 

@@ -109,15 +109,17 @@ class StopSignals:
 
 
 def run_loop(body: LoopBody, limits: LoopLimits, *, started: float | None = None,
-             note: Callable[[str], None] | None = None) -> LoopResult:
+             note: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic) -> LoopResult:
     """Train ``body`` until a limit, a stop signal or divergence; saves at the end unless it diverged.
 
     ``started``: :func:`time.monotonic` value the ``minutes`` limit counts from (default: now).
     ``note``: receives one line when an error ended training and the work was saved first.
+    ``clock``: seconds for the time limits; data-parallel processes pass one they share
+    (:func:`recast.train.distributed.shared_clock`), so they save and stop at the same iteration.
     Errors other than a stop propagate (after that save).
     """
-    start = time.monotonic() if started is None else started
-    last_save = last_backup = time.monotonic()
+    start = clock() if started is None else started
+    last_save = last_backup = clock()
     status, message, steps = "done", "", 0
     stop = StopSignals()
     try:
@@ -129,7 +131,7 @@ def run_loop(body: LoopBody, limits: LoopLimits, *, started: float | None = None
                 status, message = "diverged", outcome.diverged
                 break
             steps += 1
-            now = time.monotonic()
+            now = clock()
             if outcome.saved:
                 last_save = now
             if stop.received:

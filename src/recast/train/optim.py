@@ -9,7 +9,8 @@
 
 lr dropout (DeepFaceLab's ``lr_dropout``): after each step, every element of the update is kept with
 probability ``keep`` and otherwise undone, so the moments still see every gradient. Its masks come
-from a generator seeded by (seed, step), so all data-parallel ranks drop the same elements.
+from a generator seeded by (seed, step), so all data-parallel ranks drop the same elements. Sharded
+parameters (FSDP2's DTensors) are masked shard by shard, each rank's generator seeded with its rank too.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import math
 from collections.abc import Iterable
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from recast.errors import OptionError
 from recast.train.options import OPTIMIZERS
@@ -81,12 +84,20 @@ def lr_cos_factor(step: int, period: int) -> float:
 
 
 class LrDropout:
-    """Undo each element of an optimiser step with probability 1 − keep (keep = 1 disables it)."""
+    """Undo each element of an optimiser step with probability 1 − keep (keep = 1 disables it).
+
+    With sharded parameters (DTensor) it works on this rank's shards, so no parameter is gathered; the
+    mask generator is then seeded with the rank as well, so the shards draw different masks.
+    """
 
     def __init__(self, params: list[nn.Parameter], keep: float, seed: int) -> None:
-        self.params = [p for p in params if p.requires_grad]
+        trainable = [p for p in params if p.requires_grad]
+        sharded = any(isinstance(p, DTensor) for p in trainable)
+        with torch.no_grad():  # a shard's local tensor is a view of the parameter's storage
+            self.params = [p.to_local() if isinstance(p, DTensor) else p for p in trainable]
         self.keep = keep
         self.seed = seed
+        self.stream = dist.get_rank() if sharded and dist.is_initialized() else 0
         self.before = [torch.empty_like(p) for p in self.params] if keep < 1 else []
 
     @property
@@ -105,7 +116,7 @@ class LrDropout:
             return
         device = self.params[0].device
         gen = torch.Generator(device=device)
-        gen.manual_seed(self.seed * 1_000_003 + step)
+        gen.manual_seed(self.seed * 1_000_003 + step + (self.stream << 40))
         for p, old in zip(self.params, self.before, strict=True):
             drop = torch.rand(p.shape, generator=gen, device=device) >= self.keep
             p.copy_(torch.where(drop, old, p))
@@ -148,4 +159,8 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
             index += 1
     state_dict["state"] = new_state
     optimizer.load_state_dict(state_dict)
+    for p, state in optimizer.state.items():  # saved contiguous; a channels-last parameter needs its own layout
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                state[key] = torch.empty_like(p.detach(), dtype=value.dtype).copy_(value)
     return True

@@ -29,6 +29,9 @@ MAX_BATCH_SIZE = 4096
 OPTIMIZERS = ("adabelief", "rmsprop", "adam")
 """Optimiser names (built by :func:`recast.train.optim.create_optimizer`)."""
 
+RECIPES = ("none", "dfl")
+"""Training recipe names (the phases of each: :data:`recast.train.recipe.REGISTRY`)."""
+
 _OPT, _LOSS, _AUG, _GAN = "Optimiser", "Loss and masks", "Augmentation", "GAN and style"
 
 
@@ -68,7 +71,7 @@ class TrainSettings:
     ct_mode: str = option("none", "Colour-transfer src samples toward dst", choices=("none", *SAMPLE_TRANSFERS),
                           group=_AUG)
     gan_power: float = option(0.0, "Patch-GAN loss weight", ge=0, le=10, group=_GAN)
-    gan_patch_size: int = option(0, "Patch-GAN patch size (0 = resolution/8)", ge=0, le=640, group=_GAN)
+    gan_patch_size: int = option(0, "Patch-GAN patch size (0 = resolution/8)", ge=0, le=1024, group=_GAN)
     gan_dims: int = option(16, "Patch-GAN width", ge=1, le=512, group=_GAN)
     true_face_power: float = option(0.0, "Code-discriminator weight (models with a shared code only: SAEHD df)",
                                     ge=0, le=1, group=_GAN)
@@ -113,13 +116,15 @@ per sample. Here, not there, so readers of the grid (the studio) need not load t
 @dataclass
 class ProgressEvent:
     """Reported to ``TrainOptions.on_event``. kind: 'iteration', 'save', 'backup', 'preview', 'info',
-    'diverged' or 'done'; losses are the latest iteration's (src, dst, and any extra terms)."""
+    'diverged' or 'done'; losses are the latest iteration's (src, dst, and any extra terms); phase: the
+    recipe's phase (empty for a one-phase recipe)."""
 
     kind: str
     iteration: int
     ms_per_iter: float = 0.0
     losses: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    phase: str = ""
 
 
 TRAIN_COMPUTE = ("device", "precision", "threads", "workers", "seed")
@@ -149,8 +154,10 @@ class TrainOptions:
     natively — AVX512-BF16/AMX CPUs, Ampere+ GPUs — else fp32), ``bf16`` or ``fp32``; see
     :mod:`recast.runtime.precision`. tensorboard: also log losses, step time and previews as TensorBoard
     event files in ``model_dir/tensorboard`` (needs ``tensorboardX``). compile:
-    torch.compile the model. threads: torch CPU threads (None = one per usable core,
+    torch.compile the model. shard / checkpoint_activations: FSDP2 sharding over the processes and
+    activation checkpointing (:mod:`recast.train.sharding`). threads: torch CPU threads (None = one per usable core,
     adapted while training to the machine's load: :class:`recast.runtime.threads.ThreadTuner`).
+    recipe: the phases the run trains in (:mod:`recast.train.recipe`; ``none`` = the settings as given).
     explosion_factor: stop when a loss exceeds this multiple of its recent median (0 = off).
     consent: the trainer's statement of the depicted people's consent, written to the model card
     (:mod:`recast.models.modelcard`; None keeps the card's previous statement).
@@ -177,12 +184,20 @@ class TrainOptions:
     preview_every: int | None = option(None, "Iterations between preview and loss-curve images in "
                                        "MODEL_DIR/previews (0 = off)", ge=0,
                                        default_text="100 on CPU, 10 × resolution/64 on CUDA")
+    recipe: str = option("none", "Training recipe: dfl = DeepFaceLab's workflow in phases of the budget (warp, "
+                         "then regular with lr dropout, then GAN); none = the settings as given throughout",
+                         choices=RECIPES)
     load_weights: Path | str | None = None
     freeze: tuple[str, ...] = ()
     precision: str = ComputeOptions.precision
     compile: bool = False
     tensorboard: bool = False
     threads: int | None = ComputeOptions.threads
+    shard: bool = option(False, "Shard parameters, gradients and optimiser state over the training processes "
+                         "(FSDP2; for a model that does not fit one device; needs --nproc > 1 or torchrun)",
+                         group="Compute")
+    checkpoint_activations: bool = option(False, "Recompute activations in the backward pass instead of keeping "
+                                          "them (less memory, about a third more compute)", group="Compute")
     explosion_factor: float = 20.0
     consent: str | None = None
     on_event: Callable[[ProgressEvent], None] | None = None

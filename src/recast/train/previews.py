@@ -48,9 +48,11 @@ def preview_grid(model: FaceSwapModel, src: torch.Tensor, dst: torch.Tensor, row
     return np.vstack([np.hstack([col[i] for col in images]) for i in range(n)])
 
 
-def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_px: int = 400) -> bytes:
+def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_px: int = 400,
+                   phases: dict[str, int] | None = None) -> bytes:
     """PNG bytes of the loss curves (every history key but ``iteration``, e.g. src and dst; log scale when
-    positive; raw and smoothed) using matplotlib's Agg."""
+    positive; raw and smoothed) using matplotlib's Agg; ``phases`` (a training recipe's phase → the iteration
+    it began at) are marked by labelled vertical lines."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -68,6 +70,10 @@ def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_
         window = max(1, len(values) // 50)
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")
         ax.plot(iters[window - 1:], smooth, color=colour, label=key, linewidth=1.6)
+    for name, begun in (phases or {}).items():
+        ax.axvline(begun, color="grey", linestyle="--", linewidth=0.8)
+        ax.annotate(name, (begun, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", color="dimgrey", fontsize=8)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     if len(iters) and all(np.all(np.asarray(history[key]) > 0) for key in curves):
@@ -81,9 +87,11 @@ def loss_curve_png(history: dict[str, list[float]], width_px: int = 900, height_
 
 
 def write_previews(folder: Path, iteration: int, grid: np.ndarray, history: dict[str, list[float]],
-                   size: int | None = None) -> None:
+                   size: int | None = None, phases: dict[str, int] | None = None) -> None:
     """Write preview.png, history/<iteration>.png, loss.png and loss_history.json into ``folder``;
-    with ``size`` (a growing model's current face size) also preview_<size>px.png, the latest of that size."""
+    with ``size`` (a growing model's current face size) also preview_<size>px.png, the latest of that size;
+    with ``phases`` (a training recipe's phase → the iteration it began at) the phases are marked on
+    loss.png and kept under ``phases`` in loss_history.json (the last one is the grid's phase)."""
     ok, encoded = cv2.imencode(".png", grid)
     if ok:
         data = encoded.tobytes()
@@ -91,5 +99,5 @@ def write_previews(folder: Path, iteration: int, grid: np.ndarray, history: dict
         if size is not None:
             atomic_write_bytes(folder / f"preview_{size}px.png", data)
         atomic_write_bytes(folder / "history" / f"{iteration:09d}.png", data)
-    atomic_write_bytes(folder / "loss.png", loss_curve_png(history))
-    atomic_write_text(folder / "loss_history.json", json.dumps(history))
+    atomic_write_bytes(folder / "loss.png", loss_curve_png(history, phases=phases))
+    atomic_write_text(folder / "loss_history.json", json.dumps({**history, "phases": phases} if phases else history))

@@ -37,13 +37,14 @@ from recast.models.registry import DEFAULT_MODEL, check_saved_model, create_mode
 from recast.runtime.devices import resolve_device
 from recast.runtime.precision import choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
-from recast.train import distributed, tensorboard
+from recast.train import distributed, sharding, tensorboard
 from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
 from recast.train.loop import LoopLimits, StepOutcome, run_loop
 from recast.train.memcheck import check_train_memory
-from recast.train.optim import load_optimizer_tensors, optimizer_tensors
+from recast.train.optim import LrDropout
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
 from recast.train.previews import write_previews
+from recast.train.recipe import Phase, PhaseLog, choose_phase, get_recipe, settings_for
 from recast.train.samples import SampleSpec
 from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan_discriminator, make_part
 from recast.train.tensorboard import TensorBoardLog
@@ -174,6 +175,7 @@ class Trainer:
                                                                          "not a loss history; starting a new one"))
             self.history = history or _empty_history()
         self.elapsed = float(state.get("elapsed_seconds", 0.0))
+        self._note_processes(checkpoint is not None, int(state.get("processes", 1)))
         reset_optimizer = checkpoint is None or state.get("optimizer") != self.settings.optimizer
         if checkpoint is not None:
             model.load_state_dict(_strip(checkpoint.weights, "model."))
@@ -182,7 +184,60 @@ class Trainer:
                 model.reset_inters()
                 self._emit(ProgressEvent("info", 0, message="pretraining switched off: iteration reset to 0, "
                                                             "inter layers re-initialised"))
+        self._start_recipe(state.get("recipe"))
         return reset_optimizer
+
+    def _start_recipe(self, saved: Any) -> None:
+        """Set the recipe's phase for this run: the one at the budget used so far, never before the saved one.
+        ``self.settings`` becomes the phase's; the resolved ones stay in ``chosen_settings`` (what is saved)."""
+        self.recipe = get_recipe(self.options.recipe)
+        self.chosen_settings = self.settings
+        saved_log = PhaseLog.from_json(saved, self.recipe)
+        phase = choose_phase(self.recipe, self.budget_fraction(time.monotonic(), self.iteration),
+                             saved_log.phase if saved_log else None)
+        began = saved_log or PhaseLog.start(self.recipe, phase, self.iteration)
+        self.phase_log = began.entered(phase, self.iteration)
+        self.settings = settings_for(phase, self.chosen_settings)
+        if len(self.recipe.phases) > 1:
+            self._emit(ProgressEvent("info", self.iteration, message=f"recipe {self.recipe.name}: phase {phase.name} "
+                                     f"({phase.describe()})", phase=phase.name))
+
+    @property
+    def phase(self) -> str:
+        """The recipe's current phase ("" for a one-phase recipe)."""
+        return self.phase_log.phase if len(self.recipe.phases) > 1 else ""
+
+    def follow_recipe(self, started: float, first_iteration: int) -> bool:
+        """Enter the recipe's phase for the budget used (never an earlier one); True when the phase changed.
+        Not after the last iteration (nothing would train in the new phase)."""
+        target = self.options.target_iteration(first_iteration)
+        if len(self.recipe.phases) == 1 or (target is not None and self.iteration >= target):
+            return False
+        phase = choose_phase(self.recipe, self.budget_fraction(started, first_iteration), self.phase_log.phase)
+        if phase.name == self.phase_log.phase:
+            return False
+        self._switch_phase(phase)
+        return True
+
+    def _switch_phase(self, phase: Phase) -> None:
+        """Rebuild what the phase changes — the step's settings, each part's lr dropout, the GAN discriminator
+        (created when first needed), the data loader (warp, yaw bins) — keeping every optimiser's state."""
+        self.phase_log = self.phase_log.entered(phase, self.iteration)
+        self.settings = settings_for(phase, self.chosen_settings)
+        self.step.settings = self.settings
+        eff = self.settings.effective()
+        for part in self.parts.values():
+            part.dropout = LrDropout(part.params, eff.lr_dropout, part.dropout.seed)
+        if eff.gan_power > 0 and "gan_d" not in self.parts:
+            gan = self._make_aux(make_gan_discriminator(self.model, self.settings), "gan_d", None)
+            gan.wrapped = distributed.wrap_ddp(gan.module, self.dist, self.device)
+            if self.step.precision.loss_scaling:
+                gan.scaler = torch.amp.GradScaler(self.device.type)
+            self.parts["gan_d"] = self.step.gan = gan
+        self._setup_data()
+        message = f"recipe {self.recipe.name}: phase {phase.name} from iteration {self.iteration} ({phase.describe()})"
+        log.info("%s: %s", self.model_dir, message)
+        self._emit(ProgressEvent("info", self.iteration, message=message, phase=phase.name))
 
     def _setup_parts(self, model: FaceSwapModel, checkpoint: ckpt.Checkpoint | None, reset_optimizer: bool) -> None:
         """Copy ``--load-weights``, freeze, place ``model`` on the device, build its part and the discriminators
@@ -195,8 +250,10 @@ class Trainer:
         self._freeze(model, o.freeze)
         model.to(self.device)
         distributed.broadcast_module(model, self.dist)
+        self.sharded = sharding.prepare(model, self.dist, self.device, shard=o.shard,
+                                        checkpoint_activations=o.checkpoint_activations)
         self.model: FaceSwapModel = model
-        self.parts = {"model": make_part(model, self.settings, self.device, self.seed)}
+        self.parts = {"model": make_part(model, self.settings, self.device, self.seed, self.sharded)}
         eff = self.settings.effective()
         if eff.gan_power > 0:
             gan_cfg = [eff.gan_patch_size or max(4, model.resolution // 8), eff.gan_dims]
@@ -210,13 +267,20 @@ class Trainer:
                 self._emit(ProgressEvent("info", self.iteration, message="optimizer state did not fit; reset"))
         elif checkpoint is not None:
             self._emit(ProgressEvent("info", self.iteration, message="optimizer state reset"))
+        growing = bool(model.training_state())  # leaves the stages it has not reached out of the loss
+        for key, part in self.parts.items():
+            if not part.sharded:
+                part.wrapped = distributed.wrap_ddp(part.module, self.dist, self.device,
+                                                    find_unused=key == "model" and growing)
         self.step = TrainStep(self.parts["model"], self.settings, self.dist, self.device,
                               gan=self.parts.get("gan_d"), code=self.parts.get("code_d"),
-                              precision=choose_precision(o.precision, self.device, "train"))
+                              precision=choose_precision(o.precision, self.device, "train"),
+                              checkpoint_losses=o.checkpoint_activations)
         self._emit(ProgressEvent("info", self.iteration,
                                  message=f"{self.device.type}, {self.step.precision.describe()}"))
         if o.compile:
-            self.step.forward = cast(torch.nn.Module, torch.compile(model))  # an OptimizedModule; stubs say Callable
+            # an OptimizedModule; stubs say Callable
+            self.step.forward = cast(torch.nn.Module, torch.compile(self.step.forward))
 
     def _make_aux(self, module: torch.nn.Module, key: str, checkpoint: ckpt.Checkpoint | None) -> Part:
         if checkpoint is not None:
@@ -228,8 +292,7 @@ class Trainer:
         return make_part(module, self.settings, self.device, self.seed + len(key))
 
     def _load_optimizer(self, key: str, part: Part, tensors: dict[str, torch.Tensor]) -> bool:
-        names = {id(p): n for n, p in part.module.named_parameters()}
-        return load_optimizer_tensors(part.optimizer, tensors, names, key)
+        return sharding.load_optimizer(part.module, part.optimizer, tensors, part.sharded, key)
 
     @staticmethod
     def _copy_weights(model: FaceSwapModel, other_dir: Path) -> int:
@@ -279,26 +342,27 @@ class Trainer:
     def _weights(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for key, part in self.parts.items():
-            out.update({f"{key}.{k}": v for k, v in part.module.state_dict().items()})
+            out.update({f"{key}.{k}": v for k, v in sharding.full_weights(part.module, part.sharded).items()})
         return out
 
     def _optimizer_tensors(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for key, part in self.parts.items():
-            names = {id(p): n for n, p in part.module.named_parameters()}
-            out.update(optimizer_tensors(part.optimizer, names, key))
+            out.update(sharding.full_optimizer_tensors(part.module, part.optimizer, part.sharded, key))
         return out
 
     def save(self) -> None:
-        """Write a checkpoint (rank 0 only) and wait for it on every rank."""
+        """Write a checkpoint (rank 0 only; a sharded model is gathered there first) and wait for it on every rank."""
+        weights, optimizer = self._weights(), self._optimizer_tensors()
         if self.dist.is_main:
             eff = self.settings.effective()
-            state = {"model": self.name, "settings": dataclasses.asdict(self.settings), "seed": self.seed,
+            state = {"model": self.name, "settings": dataclasses.asdict(self.chosen_settings), "seed": self.seed,
+                     "recipe": self.phase_log.to_json(),
                      "optimizer": self.settings.optimizer, "elapsed_seconds": round(self.elapsed, 3),
                      "gan": [eff.gan_patch_size or max(4, self.model.resolution // 8), eff.gan_dims],
+                     "processes": self.dist.world,
                      **self.model.training_state()}
-            ckpt.save_checkpoint(self.model_dir, self.iteration, self._weights(), self._optimizer_tensors(),
-                                 state, self.history)
+            ckpt.save_checkpoint(self.model_dir, self.iteration, weights, optimizer, state, self.history)
             self._emit(ProgressEvent("save", self.iteration, message=str(self.model_dir)))
         distributed.barrier(self.dist)
 
@@ -310,7 +374,7 @@ class Trainer:
         for key, part in self.parts.items():
             weights = _strip(checkpoint.weights, key + ".")
             if weights:
-                part.module.load_state_dict(weights)
+                sharding.load_weights(part.module, weights, part.sharded)
             part.optimizer.state.clear()
             self._load_optimizer(key, part, checkpoint.optimizer)
         self.iteration = int(checkpoint.state["iteration"])
@@ -340,7 +404,7 @@ class Trainer:
         o = self.options
         body = _FaceLoop(self)
         limits = LoopLimits(o.target_iteration(self.iteration), o.minutes, o.autosave_minutes, o.autobackup_hours)
-        outcome = run_loop(body, limits, started=body.started,
+        outcome = run_loop(body, limits, started=body.started, clock=body.clock,
                            note=lambda line: self._emit(ProgressEvent("info", self.iteration, message=line)))
         ms_per_iter = 1000 * body.step_total / max(outcome.steps, 1)
         result = TrainResult(self.model_dir, self.iteration, outcome.status, outcome.message, body.logs, ms_per_iter,
@@ -351,7 +415,8 @@ class Trainer:
 
     def weights_finite(self) -> bool:
         """Whether every trained weight is finite."""
-        return all(bool(torch.isfinite(p).all()) for part in self.parts.values() for p in part.module.parameters())
+        return all(bool(torch.isfinite(sharding.local(p)).all())
+                   for part in self.parts.values() for p in part.module.parameters())
 
     def backup(self) -> None:
         """Copy the last save into backups/ (rank 0), keeping ``backup_count``."""
@@ -393,7 +458,7 @@ class Trainer:
         self._emit(ProgressEvent("info", self.iteration, message=message))
         if self.model.train_resolution == size:
             return False
-        if batch is not None and self.dist.is_main:
+        if batch is not None and self.previews_here:
             after = {name: buffer.clone() for name, buffer in self.model.named_buffers()}
             self.model.load_state_dict(before, strict=False)
             self.write_preview(batch)
@@ -412,6 +477,27 @@ class Trainer:
             self._emit(ProgressEvent("info", self.iteration, message=f"using {threads} torch thread"
                                      f"{'s' if threads > 1 else ''}: faster under the machine's current load"))
 
+    @property
+    def previews_here(self) -> bool:
+        """Whether this rank runs the model for previews: rank 0, or every rank of a sharded model (its
+        forward pass gathers the parameters from all of them)."""
+        return self.dist.is_main or self.sharded
+
+    def preview_requested(self) -> bool:
+        """Whether someone (the studio's "refresh preview now") left :data:`~recast.models.checkpoint.PREVIEW_REQUEST`
+        in the model folder; honoured by an unsharded model's rank 0, which alone writes its previews."""
+        return self.dist.is_main and not self.sharded and (self.model_dir / ckpt.PREVIEW_REQUEST).exists()
+
+    def _note_processes(self, resumed: bool, saved: int) -> None:
+        """Refuse a batch the processes cannot split evenly; on resuming with another process count, say that
+        the global batch is kept and the per-process batch changes."""
+        batch, world = self.settings.batch_size, self.dist.world
+        if batch % world:
+            raise OptionError(f"--batch-size {batch} must be divisible by the {world} training processes")
+        if resumed and saved != world:
+            self._emit(ProgressEvent("info", self.iteration, message=f"global batch {batch} kept: {batch // world} "
+                                     f"per process on {world} (the last run: {saved})"))
+
     def _note_skipped(self, names: list[str]) -> None:
         """Warn once about each face that could not be read (a data worker used another instead)."""
         for name in names:
@@ -420,12 +506,16 @@ class Trainer:
                 self._emit(ProgressEvent("info", self.iteration, message=f"skipped unreadable face {name}"))
 
     def write_preview(self, batch: dict[str, torch.Tensor]) -> None:
-        """Preview grid from the batch's target faces, loss curve and history JSON (rank 0)."""
+        """Preview grid from the batch's target faces, loss curve and history JSON (written by rank 0; a sharded
+        model runs on every rank, see :attr:`previews_here`)."""
         from recast.train.previews import preview_grid
 
         grid = preview_grid(self.model, batch["src_target"].to(self.device), batch["dst_target"].to(self.device))
+        if not self.dist.is_main:
+            return
         size = self.model.train_resolution if self.model.training_state() else None
-        write_previews(self.model_dir / "previews", self.iteration, grid, self.history, size)
+        write_previews(self.model_dir / "previews", self.iteration, grid, self.history, size,
+                       dict(self.phase_log.began) if self.phase else None)
         if self.tensorboard is not None:
             self.tensorboard.image(self.iteration, grid)
         self._emit(ProgressEvent("preview", self.iteration))
@@ -451,7 +541,8 @@ class _FaceLoop:
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
-        self.started = time.monotonic()
+        self.clock = distributed.shared_clock(trainer.dist, trainer.device)  # ranks stop and save together
+        self.started = self.clock()
         self.first_iteration = trainer.iteration
         self.step_times: deque[float] = deque(maxlen=50)
         self.wait_total = self.step_total = 0.0
@@ -503,13 +594,19 @@ class _FaceLoop:
         t.history["src"].append(round(logs["src"], 6))
         t.history["dst"].append(round(logs["dst"], 6))
         ms = 1000 * statistics.fmean(self.step_times)
-        t._emit(ProgressEvent("iteration", t.iteration, ms, logs))
+        t._emit(ProgressEvent("iteration", t.iteration, ms, logs, phase=t.phase))
         if t.tensorboard is not None:
             t.tensorboard.scalars(t.iteration, logs, ms)
+        if t.follow_recipe(self.started, self.first_iteration):
+            self.batches = iter(t.loader)
+            self.unwarped_every = t.settings.effective().unwarped_every
         if t._advance(self.started, self.first_iteration, batch if self.preview_every else None):
             return StepOutcome(saved=True)
-        if self.preview_every and t.iteration % self.preview_every == 0 and t.dist.is_main:
+        requested = t.preview_requested()
+        if requested or (self.preview_every and t.iteration % self.preview_every == 0 and t.previews_here):
             t.write_preview(batch)
+        if requested:
+            (t.model_dir / ckpt.PREVIEW_REQUEST).unlink(missing_ok=True)
         return StepOutcome()
 
 
@@ -550,8 +647,9 @@ def train(options: TrainOptions) -> TrainResult:
         result = trainer.run()
         if trainer.dist.is_main:
             write_model_card(trainer.model_dir, trainer.name, dataclasses.asdict(trainer.model.config),
-                             dataclasses.asdict(trainer.settings), result.iteration, faceset_summary(options.src),
-                             faceset_summary(options.dst), options.consent)
+                             dataclasses.asdict(trainer.chosen_settings), result.iteration,
+                             faceset_summary(options.src), faceset_summary(options.dst), options.consent,
+                             trainer.phase_log.to_json() if trainer.phase else None)
     log.info("train %s: %s at iteration %d, %.0f ms/iter %s", result.model_dir, result.status, result.iteration,
              result.ms_per_iter, result.message)
     return result

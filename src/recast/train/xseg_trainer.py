@@ -13,13 +13,17 @@ and synthetic occluders pasted over every kind of face teach it to cut hands, ha
 out (:mod:`recast.train.xseg_samples`). Loss: mean sigmoid cross-entropy (DeepFaceLab's) plus a
 soft-Dice term on the face. Progress goes to ``on_event`` as :class:`recast.train.options.ProgressEvent`.
 The loop is the shared shell (:mod:`recast.train.loop`): SIGINT and SIGTERM save and stop, an error saves
-before it propagates; a non-finite loss stops and keeps the last save.
+before it propagates; a non-finite loss stops and keeps the last save. Under ``torchrun`` each process
+trains on its slice of every batch with the model in ``DistributedDataParallel``
+(:mod:`recast.train.distributed`); rank 0 writes. Batch norm (the ``bn`` presets) normalises over each
+process's slice.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +45,7 @@ from recast.models.xseg_inference import check_saved_xseg
 from recast.options import from_mapping
 from recast.runtime.devices import resolve_device
 from recast.runtime.threads import apply_torch_threads, plan_threads
+from recast.train import distributed
 from recast.train.data import make_loader
 from recast.train.loop import LoopLimits, StepOutcome, run_loop
 from recast.train.optim import create_optimizer, load_optimizer_tensors, optimizer_tensors
@@ -117,8 +122,12 @@ class _XSegLoop:
         self.options = options
         self.emit = options.on_event or (lambda event: None)
         self.model_dir = Path(options.model_dir)
-        self.device = torch.device(resolve_device(options.device))
-        apply_torch_threads(plan_threads(options.threads))
+        device = resolve_device(options.device)
+        self.dist = distributed.setup(device)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        apply_torch_threads(plan_threads(options.threads, processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
         ckpt.check_writable(self.model_dir)
         self.model, self.name, state, checkpoint = _model(options, self.model_dir)
         saved = dict(state.get("settings", {}))
@@ -126,10 +135,15 @@ class _XSegLoop:
             self.settings = from_mapping(XSegSettings, {**saved, **options.settings})
         except OptionError as error:
             raise OptionError(f"XSeg training: {error}") from None
+        if self.settings.batch_size % self.dist.world:
+            raise OptionError(f"--batch-size {self.settings.batch_size} must be divisible by the {self.dist.world} "
+                              "training processes")
         self.seed = int(state.get("seed", options.seed))
         self.iteration = int(state.get("iteration", 0))
         self.history = _history(checkpoint.history if checkpoint else {})
         self.model.to(self.device).train()
+        distributed.broadcast_module(self.model, self.dist)
+        self.forward = distributed.wrap_ddp(self.model, self.dist, self.device)
         self.optimizer = create_optimizer("adam", list(self.model.parameters()), self.settings.lr, self.device)
         self.names = {id(p): n for n, p in self.model.named_parameters()}
         if checkpoint is not None and not load_optimizer_tensors(self.optimizer, checkpoint.optimizer, self.names,
@@ -137,21 +151,23 @@ class _XSegLoop:
             self.emit(ProgressEvent("info", self.iteration, message="optimizer state did not fit; reset"))
         for group in self.optimizer.param_groups:
             group["lr"] = self.settings.lr
-        self.batches = iter(_loader(options, self.settings, self.model.config.face_type, self.seed, self.iteration))
+        self.batches = iter(_loader(options, self.settings, self.model.config.face_type, self.seed, self.iteration,
+                                    self.dist))
         self.elapsed = float(state.get("elapsed_seconds", 0.0))
         self.loss, self.step_total, self.steps = float("nan"), 0.0, 0
         if checkpoint is None:
-            ckpt.write_model_config(self.model_dir, self.name, dataclasses.asdict(self.model.config))
+            if self.dist.is_main:
+                ckpt.write_model_config(self.model_dir, self.name, dataclasses.asdict(self.model.config))
             self.save()
 
     def train_step(self) -> StepOutcome:
         t0 = time.perf_counter()
         batch = next(self.batches)
         faces, masks = batch["face"].to(self.device), batch["mask"].to(self.device)
-        loss = xseg_loss(self.model(faces), masks, self.settings.dice_weight)
+        loss = xseg_loss(self.forward(faces), masks, self.settings.dice_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.loss = float(loss.detach())
+        self.loss = distributed.average_scalars({"loss": float(loss.detach())}, self.dist, self.device)["loss"]
         if not np.isfinite(self.loss):
             return StepOutcome(diverged=f"loss became {self.loss} at iteration {self.iteration + 1}; kept the last "
                                         "save")
@@ -164,22 +180,26 @@ class _XSegLoop:
         self.history["iteration"].append(self.iteration)
         self.history["loss"].append(round(self.loss, 6))
         self.emit(ProgressEvent("iteration", self.iteration, 1000 * self.step_total / self.steps, {"loss": self.loss}))
-        if self.options.preview_every and self.iteration % self.options.preview_every == 0:
+        if self.options.preview_every and self.iteration % self.options.preview_every == 0 and self.dist.is_main:
             _preview(self.model, faces, masks, self.model_dir, self.iteration, self.history)
             self.emit(ProgressEvent("preview", self.iteration))
         return StepOutcome()
 
     def save(self) -> None:
-        record = {"model": self.name, "settings": dataclasses.asdict(self.settings), "seed": self.seed,
-                  "elapsed_seconds": round(self.elapsed, 3)}
-        ckpt.save_checkpoint(self.model_dir, self.iteration,
-                             {f"model.{k}": v for k, v in self.model.state_dict().items()},
-                             optimizer_tensors(self.optimizer, self.names, "model"), record, self.history)
-        self.emit(ProgressEvent("save", self.iteration, message=str(self.model_dir)))
+        """Write a checkpoint (rank 0) and wait for it on every rank."""
+        if self.dist.is_main:
+            record = {"model": self.name, "settings": dataclasses.asdict(self.settings), "seed": self.seed,
+                      "elapsed_seconds": round(self.elapsed, 3)}
+            ckpt.save_checkpoint(self.model_dir, self.iteration,
+                                 {f"model.{k}": v for k, v in self.model.state_dict().items()},
+                                 optimizer_tensors(self.optimizer, self.names, "model"), record, self.history)
+            self.emit(ProgressEvent("save", self.iteration, message=str(self.model_dir)))
+        distributed.barrier(self.dist)
 
     def backup(self) -> None:
-        ckpt.backup(self.model_dir, self.options.backup_count)
-        self.emit(ProgressEvent("backup", self.iteration))
+        if self.dist.is_main:
+            ckpt.backup(self.model_dir, self.options.backup_count)
+            self.emit(ProgressEvent("backup", self.iteration))
 
     def weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -191,12 +211,14 @@ def train_xseg(options: XSegTrainOptions) -> XSegTrainResult:
     o = options
     target = o.iterations if o.iterations is not None else (body.iteration + o.more if o.more is not None else None)
     outcome = run_loop(body, LoopLimits(target, o.minutes, o.autosave_minutes, o.autobackup_hours),
-                       note=lambda line: body.emit(ProgressEvent("info", body.iteration, message=line)))
+                       note=lambda line: body.emit(ProgressEvent("info", body.iteration, message=line)),
+                       clock=distributed.shared_clock(body.dist, body.device))
     result = XSegTrainResult(body.model_dir, body.iteration, outcome.status, outcome.message, body.loss,
                              1000 * body.step_total / max(outcome.steps, 1), body.history)
     body.emit(ProgressEvent("done", body.iteration, result.ms_per_iter, {"loss": body.loss}, outcome.message))
     log.info("xseg train %s: %s at iteration %d, %.0f ms/iter", body.model_dir, outcome.status, body.iteration,
              result.ms_per_iter)
+    distributed.teardown(body.dist)
     return result
 
 
@@ -229,7 +251,7 @@ def _history(saved: Any) -> dict[str, list[float]]:
 
 
 def _loader(options: XSegTrainOptions, settings: XSegSettings, face_type: str, seed: int,
-            iteration: int) -> torch.utils.data.DataLoader:
+            iteration: int, dist: distributed.DistInfo) -> torch.utils.data.DataLoader:
     paths = [path for folder in options.faces for path in require_faces(folder)]
     if not paths:
         raise InputError(options.faces[0] if options.faces else Path("."), "no aligned faces to train on")
@@ -241,7 +263,8 @@ def _loader(options: XSegTrainOptions, settings: XSegSettings, face_type: str, s
     donors = read_occluder_images(options.occluders) if options.occluders is not None else []
     dataset = XSegDataset(pool, spec, use_hull, donors)
     workers = plan_threads(options.threads).data_workers if options.workers is None else options.workers
-    return make_loader(dataset, plan, workers)  # type: ignore[arg-type]  # any map dataset + key sampler
+    sampler = distributed.RankSlice(plan, dist) if dist.enabled else plan
+    return make_loader(dataset, sampler, workers)  # type: ignore[arg-type]  # any map dataset + key sampler
 
 
 @torch.no_grad()

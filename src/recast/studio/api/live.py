@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from recast.live.engine import LIVE_SETTINGS
 from recast.provenance.writer import VIDEO_SUFFIXES
 from recast.studio.api.deps import job_manager, workspace_root
+from recast.studio.api.xseg import xseg_models
 from recast.studio.live import CAMERA_PREFIX, frame_path
 from recast.studio.tasks.jobs import TERMINAL, JobManager
 
@@ -22,11 +23,14 @@ BOUNDARY = "recastframe"
 
 @router.get("/sources")
 def sources(root: Path = Depends(workspace_root)) -> dict[str, Any]:
-    """Inputs (cameras found as /dev/video*, videos at the workspace root), models, and the settings offered."""
+    """Inputs (cameras found as /dev/video*, videos at the workspace root), face models (folders under model/
+    but the XSeg mask models, and .dfm/.onnx files), and the settings offered."""
     cameras = sorted(int(p.name[5:]) for p in Path("/dev").glob("video*") if p.name[5:].isdigit())
     videos = sorted(p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     models_dir = root / "model"
-    models = sorted(p.name for p in models_dir.iterdir() if p.is_dir()) if models_dir.is_dir() else []
+    masks = set(xseg_models(root))  # XSeg mask models make masks, not faces: not offered
+    models = sorted(p.name for p in models_dir.iterdir() if p.is_dir() and p.name not in masks) \
+        if models_dir.is_dir() else []
     files = sorted(p.name for p in models_dir.glob("*") if p.suffix.lower() in (".dfm", ".onnx")) \
         if models_dir.is_dir() else []
     return {"inputs": [f"{CAMERA_PREFIX}{n}" for n in cameras] + videos, "models": models + files,

@@ -1,6 +1,8 @@
 """The merge tuner: destination frames, one-frame merge previews (the warm worker), sessions and keyframes.
 
-Sessions are ``merge_sessions/<name>.json`` (:data:`SESSIONS_DIR`); rendering is the ``render`` job
+Sessions are ``merge_sessions/<name>.json`` (:data:`SESSIONS_DIR`); the tuner's model and XSeg model
+chosen for a session are kept beside it, in ``.studio/merge/<name>.json`` (:data:`CHOICES_DIR`: the
+session file stays what ``recast merge --session`` reads); rendering is the ``render`` job
 (:func:`recast.studio.tasks.runs.run_render`) with the session. Settings are validated here by
 :class:`recast.merge.settings.MergeSettings` itself, so a bad value is refused with the option's name
 before any work starts (the app's error handler answers recast's errors: 422, 404, 409).
@@ -28,6 +30,7 @@ from recast.workspace import Workspace
 SESSIONS_DIR = "merge_sessions"
 """Where the tuner keeps its sessions (:class:`~recast.merge.settings.MergeSession` JSON, what ``recast merge
 --session`` reads): ``WORKSPACE/merge_sessions/<name>.json``."""
+CHOICES_DIR = ".studio/merge"
 router = APIRouter(prefix="/api/merge")
 MAX_SESSION_BYTES = 256 * 1024
 
@@ -40,6 +43,13 @@ class PreviewBody(BaseModel):
     frame: int = Field(ge=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     view: Literal["result", "mask"] = "result"
+    xseg: str | None = None
+
+
+class ChoicesBody(BaseModel):
+    """The tuner's choices kept with a session: the face model and the XSeg model (None: none)."""
+
+    model: str = "default"
     xseg: str | None = None
 
 
@@ -64,9 +74,18 @@ def _load(root: Path, name: str) -> tuple[Path, MergeSession]:
         raise HTTPException(409, str(error)) from None
 
 
+def _choices(root: Path, name: str) -> dict[str, Any]:
+    """The choices saved for session ``name`` (defaults when none are, or the file is unreadable)."""
+    try:
+        path = named(root, CHOICES_DIR, name, "session", ".json")
+        return ChoicesBody.model_validate_json(path.read_bytes()).model_dump()
+    except (OSError, ValueError):
+        return ChoicesBody().model_dump()
+
+
 def _answer(root: Path, name: str, path: Path, session: MergeSession) -> dict[str, Any]:
     return {"name": name, "path": path.relative_to(root.resolve()).as_posix(), "exists": path.is_file(),
-            "session": session.to_dict()}
+            "session": session.to_dict(), "choices": _choices(root, name)}
 
 
 def _save(root: Path, name: str, path: Path, session: MergeSession) -> dict[str, Any]:
@@ -135,6 +154,21 @@ def put_base(name: str, data: Any = Body(...), root: Path = Depends(workspace_ro
     """Set the session's base settings (the keyframes stay)."""
     path, session = _load(root, name)
     return _save(root, name, path, MergeSession(MergeSettings.from_dict(data), session.keyframes))
+
+
+@router.put("/sessions/{name}/choices")
+def put_choices(name: str, body: ChoicesBody, root: Path = Depends(workspace_root)) -> dict[str, Any]:
+    """Keep the tuner's model and XSeg model with session ``name`` (both must be models in ``model/``)."""
+    from recast.atomic import atomic_write_text
+
+    if not named(root, "model", body.model, "model").is_dir():
+        raise HTTPException(404, f"no model {body.model!r} in model/")
+    if body.xseg is not None and body.xseg not in xseg_models(root):
+        raise HTTPException(404, f"no XSeg model {body.xseg!r} in model/")
+    path = named(root, CHOICES_DIR, name, "session", ".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, body.model_dump_json() + "\n")
+    return _choices(root, name)
 
 
 @router.get("/sessions/{name}/settings")

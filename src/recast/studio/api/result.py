@@ -51,7 +51,7 @@ def result(root: Path = Depends(workspace_root)) -> dict[str, Any]:
         "verify": None if not isinstance(verify, dict) or verify_file is None else
         {**verify, "stale": modified is not None and verify_file["modified"] < modified},
         "eval": None if not isinstance(report, dict) or report_file is None else
-        {"summary": report.get("summary"), "inputs": report.get("inputs"),
+        {"summary": report.get("summary"), "inputs": report.get("inputs"), "settings": report.get("settings"),
          "plot": (root / EVAL_DIR / "eval.png").is_file(),
          "stale": modified is not None and report_file["modified"] < modified},
     }

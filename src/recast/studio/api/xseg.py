@@ -1,4 +1,6 @@
-"""The XSeg editor: faces with their label polygons, the current mask model's prediction, saving labels."""
+"""The XSeg page: faces with their label polygons, the current mask model's prediction, saving labels,
+and an XSeg model's state (iteration, latest preview grid, its xseg-train job). Training, applying,
+removing and fetching are jobs (:mod:`recast.studio.tasks.xseg`)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi.responses import FileResponse, Response
 
 from recast.locking import workspace_lock
-from recast.studio.api.deps import previews, workspace_root
-from recast.studio.files import faceset_dir, inside
+from recast.studio.api.deps import job_manager, previews, workspace_root
+from recast.studio.files import faceset_dir, inside, named
 from recast.studio.preview import MaskRequest, PreviewService
+from recast.studio.tasks.jobs import JobManager
 
 router = APIRouter(prefix="/api/xseg")
 MAX_POLYGONS_BODY = 2000
@@ -46,6 +49,44 @@ def _face(root: Path, side: str, name: str) -> Path:
 def models(root: Path = Depends(workspace_root)) -> list[str]:
     """XSeg mask models in the workspace (for the prediction overlay)."""
     return xseg_models(root)
+
+
+def _last_preview(previews: Path) -> int | None:
+    folder = previews / "history"
+    found = [int(p.stem) for p in folder.glob("*.png") if p.stem.isdigit()] if folder.is_dir() else []
+    return max(found, default=None)
+
+
+@router.get("/models/{name}")
+def model_state(name: str, root: Path = Depends(workspace_root),
+                manager: JobManager = Depends(job_manager)) -> dict[str, Any]:
+    """``model/<name>`` as the XSeg page shows it: whether it exists, its saved iteration, the latest
+    preview grid (``preview``: its mtime; ``preview_iteration``: the iteration it is from; columns:
+    input, target, prediction, overlay) and the last xseg-train job on it."""
+    from recast.models.checkpoint import read_state
+
+    folder = named(root, "model", name, "XSeg model")
+    try:
+        state = read_state(folder) if folder.is_dir() else None
+    except Exception as error:  # a damaged model is reported on the page, not a server error
+        raise HTTPException(409, f"model/{name} cannot be read: {error}") from None
+    latest = folder / "previews" / "preview.png"
+    jobs = [job for job in manager.all() if job.task == "xseg-train" and job.options.get("name", "xseg") == name]
+    job = jobs[-1] if jobs else None
+    return {"name": name, "exists": state is not None, "iteration": state.get("iteration", 0) if state else 0,
+            "preview": latest.stat().st_mtime if latest.is_file() else None,
+            "preview_iteration": _last_preview(folder / "previews"),
+            "columns": ["input", "target", "prediction", "overlay"],
+            "job": None if job is None else {"id": job.id, "state": job.state}}
+
+
+@router.get("/models/{name}/preview.png")
+def model_preview(name: str, root: Path = Depends(workspace_root)) -> FileResponse:
+    """The latest preview grid of XSeg model ``model/<name>``."""
+    path = named(root, "model", name, "XSeg model") / "previews" / "preview.png"
+    if not path.is_file():
+        raise HTTPException(404, f"model/{name} has no preview yet")
+    return FileResponse(path, media_type="image/png", headers={"cache-control": "no-store"})
 
 
 @router.get("/{side}/faces")

@@ -11,6 +11,7 @@ server *before* a worker starts or the workspace lock is taken, so a bad form is
 Modules: :mod:`~recast.studio.tasks.options` (the studio's own option declarations and how a
 form's keys split over the options classes), :mod:`~recast.studio.tasks.runs` (the task functions),
 :mod:`~recast.studio.tasks.faceset` (the faceset browser's landmark task),
+:mod:`~recast.studio.tasks.xseg` (the XSeg page's train, apply, remove and fetch),
 :mod:`~recast.studio.tasks.jobs` (worker processes and their event streams). Adding a task is one
 entry in :data:`TASKS` and its functions; nothing else in the studio changes.
 """
@@ -55,6 +56,7 @@ def _function(reference: str) -> Any:
 
 
 _RUNS = "recast.studio.tasks.runs"
+_XSEG = "recast.studio.tasks.xseg"
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("train", f"{_RUNS}:run_train", "Train the model", check=f"{_RUNS}:check_train"),
@@ -64,6 +66,10 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task("render", f"{_RUNS}:run_render", "Render the result video", check=f"{_RUNS}:check_render"),
     Task("eval", f"{_RUNS}:run_eval", "Evaluate the result", check=f"{_RUNS}:check_eval"),
     Task("verify", f"{_RUNS}:run_verify", "Verify the result's labels", writes=False, check=f"{_RUNS}:check_verify"),
+    Task("xseg-train", f"{_XSEG}:run_xseg_train", "Train the XSeg mask model", check=f"{_XSEG}:check_xseg_train"),
+    Task("xseg-apply", f"{_XSEG}:run_xseg_apply", "Apply the XSeg masks", check=f"{_XSEG}:check_xseg_apply"),
+    Task("xseg-remove", f"{_XSEG}:run_xseg_remove", "Remove the applied XSeg masks", check=f"{_XSEG}:check_xseg_side"),
+    Task("xseg-fetch", f"{_XSEG}:run_xseg_fetch", "Fetch the labelled faces", check=f"{_XSEG}:check_xseg_side"),
     Task("faceset-landmarks", "recast.studio.tasks.faceset:run_landmarks", "Find landmarks in a box", writes=False,
          check="recast.studio.tasks.faceset:check_landmarks"),
 )}

@@ -104,6 +104,52 @@ class RenderJob:
                          "and back if the render fails)", group="Encode")
 
 
+def _xseg_presets() -> tuple[str, ...]:
+    from recast.models.xseg_config import XSEG_PRESETS
+
+    return tuple(sorted(XSEG_PRESETS))
+
+
+XSEG_FACES = ("both", "src", "dst")
+XSEG_COMPUTE = ("device", "threads", "workers", "seed")
+"""The :class:`~recast.runtime.options.ComputeOptions` an XSeg training run takes."""
+
+
+@dataclass(frozen=True)
+class XSegTrainJob:
+    """Which XSeg model folder the xseg-train task trains, on which facesets (the settings, limits and
+    compute options are ``recast xseg train``'s)."""
+
+    OPTIONS_NOUN: ClassVar[str] = "xseg-train option"
+
+    name: str = option("xseg", "XSeg model folder under model/", parse=check_name, group="Model")
+    model: str | None = option(None, "Preset of a new XSeg model (a saved model keeps its own)",
+                               choices=_xseg_presets, default_text="xseg-cpu", group="Model")
+    faces: str = option("both", "Facesets it trains on: both, src or dst", choices=XSEG_FACES, group="Model")
+    preview_every: int = option(100, "Iterations between preview images (0 = off)", ge=0, le=1_000_000,
+                                group="Model")
+
+
+@dataclass(frozen=True)
+class XSegApplyJob:
+    """Which faceset gets which XSeg model's masks (``recast xseg apply``)."""
+
+    OPTIONS_NOUN: ClassVar[str] = "xseg-apply option"
+
+    side: str = option("dst", "Which faceset: src or dst", choices=SIDES)
+    name: str = option("xseg", "XSeg model folder under model/", parse=check_name)
+    batch_size: int = option(16, "Faces per model batch", ge=1, le=256)
+
+
+@dataclass(frozen=True)
+class XSegSideJob:
+    """Which faceset ``recast xseg remove`` / ``recast xseg fetch`` works on."""
+
+    OPTIONS_NOUN: ClassVar[str] = "xseg option"
+
+    side: str = option("dst", "Which faceset: src or dst", choices=SIDES)
+
+
 @dataclass(frozen=True)
 class Group:
     """Options of class ``cls`` a form takes: all of them, or the ``names`` given."""
@@ -126,6 +172,7 @@ def _forms() -> dict[str, tuple[Group, ...]]:
     from recast.provenance.writer import EncodeOptions
     from recast.runtime.options import ComputeOptions, Limits
     from recast.train.options import TRAIN_COMPUTE, TrainOptions, TrainSettings
+    from recast.train.xseg_options import XSegSettings
 
     return {
         "extract": (Group(ExtractJob), Group(ExtractOptions)),
@@ -138,6 +185,10 @@ def _forms() -> dict[str, tuple[Group, ...]]:
         "verify": (Group(VerifyOptions),),
         "live": (Group(LiveJob), Group(LiveOptions, LIVE_FLAGS)),
         "live-settings": (Group(MergeSettings, LIVE_SETTINGS),),
+        "xseg-train": (Group(XSegTrainJob), Group(XSegSettings), Group(Limits), Group(ComputeOptions, XSEG_COMPUTE)),
+        "xseg-apply": (Group(XSegApplyJob), Group(ComputeOptions, ("device",))),
+        "xseg-remove": (Group(XSegSideJob),),
+        "xseg-fetch": (Group(XSegSideJob),),
     }
 
 

@@ -79,7 +79,8 @@ def run_train(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str,
                 return
             last_iteration_event = time.monotonic()
         emit({"type": "progress", "kind": event.kind, "iteration": event.iteration,
-              "ms_per_iter": round(event.ms_per_iter, 1), "losses": event.losses, "message": event.message})
+              "ms_per_iter": round(event.ms_per_iter, 1), "losses": event.losses, "message": event.message,
+              "phase": event.phase})
 
     name, run = check_train(workspace, options)
     train_options = TrainOptions(src=ws.src_aligned, dst=ws.dst_aligned, model_dir=ws.model_dir(name),

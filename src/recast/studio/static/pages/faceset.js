@@ -4,6 +4,7 @@
 import { ApiError, followJob, getJSON, h, sendJSON, startJob } from "../api.js";
 import { drawOverlay, faceUrl } from "./faceset-draw.js";
 import { renderFix } from "./faceset-fix.js";
+import { progressView } from "./jobs.js";
 
 const CELL_W = 140, CELL_H = 156, THUMB = 128;
 
@@ -183,7 +184,9 @@ async function renderGrid(root, side, bin) {
   const status = h("span", { id: "fs-status", class: "muted" });
   const say = (text, bad = false) => { status.textContent = text; status.className = bad ? "bad" : "muted"; };
   const container = h("div", { class: "fs-grid", id: "face-grid", tabindex: "0" });
-  const detail = h("div", { class: "fs-side" }, h("section", { class: "panel muted" }, "Click a face to see it here; ctrl-click and shift-click select several."));
+  const hint = () => h("section", { class: "panel muted" }, "Click a face to see it here; ctrl-click and shift-click select several.");
+  const detail = h("div", { class: "fs-side" }, hint());
+  let detailName = null;  // the face the detail panel shows: re-read after a sort, trash or restore
   const overlays = new Map();
   let pending = new Set(), timer = 0;
   const fetchOverlays = (names) => {
@@ -199,6 +202,7 @@ async function renderGrid(root, side, bin) {
     }, 60);
   };
   const openDetail = async (name) => {
+    detailName = name;
     try {
       detail.replaceChildren(detailPanel(side, bin, await getJSON(`/api/faceset/${side}/face/${encodeURIComponent(name)}?bin=${bin}`)));
     } catch (error) { detail.replaceChildren(h("p", { class: "bad" }, error.message)); }
@@ -225,6 +229,8 @@ async function renderGrid(root, side, bin) {
       h("a", { href: `#/faceset/${side}`, class: bin === "faces" ? "active" : "", id: "tab-faces" }, `Faces (${listing.counts.faces})`),
       h("a", { href: `#/faceset/${side}/trash`, class: bin === "trash" ? "active" : "", id: "tab-trash" }, `Trash (${listing.counts.trash})`));
     root.dataset.count = String(listing.faces.length);
+    if (detailName !== null && grid.index.has(detailName)) openDetail(detailName);
+    else { detailName = null; detail.replaceChildren(hint()); }
     if (!listing.faces.length) say(bin === "trash" ? "The trash is empty." : listing.packed ? "This faceset is packed (faceset.rfs): unpack it to browse." : `No faces in ${listing.folder}.`);
     updateActions();
     return listing;
@@ -264,9 +270,13 @@ async function renderGrid(root, side, bin) {
     try {
       const job = await startJob(task, options);
       say(`${label}: started (job #${job.id})`);
+      const [bar, feed, finish] = progressView(job);
+      jobBar.replaceChildren(bar);
       followJob(job.id, (event) => {
+        feed(event);
+        if (["done", "failed", "cancelled"].includes(event.type)) finish(event.type);
         if (event.type === "progress") say(`${label}: ${event.message ?? (event.total ? `${event.done}/${event.total} faces scored` : "")}`);
-        if (event.type === "done") { say(`${label}: done ${JSON.stringify(event.result)}`); load(); }
+        if (event.type === "done") { say(`${label}: done · ${Object.entries(event.result ?? {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ")}`); load(); }
         if (event.type === "failed" || event.type === "cancelled") say(`${label}: ${event.type}: ${event.message ?? ""}`, true);
       });
     } catch (error) { say(error.message, true); }
@@ -284,6 +294,7 @@ async function renderGrid(root, side, bin) {
     if (grid.showOverlay) fetchOverlays(grid.visibleNames()); else grid.paintOverlays(overlays);
   });
   const missing = h("span", { id: "fs-missing" });
+  const jobBar = h("span", { id: "fs-job-progress" });
   const coverage = h("details", { class: "panel fs-coverage", id: "fs-coverage" }, h("summary", { class: "muted" }, "Coverage: measuring…"));
 
   root.append(
@@ -295,7 +306,7 @@ async function renderGrid(root, side, bin) {
       h("span", { class: "fs-group" }, h("label", { for: "sort-method" }, "Sort by "), method, target, sortButton, undoSort),
       h("span", { class: "fs-group" }, selection, action),
       methodHelp),
-    h("p", { class: "fs-statusline" }, status, " ", missing),
+    h("p", { class: "fs-statusline" }, status, " ", jobBar, " ", missing),
     coverage,
     h("div", { class: "fs-body" }, container, detail));
   const listing = await load();

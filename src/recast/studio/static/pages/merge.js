@@ -1,7 +1,32 @@
 // Merge tuner (DeepFaceLab's interactive merger): scrub the destination frames, tune every merge setting
 // on the current frame (the warm preview worker answers), keyframes in a session file, render + verify.
+// DeepFaceLab's merger keys drive the same controls (MERGER_KEYS, listed on the page; Tab shows/hides it).
 import { ApiError, followJob, getJSON, h, sendJSON, startJob } from "../api.js";
 import { optionsForm } from "../forms.js";
+import { progressView } from "./jobs.js";
+
+// DeepFaceLab's merger keys: [key, setting, step (or "cycle"/"toggle")]; Shift = ×5 steps.
+const NUDGES = [
+  ["w", "erode", 1], ["s", "erode", -1], ["e", "blur", 1], ["d", "blur", -1],
+  ["r", "motion_blur", 1], ["f", "motion_blur", -1], ["y", "sharpen_amount", 1], ["h", "sharpen_amount", -1],
+  ["u", "output_face_scale", 1], ["j", "output_face_scale", -1], ["i", "denoise", 1], ["k", "denoise", -1],
+  ["o", "bicubic_degrade", 1], ["l", "bicubic_degrade", -1], ["p", "color_degrade", 1], [";", "color_degrade", -1],
+  [":", "color_degrade", -1], ["q", "hist_match_threshold", 1], ["a", "hist_match_threshold", -1],
+  ["z", "masked_hist_match", "toggle"], ["x", "mask_mode", "cycle"], ["c", "color", "cycle"], ["n", "sharpen_mode", "cycle"],
+];
+const MODE_KEYS = { 1: "original", 2: "overlay", 3: "hist-match", 4: "seamless", 5: "seamless-hist-match", 6: "raw-rgb",
+                    "`": "raw-predict" };
+const MERGER_KEYS = [
+  ["1 – 6, `", "mode: original, overlay, hist-match, seamless, seamless-hist-match, raw-rgb; ` raw-predict"],
+  ["W / S", "erode up / down"], ["E / D", "blur up / down"], ["R / F", "motion blur up / down"],
+  ["Y / H", "sharpen amount up / down"], ["U / J", "face scale up / down"], ["I / K", "denoise up / down"],
+  ["O / L", "bicubic degrade up / down"], ["P / ;", "colour degrade up / down"],
+  ["Q / A", "hist-match threshold up / down"], ["Z", "masked hist-match on / off"],
+  ["X / C / N", "next mask mode / colour mode / sharpen mode (Shift: previous)"], ["Shift + a step key", "×5 steps"],
+  [", / . (← / →)", "previous / next frame (Shift ×10 for arrows)"], ["Home / End", "first / last frame"],
+  ["/", "next frame, carrying this frame's settings forward"], ["M", "take the previous frame's settings"],
+  ["Tab", "show / hide this key list"],
+];
 
 const VIEWS = [["result", "Result"], ["before", "Before"], ["split", "Split"], ["mask", "Mask"]];
 
@@ -77,11 +102,13 @@ export async function render(root, { params }) {
   const editState = h("span", { id: "merge-edit-state", class: "muted" }, "");
   const error = h("div", { class: "error-text", id: "merge-error" });
   const keyList = h("tbody", { id: "merge-keyframes" });
-  const replace = h("input", { type: "checkbox", id: "merge-replace", checked: state.result });
+  const replace = h("input", { type: "checkbox", id: "merge-replace" });  // only ever ticked by the user
   const renderButton = h("button", { id: "merge-render" }, "Render result.mp4");
-  const progress = h("progress", { id: "merge-progress", max: 1, value: 0, hidden: true });
+  const progress = h("div", { id: "merge-progress" });
   const renderLog = h("div", { id: "merge-render-state", class: "muted" });
   const verifyBox = h("div", { id: "merge-verify" });
+  const keyHelp = h("details", { class: "merge-key-help panel", id: "merge-key-help" }, h("summary", {}, "Keys (DeepFaceLab's merger keys; Tab)"),
+    h("table", { id: "merge-keys" }, MERGER_KEYS.map(([keys, what]) => h("tr", {}, h("th", {}, keys), h("td", {}, what)))));
 
   function fullSettings() { return { ...defaults, ...form.values() }; }
 
@@ -223,14 +250,45 @@ export async function render(root, { params }) {
 
   slider.addEventListener("input", () => goTo(Number(slider.value)));
   frameInput.addEventListener("change", () => goTo(Number(frameInput.value)));
+  // DeepFaceLab's merger keys change the form's controls as a user would (the form's input event follows).
+  function changeSetting(name, how, shift) {
+    const input = form.inputs[name];
+    if (!input) return;
+    const spec = schema.properties[name];
+    if (how === "toggle") input.checked = !input.checked;
+    else if (how === "cycle") {
+      const choices = spec.enum, index = choices.indexOf(input.value);
+      input.value = choices[(index + (shift ? -1 : 1) + choices.length) % choices.length];
+    } else {
+      const value = Number(input.value) + how * (shift ? 5 : 1);
+      input.value = String(Math.min(Math.max(value, spec.minimum), spec.maximum));
+    }
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  async function takePrevious() {
+    if (frame <= 1) return;
+    setControls(await getJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}/settings?frame=${frame - 1}`));
+    markDirty(true);
+    requestPreview();
+  }
+
   const onKey = (event) => {
     if (["INPUT", "SELECT", "TEXTAREA"].includes(event.target.tagName) && event.target !== slider) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target === slider) event.preventDefault();
     const step = event.shiftKey ? 10 : 1;
-    if (event.key === "ArrowRight" || event.key === ".") goTo(frame + step);
-    else if (event.key === "ArrowLeft" || event.key === ",") goTo(frame - step);
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    const nudge = NUDGES.find(([k]) => k === key);
+    if (event.key === "ArrowRight" || key === "." || key === ">") goTo(frame + step);
+    else if (event.key === "ArrowLeft" || key === "," || key === "<") goTo(frame - step);
     else if (event.key === "Home") goTo(1);
     else if (event.key === "End") goTo(total);
+    else if (key === "/") goTo(frame + 1);  // the edited settings stay (unsaved) and preview on the next frame
+    else if (key === "m") takePrevious();
+    else if (key in MODE_KEYS) { form.inputs.mode.value = MODE_KEYS[key]; form.inputs.mode.dispatchEvent(new Event("input", { bubbles: true })); }
+    else if (event.key === "Tab") { event.preventDefault(); keyHelp.open = !keyHelp.open; }
+    else if (nudge) { event.preventDefault(); changeSetting(nudge[1], nudge[2], event.shiftKey); }
   };
   document.addEventListener("keydown", onKey);
 
@@ -269,19 +327,32 @@ export async function render(root, { params }) {
     } catch (failure) { error.textContent = failure.message; }
   }
 
+  // The session keeps the model and XSeg model it was tuned with (restored here, saved with the base
+  // settings and keyframes).
+  function restoreChoices(choices) {
+    if (models.includes(choices.model)) modelSelect.value = choices.model;
+    xsegSelect.value = choices.xseg && masks.includes(choices.xseg) ? choices.xseg : "";
+  }
+
+  const saveChoices = () => sendJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}/choices`,
+                                     { model: modelSelect.value, xseg: xsegSelect.value || null }, "PUT");
+
   async function loadSession() {
     const answer = await getJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}`);
     session = answer.session;
+    restoreChoices(answer.choices);
     markDirty(false);
     await goTo(frame);
   }
 
-  const addKeyframe = h("button", { id: "merge-add-keyframe", onclick: () => updateSession(() =>
-    sendJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}/keyframes/${frame}`, fullSettings(), "PUT")) },
-    "Add keyframe at this frame");
-  const setBase = h("button", { id: "merge-set-base", class: "secondary", onclick: () => updateSession(() =>
-    sendJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}/base`, fullSettings(), "PUT")) },
-    "Use as base settings");
+  const addKeyframe = h("button", { id: "merge-add-keyframe", onclick: () => updateSession(async () => {
+    await saveChoices();
+    return sendJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}/keyframes/${frame}`, fullSettings(), "PUT");
+  }) }, "Add keyframe at this frame");
+  const setBase = h("button", { id: "merge-set-base", class: "secondary", onclick: () => updateSession(async () => {
+    await saveChoices();
+    return sendJSON(`/api/merge/sessions/${encodeURIComponent(sessionName())}/base`, fullSettings(), "PUT");
+  }) }, "Use as base settings");
   const revert = h("button", { id: "merge-revert", class: "secondary", onclick: () => { markDirty(false); goTo(frame); } },
     "Revert");
   sessionInput.addEventListener("change", loadSession);
@@ -318,24 +389,22 @@ export async function render(root, { params }) {
     try {
       const job = await startJob("render", options);
       renderButton.disabled = true;
-      progress.hidden = false;
-      progress.value = 0;
+      const [bar, feed, finish] = progressView(job);
+      progress.replaceChildren(bar);
       renderLog.replaceChildren("rendering… ", h("a", { href: `#/jobs/${job.id}` }, `job #${job.id}`));
       stopFollowing = followJob(job.id, (event) => {
-        if (event.type === "progress" && event.total) { progress.max = event.total; progress.value = event.done; }
+        feed(event);
+        if (["done", "failed", "cancelled"].includes(event.type)) finish(event.type);
         if (event.type === "progress" && event.message) {
           renderLog.replaceChildren(`${event.message} · `, h("a", { href: `#/jobs/${job.id}` }, `job #${job.id}`));
         }
         if (event.type === "done") {
-          progress.value = progress.max;
           renderButton.disabled = false;
-          replace.checked = true;
           renderLog.replaceChildren(h("span", { class: "state-done" }, "rendered "), h("a", { href: `#/jobs/${job.id}` }, `job #${job.id}`));
           showVerify(event.result);
         }
         if (event.type === "failed" || event.type === "cancelled") {
           renderButton.disabled = false;
-          progress.hidden = true;
           renderLog.replaceChildren(h("span", { class: "bad" }, `${event.type}: ${event.message ?? ""}`));
         }
       });
@@ -350,7 +419,7 @@ export async function render(root, { params }) {
       h("label", { for: "merge-xseg" }, " XSeg "), xsegSelect,
       h("label", { for: "merge-session" }, " Session "), sessionInput, sessionList,
       h("span", { class: "merge-views" }, viewButtons),
-      h("span", { class: "muted merge-keys" }, "← → frame · shift ×10 · drag in split view")),
+      h("span", { class: "muted merge-keys" }, "← → frame · shift ×10 · drag in split view · Tab: keys")),
     h("div", { class: "merge-layout" },
       h("div", {},
         h("section", { class: "panel merge-stage" }, canvas, stageInfo,
@@ -366,7 +435,7 @@ export async function render(root, { params }) {
           h("p", {}, renderButton, " ", h("label", {}, replace, " replace an existing result (the old one goes to .recast/backup)")),
           progress, renderLog, verifyBox)),
       h("section", { class: "panel merge-settings" }, h("h2", {}, "Settings"),
-        h("p", {}, addKeyframe, " ", setBase, " ", revert), editState, error, form.element)));
+        h("p", {}, addKeyframe, " ", setBase, " ", revert), editState, error, keyHelp, form.element)));
 
   getJSON("/api/merge/sessions").then((names) => sessionList.replaceChildren(...names.map((name) => h("option", { value: name }))));
   showView();

@@ -1,6 +1,7 @@
 // Result: the result video (and its mask video), the provenance check (`recast verify`) and the
 // swap-quality report (`recast eval`) with its plots. Checks run as jobs; their reports are files.
 import { followJob, getJSON, h, startJob } from "../api.js";
+import { progressView } from "./jobs.js";
 
 const METRICS = [
   ["identity_same_person", "identity: same person as src", (v) => `${(100 * v).toFixed(1)} %`],
@@ -11,6 +12,14 @@ const METRICS = [
   ["jitter_ratio", "jitter ratio result / dst", (v) => v.toFixed(2)],
   ["background_psnr_db_mean", "background PSNR outside the face", (v) => `${v.toFixed(2)} dB`],
 ];
+
+// What an input check's status means for the user (the sidecar records each input's sha256 at render time).
+const INPUT_STATUS = {
+  mismatch: (role) => role === "model"
+    ? "The model changed after this result was rendered (trained further?): the result came from its earlier weights. Render again to label it with the current model."
+    : `This ${role} changed after the result was rendered: the result was made from an earlier version of it.`,
+  missing: (role) => `The ${role} recorded at render time is no longer in the workspace, so it cannot be compared.`,
+};
 
 function mark(ok) {
   if (ok === null || ok === undefined) return h("span", { class: "muted" }, "–");
@@ -26,7 +35,8 @@ function verifyTable(report, root) {
   if (report.result_hash !== null) rows.push([report.result_hash === "ok", "result unchanged since labelling", report.result_hash]);
   for (const check of report.input_checks) {
     rows.push([["missing", "unchecked"].includes(check.status) ? null : check.status === "ok", `input ${check.role}`,
-               `${check.status} ${short(check.path)}${check.reason ? ` (${check.reason})` : ""}`]);
+               h("span", {}, `${check.status} ${short(check.path)}${check.reason ? ` (${check.reason})` : ""}`,
+                 INPUT_STATUS[check.status] ? h("br") : null, INPUT_STATUS[check.status]?.(check.role) ?? null)]);
   }
   rows.push([report.c2pa ? report.c2pa.synthetic && report.c2pa.signature_valid : null, "C2PA manifest",
              report.c2pa ? `signed by ${report.c2pa.signer}${report.c2pa.signature_valid ? "" : " (signature INVALID)"}` : "none (or c2pa-python not installed)"]);
@@ -61,9 +71,11 @@ export async function render(root) {
       status.textContent = "starting…";
       try {
         const job = await startJob(task, options());
-        status.replaceChildren("running as ", h("a", { href: `#/jobs/${job.id}` }, `job #${job.id}`), "…");
+        const [bar, feed, finish] = progressView(job);
+        status.replaceChildren(bar, h("a", { href: `#/jobs/${job.id}` }, `job #${job.id}`));
         stops.push(followJob(job.id, async (event) => {
-          if (event.type === "progress" && event.total) status.replaceChildren(`job #${job.id}: ${event.done} of ${event.total} frames`);
+          feed(event);
+          if (["done", "failed", "cancelled"].includes(event.type)) finish(event.type);
           if (event.type === "failed") { status.className = "bad"; status.textContent = event.message; button.disabled = false; }
           if (event.type === "cancelled") { status.textContent = "cancelled"; button.disabled = false; }
           if (event.type === "done") await show();
@@ -72,6 +84,8 @@ export async function render(root) {
     });
     return button;
   }
+
+  let every = null;  // the "every N-th" input: its value stays across refreshes (else the report's own)
 
   async function show() {
     const result = await getJSON("/api/result");
@@ -95,7 +109,7 @@ export async function render(root) {
 
     const evalStatus = h("div", { class: "muted", id: "eval-status" });
     const report = result.eval;
-    const every = h("input", { id: "eval-every", type: "number", min: 1, value: 1 });
+    every = h("input", { id: "eval-every", type: "number", min: 1, value: every?.value ?? report?.settings?.every ?? 1 });
     fill(panels.eval, h("h2", {}, "Swap quality (recast eval)"),
       report ? h("div", { class: "eval-body" },
         h("div", {}, report.stale ? h("p", { class: "bad" }, "The video changed after this report: evaluate again.") : null,

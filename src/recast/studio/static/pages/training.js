@@ -1,5 +1,7 @@
-// Training: start / stop / resume a model with its settings, the live preview grid with labelled
-// columns and its history, the loss chart, iterations per second and the ETA to the target.
+// Training: choose or create a named model (model/<name>), start / stop / resume it with its settings,
+// for a target iteration or N minutes; the live preview grid with labelled columns and its history,
+// "refresh preview now" (DeepFaceLab's P), the loss chart, iterations per second and the ETA to the
+// target, and the model's backups with a roll back.
 import { followJob, getJSON, h, sendJSON, startJob } from "../api.js";
 import { optionsForm } from "../forms.js";
 
@@ -67,22 +69,59 @@ function clock(seconds) {
   return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 }
 
+function when(seconds) {
+  return new Date(seconds * 1000).toLocaleString();
+}
+
+// The workspace's face models (preset, iteration) with a field to create a new one by name; returns the
+// panel and show(models), which redraws the list (the field keeps what is typed).
+function modelChooser(name) {
+  const newName = h("input", { id: "new-model-name", placeholder: "new model name", pattern: "[A-Za-z0-9_.\\-]+", size: 16,
+                               title: "letters, digits, _ . -" });
+  const create = h("button", { id: "new-model", class: "secondary", type: "submit" }, "New model");
+  const form = h("form", { class: "new-model" }, newName, " ", create);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = newName.value.trim();
+    if (value && newName.checkValidity()) location.hash = `#/training/${encodeURIComponent(value)}`;
+    else newName.reportValidity();
+  });
+  const list = h("div", { id: "models-chooser" });
+  const show = (models) => list.replaceChildren(models.length
+    ? h("table", { class: "model-list", id: "model-list" },
+        h("tr", {}, h("th", {}, "model"), h("th", {}, "preset"), h("th", {}, "iteration"), h("th", {}, "")),
+        models.map((m) => h("tr", { class: m.name === name ? "current" : "", "data-name": m.name },
+          h("td", {}, h("a", { href: `#/training/${encodeURIComponent(m.name)}` }, m.name)),
+          h("td", {}, m.error ? "unreadable" : (m.model ?? "—")), h("td", {}, m.error ? "—" : String(m.iteration)),
+          h("td", { class: "muted" }, m.training ? "training" : ""))))
+    : h("p", { class: "muted" }, "No model yet: name one and start training."));
+  return [h("section", { class: "panel", id: "models-panel" }, h("h2", {}, "Models"), list, form), show];
+}
+
 export async function render(root, { params }) {
   const name = params[0] || "default";
   const registry = await getJSON("/api/models");
+  const [chooser, showModels] = modelChooser(name);
   let info = await getJSON(`/api/training/${encodeURIComponent(name)}`);
   // The settings form shows the defaults of the chosen model (the registry's preset), not the base ones.
   const trainForm = (model) => getJSON(`/api/forms/train?model=${encodeURIComponent(model)}`);
   let stopFollowing = null;
   const loss = { iteration: [], src: [], dst: [] };
-  const live = { iteration: info.iteration, msPerIter: null, losses: {}, target: info.job?.target ?? null };
+  const live = { iteration: info.iteration, msPerIter: null, losses: {}, target: info.job?.target ?? null, phase: "" };
+  // The training recipe's phase (warp → regular → gan for dfl); a one-phase recipe shows none.
+  const savedPhase = () => (info.recipe && info.recipe.name !== "none" ? info.recipe.phase : "");
 
   // Controls: model family (new model only), target, preview cadence, the model's settings.
   const family = h("select", { id: "train-family", disabled: info.exists },
                    registry.map((entry) => h("option", { value: entry.name, title: entry.description,
                                                          selected: entry.name === (info.model ?? "cpu") }, entry.name)));
-  const target = h("input", { id: "train-target", type: "number", min: 1, value: Math.max(info.iteration + 1000, 1000) });
+  const target = h("input", { id: "train-target", type: "number", min: 1, value: Math.max(info.iteration + 1000, 1000),
+                              placeholder: "(none)" });
+  const minutes = h("input", { id: "train-minutes", type: "number", min: 0.01, step: "any", placeholder: "(no limit)" });
   const previewEvery = h("input", { id: "train-preview-every", type: "number", min: 0, placeholder: "(auto)" });
+  const recipeOption = (await getJSON("/api/forms/train-run")).properties.recipe;  // choices and help: TrainOptions.recipe
+  const recipe = h("select", { id: "train-recipe", title: recipeOption.description },
+                   recipeOption.enum.map((value) => h("option", { value, selected: value === (info.recipe?.name ?? recipeOption.default) }, value)));
   let schema = await trainForm(info.model ?? family.value);
   let settings = optionsForm(schema, { initial: info.settings });
   for (const [key, input] of Object.entries(settings.inputs)) if (info.exists && schema.properties[key]["x-fixed"]) input.disabled = true;
@@ -94,12 +133,20 @@ export async function render(root, { params }) {
     settings = fresh;
   });
   const message = h("div", { class: "error-text", id: "train-message" });
+  const savedNote = h("span", { class: "muted", id: "train-saved-note" });
+  const showSaved = () => { savedNote.textContent = info.exists ? ` saved at iteration ${info.iteration}; training resumes it` : ""; };
+  showSaved();
   const startButton = h("button", { id: "train-start" }, info.exists ? "Resume training" : "Start training");
   const stopButton = h("button", { id: "train-stop", class: "secondary", disabled: true }, "Stop (saves)");
+  const refreshButton = h("button", { id: "train-refresh-preview", class: "secondary", disabled: true,
+                                      title: "Write a preview at the next iteration (DeepFaceLab's P key)" }, "Refresh preview now");
+  const backupList = h("div", { id: "backup-list" });
+  const backupMessage = h("div", { class: "muted", id: "backup-message" });
 
   // Stats and preview.
   const stats = { iteration: h("b", { id: "stat-iteration" }), speed: h("b", { id: "stat-speed" }),
-                  eta: h("b", { id: "stat-eta" }), losses: h("b", { id: "stat-losses" }), state: h("b", { id: "stat-state" }) };
+                  eta: h("b", { id: "stat-eta" }), losses: h("b", { id: "stat-losses" }), state: h("b", { id: "stat-state" }),
+                  phase: h("b", { id: "stat-phase" }) };
   const columns = h("div", { class: "preview-columns", id: "preview-columns" },
                     info.columns.map((label) => h("span", {}, label)));
   const image = h("img", { id: "preview-image", alt: "training preview grid" });
@@ -112,12 +159,16 @@ export async function render(root, { params }) {
     stats.iteration.textContent = String(live.iteration);
     stats.speed.textContent = live.msPerIter ? `${(1000 / live.msPerIter).toFixed(2)} it/s (${live.msPerIter.toFixed(0)} ms/it)` : "—";
     const left = live.target ? Math.max(live.target - live.iteration, 0) : null;
-    stats.eta.textContent = left === null ? "no target" : (live.msPerIter ? `${clock(left * live.msPerIter / 1000)} to ${live.target}` : `${left} iterations to ${live.target}`);
+    const minutesRun = info.job?.state === "running" && info.job.minutes ? `${info.job.minutes} min run` : "no target";
+    stats.eta.textContent = left === null ? minutesRun : (live.msPerIter ? `${clock(left * live.msPerIter / 1000)} to ${live.target}` : `${left} iterations to ${live.target}`);
+    stats.phase.textContent = live.phase || "—";
     stats.losses.textContent = Object.entries(live.losses).map(([k, v]) => `${k} ${Number(v).toFixed(4)}`).join("  ") || "—";
     stats.state.textContent = info.job?.state === "running" ? `running (job #${info.job.id})` : (info.exists ? "stopped" : "no model yet");
     stats.state.className = info.job?.state === "running" ? "state-running" : "muted";
     startButton.disabled = info.job?.state === "running";
     stopButton.disabled = info.job?.state !== "running";
+    refreshButton.disabled = info.job?.state !== "running";
+    for (const button of backupList.querySelectorAll("button")) button.disabled = info.job?.state === "running";
   }
 
   function showPreview() {
@@ -138,15 +189,42 @@ export async function render(root, { params }) {
   scrubber.addEventListener("input", showPreview);
 
   async function refresh() {
+    const models = await getJSON("/api/training");
     info = await getJSON(`/api/training/${encodeURIComponent(name)}`);
+    showModels(models);
     if (info.loss && (!loss.iteration.length || info.loss.iteration.at(-1) >= loss.iteration.at(-1))) Object.assign(loss, info.loss);
     live.iteration = Math.max(live.iteration, info.iteration);
     live.target = info.job?.target ?? live.target;
+    live.phase = info.job?.state === "running" && live.phase ? live.phase : savedPhase();
     family.disabled = info.exists;
+    showSaved();
     startButton.textContent = info.exists ? "Resume training" : "Start training";
     drawLoss(chart, loss);
     showPreview();
     showStats();
+  }
+
+  // The model's backups, newest first; restoring one keeps the current state as a backup too.
+  async function showBackups() {
+    const backups = info.exists ? await getJSON(`/api/training/${encodeURIComponent(name)}/backups`) : [];
+    backupList.replaceChildren(backups.length
+      ? h("table", { class: "model-list" }, h("tr", {}, h("th", {}, "backup"), h("th", {}, "iteration"), h("th", {}, "written"), h("th", {}, "")),
+          backups.map((b) => h("tr", { "data-backup": b.name },
+            h("td", {}, b.name), h("td", {}, String(b.iteration)), h("td", {}, when(b.time)),
+            h("td", {}, h("button", { class: "secondary rollback", disabled: info.job?.state === "running", onclick: async () => {
+              if (!confirm(`Roll model/${name} back to iteration ${b.iteration}? The current state is kept as a backup.`)) return;
+              try {
+                const done = await sendJSON(`/api/training/${encodeURIComponent(name)}/rollback`, { backup: b.name });
+                backupMessage.textContent = `Rolled back to iteration ${done.iteration}; the state it replaced is kept as backup ${done.kept}.`;
+                live.iteration = done.iteration;
+                loss.iteration = []; loss.src = []; loss.dst = [];
+                await refresh();
+                live.iteration = info.iteration;
+                showStats();
+                await showBackups();
+              } catch (error) { backupMessage.textContent = error.message; }
+            } }, "Roll back")))))
+      : h("p", { class: "muted" }, "No backups yet: training writes them every “autobackup hours”, and a roll back keeps the state it replaces."));
   }
 
   function follow(jobId) {
@@ -156,30 +234,36 @@ export async function render(root, { params }) {
         live.iteration = event.iteration;
         live.msPerIter = event.ms_per_iter || live.msPerIter;
         live.losses = event.losses || {};
+        if (event.phase) live.phase = event.phase;
         if (event.iteration > (loss.iteration.at(-1) ?? -1) && "src" in live.losses) {
           loss.iteration.push(event.iteration); loss.src.push(live.losses.src); loss.dst.push(live.losses.dst);
           drawLoss(chart, loss);
         }
         showStats();
       } else if (event.type === "progress" && event.kind === "preview") {
+        refreshButton.textContent = "Refresh preview now";
         await refresh();
       } else if (["done", "failed", "cancelled"].includes(event.type)) {
         if (event.type === "failed") message.textContent = event.message;
+        refreshButton.textContent = "Refresh preview now";
         await refresh();
+        await showBackups();
       }
     });
   }
 
   startButton.addEventListener("click", async () => {
     message.textContent = "";
-    const options = { name, iterations: Number(target.value), settings: settings.values() };
+    const options = { name, recipe: recipe.value, settings: settings.values() };
+    if (target.value.trim() !== "") options.iterations = Number(target.value);
+    if (minutes.value.trim() !== "") options.minutes = Number(minutes.value);
     if (!info.exists) options.model = family.value;
     if (previewEvery.value.trim() !== "") options.preview_every = Number(previewEvery.value);
     for (const key of Object.keys(options.settings)) if (info.exists && schema.properties[key]["x-fixed"]) delete options.settings[key];
     try {
       const job = await startJob("train", options);
-      live.target = options.iterations;
-      info.job = { id: job.id, state: job.state, target: options.iterations };
+      live.target = options.iterations ?? null;
+      info.job = { id: job.id, state: job.state, target: options.iterations ?? null, minutes: options.minutes ?? null };
       showStats();
       follow(job.id);
     } catch (error) { message.textContent = error.message; }
@@ -188,6 +272,13 @@ export async function render(root, { params }) {
     if (info.job) await sendJSON(`/api/jobs/${info.job.id}/cancel`);
     stopButton.disabled = true;
   });
+  refreshButton.addEventListener("click", async () => {
+    message.textContent = "";
+    try {
+      await sendJSON(`/api/training/${encodeURIComponent(name)}/refresh-preview`);
+      refreshButton.textContent = "Preview requested…";
+    } catch (error) { message.textContent = error.message; }
+  });
 
   root.append(
     h("div", { class: "training-layout" },
@@ -195,19 +286,24 @@ export async function render(root, { params }) {
         h("h2", {}, `Training model/${name}`, info.model ? h("span", { class: "muted" }, ` · ${info.model}`) : null),
         h("div", { class: "stats" },
           h("span", {}, "state ", stats.state), h("span", {}, "iteration ", stats.iteration), h("span", {}, "speed ", stats.speed),
-          h("span", {}, "ETA ", stats.eta), h("span", {}, "loss ", stats.losses)),
+          h("span", {}, "ETA ", stats.eta), h("span", {}, "phase ", stats.phase), h("span", {}, "loss ", stats.losses)),
         h("div", { class: "preview-frame" }, columns, image, noPreview),
         h("p", { class: "scrub" }, h("label", { for: "history-scrubber" }, "History "), scrubber, " ", scrubLabel)),
       h("div", {},
+        chooser,
         h("section", { class: "panel" }, h("h2", {}, "Run"),
-          h("p", {}, h("label", { for: "train-family" }, "Model "), family,
-            info.exists ? h("span", { class: "muted" }, ` saved at iteration ${info.iteration}; training resumes it`) : null),
+          h("p", {}, h("label", { for: "train-family" }, "Preset "), family,
+            savedNote),
           h("p", {}, h("label", { for: "train-target" }, "Target iteration "), target),
+          h("p", { class: "train-minutes" }, h("label", { for: "train-minutes" }, "Train for "), minutes, h("span", { class: "muted" }, " minutes (stops at whichever limit comes first)")),
+          h("p", {}, h("label", { for: "train-recipe" }, "Recipe "), recipe),
           h("p", {}, h("label", { for: "train-preview-every" }, "Preview every "), previewEvery, h("span", { class: "muted" }, " iterations")),
-          h("p", { class: "buttons" }, startButton, " ", stopButton), message),
+          h("p", { class: "buttons" }, startButton, " ", stopButton, " ", refreshButton), message),
+        h("section", { class: "panel", id: "backups-panel" }, h("h2", {}, "Backups"), backupList, backupMessage),
         h("section", { class: "panel" }, h("h2", {}, "Loss ", h("span", { class: "legend-src" }, "— src "), h("span", { class: "legend-dst" }, "— dst")), chart),
         h("details", { class: "panel", id: "train-settings" }, h("summary", {}, "Settings (saved with the model; fixed ones apply to a new model only)"), settings.element))));
   await refresh();
+  await showBackups();
   if (info.job?.state === "running") follow(info.job.id);
   return () => { if (stopFollowing) stopFollowing(); };
 }

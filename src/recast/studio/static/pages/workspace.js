@@ -79,7 +79,9 @@ function stageTable(state, jobs, footage) {
     [ready(state.frames.src && state.frames.dst), "Frames", `src ${state.frames.src}   dst ${state.frames.dst}`, null],
     [ready(state.faces.src && state.faces.dst), "Faces", `src ${state.faces.src}   dst ${state.faces.dst}`, last("extract") ?? last("sort")],
     [ready(state.models.some((m) => m.iteration > 0)), "Models", models, last("train")],
-    [ready(state.merged > 0), "Merged frames", String(state.merged), null],
+    // A render writes result.mp4 straight from the merger: merged frames on disk come only from `recast merge`.
+    [ready(state.merged > 0 || state.result), "Merged frames",
+     state.merged || !state.result ? String(state.merged) : h("span", { class: "muted", id: "merged-note" }, "none kept: the render writes result.mp4 directly"), null],
     [ready(state.result), "Result", state.result ? h("a", { href: "#/result" }, "result.mp4") : "—", last("render")],
     [ready(jobs.some((job) => job.task === "verify" && job.state === "done")), "Checks", "verify, eval", last("eval") ?? last("verify")],
   ];
@@ -155,6 +157,13 @@ export async function render(root) {
     taskPanel({ task: "verify", title: "Verify labels", main: ["frames"],
                 help: "Check result.mp4 for recast's labels: container tag, provenance sidecar, watermark, C2PA." }),
   ]);
+  // The render form's model field offers the workspace's face models (named models: the Training page).
+  const faceModels = await getJSON("/api/training");
+  const renderModel = panels.find((panel) => panel.id === "panel-render")?.querySelector("#render-model");
+  if (renderModel) {
+    renderModel.setAttribute("list", "render-model-names");
+    renderModel.after(h("datalist", { id: "render-model-names" }, faceModels.filter((m) => !m.error).map((m) => h("option", { value: m.name }, `${m.model ?? ""} · iteration ${m.iteration}`))));
+  }
   root.append(h("section", { class: "panel" }, h("h2", {}, "Stages"), stageTable(state, jobs, footage)),
               footagePanel(footage, state), h("div", { class: "grid2" }, panels));
 }
