@@ -6,13 +6,12 @@ merge tuner (settings, keyframes) → train further and see the preview and its 
 render → verify → eval → live for a few seconds.
 
 The test never writes into the workspace and never calls the API to change anything: the client only
-reads (job states). Screenshots of every step go to the test's tmp dir and ``/tmp/h2/walk/``
-(``RECAST_WALK_SHOTS`` overrides; empty: none)."""
+reads (job states). Screenshots of every step go to ``test-artifacts/studio/walk/`` in the project
+(:data:`studio_support.ARTIFACTS`; ``RECAST_ARTIFACTS`` moves it)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -24,12 +23,11 @@ import pytest
 from recast.faces.aligned import read_meta
 from recast.faceset.labelling import read_labels
 from recast.workspace import init_workspace
-from studio_support import chromium, served
+from studio_support import ARTIFACTS, chromium, served
 
 SRC_CLIP = "videos/person_A__videoretalking_face_3.mp4"
 DST_CLIP = "videos/person_B__sadtalker_WDA_KatieHill_000.mp4"
 DST_SECONDS = 1.2  # 30 of its 200 frames; the source (125 frames, 5 s) goes up whole: Live plays it
-COPY_SHOTS = os.environ.get("RECAST_WALK_SHOTS", "/tmp/h2/walk")
 CANVAS_SUM = """() => {
   const canvas = document.querySelector('#merge-canvas');
   const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
@@ -76,17 +74,15 @@ def test_the_whole_walk_from_an_empty_workspace_through_the_ui(shared_data: Path
     src_clip, dst_clip = shared_data / SRC_CLIP, clips / "person B interview.mp4"
     cut(shared_data / DST_CLIP, dst_clip, 0, DST_SECONDS)
     root = init_workspace(tmp_path / "ws").root
-    shots = tmp_path / "shots"
-    shots.mkdir()
+    shots = ARTIFACTS / "walk"
+    shutil.rmtree(shots, ignore_errors=True)  # this run's steps only
+    shots.mkdir(parents=True)
     count = [0]
 
     def shot(page: Any, name: str) -> None:
         count[0] += 1
         path = shots / f"{count[0]:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
-        if COPY_SHOTS:
-            Path(COPY_SHOTS).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, Path(COPY_SHOTS) / path.name)
 
     with served(root) as (studio, client), chromium() as browser:
         page: Any = browser.new_page(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
