@@ -19,6 +19,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from recast.errors import OptionError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -49,6 +51,20 @@ def setup(device: str) -> DistInfo:
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend=backend)
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def rank_device(device: str, info: DistInfo) -> torch.device:
+    """The device this rank trains on: a bare ``cuda`` becomes this rank's own GPU (``cuda:<local rank>``)."""
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and chosen.index is None:
+        return torch.device("cuda", info.local_rank)
+    return chosen
+
+
+def check_batch(batch: int, info: DistInfo, name: str = "--batch-size") -> None:
+    """Refuse a global batch the processes cannot split evenly: OptionError naming ``name``, one line."""
+    if batch % info.world:
+        raise OptionError(f"{name} {batch} must be divisible by the {info.world} training processes")
 
 
 def teardown(info: DistInfo) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recast.errors import InputError, OptionError
+from recast.errors import InputError
 from recast.faceset.source import open_faceset
 from recast.models.checkpoint import check_writable
 from recast.models.enhancer import EnhancerConfig, FaceEnhancer, resize_faces, save_enhancer
@@ -136,10 +136,8 @@ def train_enhancer(model_dir: str | Path, src_faces: str | Path, out_dir: str | 
         raise InputError(Path(out_dir), "give minutes or iterations for the enhancer's training")
     started = time.monotonic()
     dist = distributed.setup(device)
-    if device.startswith("cuda") and ":" not in device and dist.enabled:
-        device = f"cuda:{dist.local_rank}"
-    if batch_size % dist.world:
-        raise OptionError(f"batch_size {batch_size} must be divisible by the {dist.world} training processes")
+    device = str(distributed.rank_device(device, dist))
+    distributed.check_batch(batch_size, dist, "batch_size")
     check_writable(Path(out_dir))
     swapper = FaceSwapper.load(model_dir, device=device)
     side = open_faceset(src_faces)[0].image.shape[0]

@@ -29,6 +29,7 @@ from recast.models.memory import MemoryEstimate, check_fits, estimate_training, 
 from recast.models.memory_probe import TRAIN_CHANGES, device_available, measure, saved_activations
 from recast.models.registry import DEFAULT_MODEL, check_saved_model, create_model, get_entry, model_from_saved
 from recast.train.options import TrainOptions, resolve_settings
+from recast.train.sharding import shard_units
 
 
 def check_train_memory(options: TrainOptions, device: torch.device, ranks: int = 1) -> MemoryEstimate | None:
@@ -55,10 +56,10 @@ def check_train_memory(options: TrainOptions, device: torch.device, ranks: int =
     sharded = options.shard and ranks > 1
     counts = measure(name, config)
     parameters, buffers = counts.parameters, 0
-    if sharded:  # its shard, plus the largest layer gathered whole while it runs (weights and gradient)
+    if sharded:  # its shard, plus the largest unit FSDP2 gathers whole while it runs (weights and gradient)
         with torch.device("meta"):
-            layers = model_from_saved(name, config).modules()
-            largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in layers)
+            units = shard_units(model_from_saved(name, config))
+        largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in units)
         parameters, buffers = -(-parameters // ranks), 2 * largest
     elif ranks > 1:  # DDP's gradient buckets: a second copy of the gradients
         buffers = parameters

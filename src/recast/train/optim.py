@@ -159,8 +159,4 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
             index += 1
     state_dict["state"] = new_state
     optimizer.load_state_dict(state_dict)
-    for p, state in optimizer.state.items():  # saved contiguous; a channels-last parameter needs its own layout
-        for key, value in state.items():
-            if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
-                state[key] = torch.empty_like(p.detach(), dtype=value.dtype).copy_(value)
     return True

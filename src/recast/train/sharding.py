@@ -33,6 +33,7 @@ from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 from torch.utils.checkpoint import checkpoint
 
+from recast.models.base import FaceSwapModel
 from recast.train.distributed import DistInfo
 from recast.train.optim import load_optimizer_tensors, optimizer_tensors
 
@@ -50,18 +51,17 @@ def shard_units(module: nn.Module) -> list[nn.Module]:
             and any(p.requires_grad for p in m.parameters(recurse=False))]
 
 
-def checkpoint_blocks(module: nn.Module) -> int:
+def checkpoint_blocks(model: FaceSwapModel) -> int:
     """Recompute activations in backward instead of keeping them: each block the model lists
-    (``module.checkpoint_blocks()``; the top-level children otherwise) keeps only its inputs. Parameter
-    names and state dicts are unchanged. Returns the number of blocks checkpointed."""
-    lister = getattr(module, "checkpoint_blocks", None)
-    units: list[nn.Module] = lister() if callable(lister) else list(module.children())
+    (:meth:`~recast.models.base.FaceSwapModel.checkpoint_blocks`) keeps only its inputs. Parameter names
+    and state dicts are unchanged. Returns the number of blocks checkpointed."""
+    units = model.checkpoint_blocks()
     for unit in units:
         unit.forward = functools.partial(checkpoint, unit.forward, use_reentrant=False)  # type: ignore[method-assign]
     return len(units)
 
 
-def prepare(model: nn.Module, info: DistInfo, device: torch.device, *, shard: bool,
+def prepare(model: FaceSwapModel, info: DistInfo, device: torch.device, *, shard: bool,
             checkpoint_activations: bool) -> bool:
     """Apply activation checkpointing and FSDP2 sharding to ``model`` (already on ``device``, the same
     weights on every rank) as asked; True when it is now sharded (``shard`` with more than one process)."""

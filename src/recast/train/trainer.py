@@ -103,9 +103,7 @@ class Trainer:
         self.options = options
         device = resolve_device(options.device)
         self.dist = distributed.setup(device)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device = distributed.rank_device(device, self.dist)
         self.threads = plan_threads(options.threads, processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
         apply_torch_threads(self.threads)
         adapt = self.device.type == "cpu" and options.threads is None and self.threads.torch_threads > 1
@@ -492,8 +490,7 @@ class Trainer:
         """Refuse a batch the processes cannot split evenly; on resuming with another process count, say that
         the global batch is kept and the per-process batch changes."""
         batch, world = self.settings.batch_size, self.dist.world
-        if batch % world:
-            raise OptionError(f"--batch-size {batch} must be divisible by the {world} training processes")
+        distributed.check_batch(batch, self.dist)
         if resumed and saved != world:
             self._emit(ProgressEvent("info", self.iteration, message=f"global batch {batch} kept: {batch // world} "
                                      f"per process on {world} (the last run: {saved})"))

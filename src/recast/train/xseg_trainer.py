@@ -124,9 +124,7 @@ class _XSegLoop:
         self.model_dir = Path(options.model_dir)
         device = resolve_device(options.device)
         self.dist = distributed.setup(device)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device = distributed.rank_device(device, self.dist)
         apply_torch_threads(plan_threads(options.threads, processes=int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
         ckpt.check_writable(self.model_dir)
         self.model, self.name, state, checkpoint = _model(options, self.model_dir)
@@ -135,9 +133,7 @@ class _XSegLoop:
             self.settings = from_mapping(XSegSettings, {**saved, **options.settings})
         except OptionError as error:
             raise OptionError(f"XSeg training: {error}") from None
-        if self.settings.batch_size % self.dist.world:
-            raise OptionError(f"--batch-size {self.settings.batch_size} must be divisible by the {self.dist.world} "
-                              "training processes")
+        distributed.check_batch(self.settings.batch_size, self.dist)
         self.seed = int(state.get("seed", options.seed))
         self.iteration = int(state.get("iteration", 0))
         self.history = _history(checkpoint.history if checkpoint else {})

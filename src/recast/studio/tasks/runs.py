@@ -66,31 +66,40 @@ def run_train(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str,
     ``model_config`` (architecture, new model only), ``preview_every``.
     """
     from recast.runtime.devices import resolve_device
-    from recast.train.options import ProgressEvent, TrainOptions
+    from recast.train.options import TrainOptions
     from recast.train.trainer import train
 
     ws = Workspace(workspace)
-    last_iteration_event = 0.0
-
-    def on_event(event: ProgressEvent) -> None:
-        nonlocal last_iteration_event
-        if event.kind == "iteration":  # at most two per second: a long run must not flood the stream
-            if time.monotonic() - last_iteration_event < 0.5:
-                return
-            last_iteration_event = time.monotonic()
-        emit({"type": "progress", "kind": event.kind, "iteration": event.iteration,
-              "ms_per_iter": round(event.ms_per_iter, 1), "losses": event.losses, "message": event.message,
-              "phase": event.phase})
-
     name, run = check_train(workspace, options)
     train_options = TrainOptions(src=ws.src_aligned, dst=ws.dst_aligned, model_dir=ws.model_dir(name),
-                                 on_event=on_event, **run)
+                                 on_event=training_events(emit), **run)
     train_options.device = resolve_device(train_options.device)
     result = train(train_options)
     return {"status": result.status, "iteration": result.iteration, "model_dir": f"model/{name}"}
 
 
-def _progress(emit: Emit, kind: str) -> Any:
+def training_events(emit: Emit, target: int | None = None) -> Any:
+    """An ``on_event(ProgressEvent)`` callback turning training events (face model or XSeg) into job progress
+    events (``kind``: iteration, preview, save, info, done; ``iteration``, ``ms_per_iter``, ``losses``,
+    ``message``, ``phase``; ``total``: the target iteration when there is one). Iteration events go out at
+    most twice a second (a long run must not flood the stream), every other kind at once (the page
+    reloads the preview on ``preview``)."""
+    last = 0.0
+
+    def on_event(event: Any) -> None:
+        nonlocal last
+        if event.kind == "iteration":
+            if time.monotonic() - last < 0.5:
+                return
+            last = time.monotonic()
+        emit({"type": "progress", "kind": event.kind, "iteration": event.iteration, "total": target,
+              "ms_per_iter": round(event.ms_per_iter, 1), "losses": event.losses, "message": event.message,
+              "phase": event.phase})
+
+    return on_event
+
+
+def progress_events(emit: Emit, kind: str) -> Any:
     """An ``on_progress(done, total)`` callback emitting at most two progress events per second
     (and always the last one)."""
     last = 0.0
@@ -150,10 +159,10 @@ def run_extract(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[st
     ws = Workspace(workspace)
     source = _frames_or_video(ws, job.side, job.source)
     out = ws.src_aligned if job.side == "src" else ws.dst_aligned
-    summary = extract(source, out, extract_options, on_progress=_progress(emit, "extract"))
+    summary = extract(source, out, extract_options, on_progress=progress_events(emit, "extract"))
     frames_written = None
     if source.is_file():
-        report = _progress(emit, "frames")
+        report = progress_events(emit, "frames")
         folder = ws.src_frames if job.side == "src" else ws.dst_frames
         frames_written = extract_frames(source, folder, fps=extract_options.fps,
                                         progress=lambda index, _written: report(index, max(index, summary.frames)))
@@ -185,7 +194,7 @@ def run_sort(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, 
         restored = restore(folder)
         return {"side": job.side, "restored": restored.restored, "missing": len(restored.missing),
                 "conflicts": len(restored.conflicts)}
-    outcome = sort_faceset(folder, sort.method, workers=sort.workers, on_progress=_progress(emit, "sort"),
+    outcome = sort_faceset(folder, sort.method, workers=sort.workers, on_progress=progress_events(emit, "sort"),
                            target=sort.target, max_distance=sort.max_distance)
     return {"side": job.side, "method": sort.method, "kept": len(outcome.kept), "trashed": len(outcome.trashed)}
 
@@ -259,7 +268,7 @@ def run_render(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str
         summary = merge_to_video(model_dir, frames, ws.dst_aligned, output, settings, encode,
                                  workers=compute.workers, batch_size=compute.batch_size,
                                  device=resolve_device(compute.device), precision=compute.precision, xseg=xseg,
-                                 on_progress=_progress(emit, "render"))
+                                 on_progress=progress_events(emit, "render"))
     emit({"type": "progress", "kind": "verify", "message": f"verifying the labels of {output.name}"})
     report = verify(output, input_dirs=[root, ws.dst_frames, ws.models])
     video = summary.video
@@ -297,7 +306,7 @@ def run_eval(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, 
     check_report_dir(out, overwrite=job.force)
     dst = ws.dst_video if ws.dst_video.is_file() else _frames_or_video(ws, "dst", "frames")
     report = evaluate(ws.result, dst, ws.src_aligned, ws.dst_aligned, every=job.every,
-                      on_progress=_progress(emit, "eval"))
+                      on_progress=progress_events(emit, "eval"))
     write_report(report, out, overwrite=job.force)
     return {"report": f"{EVAL_DIR}/", "summary": report.summary()}
 

@@ -6,7 +6,6 @@ copies and never replaces."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from recast.errors import InputError
 from recast.options import from_mapping
 from recast.studio.tasks import Emit
 from recast.studio.tasks.options import XSegApplyJob, XSegSideJob, XSegTrainJob, checked, split
+from recast.studio.tasks.runs import progress_events, training_events
 from recast.workspace import Workspace
 
 
@@ -49,25 +49,6 @@ def check_xseg_train(workspace: Path, options: Any) -> XSegTrain:
     return XSegTrain(job, settings, limits, from_mapping(ComputeOptions, compute_part))
 
 
-def train_events(emit: Emit, target: int | None) -> Any:
-    """An ``on_event(ProgressEvent)`` callback turning training events into job progress events
-    (``kind``: iteration, preview, save, info, done; ``iteration``, ``ms_per_iter``, ``losses``,
-    ``message``; ``total``: the target iteration when there is one). Iteration events go out at most
-    twice a second, every other kind at once (the page reloads the preview on ``preview``)."""
-    last = 0.0
-
-    def on_event(event: Any) -> None:
-        nonlocal last
-        if event.kind == "iteration":
-            if time.monotonic() - last < 0.5:
-                return
-            last = time.monotonic()
-        emit({"type": "progress", "kind": event.kind, "iteration": event.iteration, "total": target,
-              "ms_per_iter": round(event.ms_per_iter, 1), "losses": event.losses, "message": event.message})
-
-    return on_event
-
-
 def run_xseg_train(workspace: Path, options: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Train (or resume) the XSeg model ``model/<name>`` (``recast xseg train``) on the src and/or dst
     facesets; previews go to ``model/<name>/previews/preview.png`` every ``preview_every`` iterations.
@@ -93,7 +74,7 @@ def run_xseg_train(workspace: Path, options: dict[str, Any], emit: Emit) -> dict
         faces=faces, model_dir=model_dir, model=job.model, settings=parsed.settings, iterations=limits.iterations,
         more=limits.more, minutes=limits.minutes, device=resolve_device(compute.device), threads=compute.threads,
         workers=compute.workers, seed=compute.seed, preview_every=job.preview_every,
-        on_event=train_events(emit, target)))
+        on_event=training_events(emit, target)))
     return {"status": result.status, "iteration": result.iteration, "model_dir": f"model/{job.name}",
             "loss": round(result.loss, 5), "ms_per_iter": round(result.ms_per_iter, 1), "message": result.message}
 
@@ -120,11 +101,10 @@ def run_xseg_apply(workspace: Path, options: dict[str, Any], emit: Emit) -> dict
     """
     from recast.faceset.xsegtools import apply_masks
     from recast.runtime.devices import resolve_device
-    from recast.studio.tasks.runs import _progress
 
     job, device = check_xseg_apply(workspace, options)
     result = apply_masks(_faceset(workspace, job.side), Workspace(workspace).model_dir(job.name),
-                         resolve_device(device), job.batch_size, _progress(emit, "xseg-apply"))
+                         resolve_device(device), job.batch_size, progress_events(emit, "xseg-apply"))
     return {"side": job.side, "model": f"model/{job.name}", "changed": len(result.changed),
             "backup": _relative(workspace, result.backup)}
 
