@@ -17,8 +17,8 @@ from recast.eval.detail import (
     CEILING_SIZES,
     ceiling_frame,
     ceiling_ratio,
-    detail_figure,
     detail_ratio,
+    detail_reference,
     own_resolution,
 )
 from recast.eval.metrics import eye_region, eye_region_ratios, laplacian_energy, sharpness_ratio
@@ -26,6 +26,8 @@ from recast.extract.analyze import AnalyzeOptions, FrameAnalyzer
 from recast.extract.stage import ExtractOptions, extract
 from recast.faces.facetype import FaceType
 from recast.media.images import write_image
+from recast.merge.blend import Prediction, crop_face, merge_frame
+from recast.merge.settings import MergeSettings
 from recast.provenance.label import write_sidecar
 
 
@@ -98,7 +100,9 @@ def test_the_ceiling_of_the_unchanged_destination_at_its_own_size_is_one(face_ty
     assert detail_ratio(frame, frame, landmarks) == 1.0
     own = own_resolution(landmarks, face_type)
     assert 100 < own < 300
-    assert ceiling_ratio(frame, landmarks, own, face_type) == pytest.approx(1.0, abs=0.05)
+    # the merger's cubic warp at 1:1 (sub-pixel shifts) softens the finest band a little: 0.94 (whole), 0.97 (full)
+    assert ceiling_ratio(frame, landmarks, own, face_type) == pytest.approx(1.0, abs=0.07)
+    assert ceiling_ratio(frame, landmarks, 2 * own, face_type) == pytest.approx(1.0, abs=0.02)
 
 
 def test_the_ceiling_rises_with_the_model_size_up_to_the_face_own_size() -> None:
@@ -107,7 +111,7 @@ def test_the_ceiling_rises_with_the_model_size_up_to_the_face_own_size() -> None
     ceilings = [ceiling_ratio(frame, landmarks, size, FaceType.WHOLE) for size in (32, 64, 96, 128, own)]
     assert all(c is not None for c in ceilings)
     assert ceilings == sorted(ceilings) and len(set(ceilings)) == len(ceilings)
-    assert ceilings[0] < 0.5 and ceilings[-1] > 0.95
+    assert ceilings[0] < 0.5 and ceilings[-1] > 0.9
 
 
 @pytest.mark.parametrize("size", [64, 128, 168])
@@ -133,10 +137,32 @@ def test_an_open_mouth_does_not_read_as_detail(size: int) -> None:
     assert sharpness_ratio(opened, frame, landmarks) > 1.5 * sharpness_ratio(closed, frame, landmarks)
 
 
+@pytest.mark.parametrize("untrained", [False, True])
+def test_a_partly_pasted_face_does_not_borrow_the_destination_detail(untrained: bool) -> None:
+    """A noisy learned mask (or an untrained model's ≈ 0.5 × 0.5 masks over a flat face) lets the crisp
+    destination show through; counted with the merge's mask, the result stays below the 64 px ceiling."""
+    frame, landmarks = _face()
+    crop = crop_face(frame, landmarks, 64, FaceType.WHOLE)
+    rng = np.random.default_rng(3)
+    if untrained:
+        face = np.full_like(crop.image, 0.5)
+        masks = (np.full((64, 64), 0.5, np.float32), np.full((64, 64), 0.5, np.float32))
+        settings = MergeSettings(mask_mode="learned-prd*learned-dst", color="none", erode=15, blur=60)
+    else:
+        face = crop.image
+        masks = (rng.uniform(0.0, 1.0, (64, 64)).astype(np.float32), None)
+        settings = MergeSettings(mask_mode="learned-prd", color="none")
+    merged, alpha, _ = merge_frame(frame, [(crop, Prediction(face, *masks), None)], settings)
+    ceiling = ceiling_ratio(frame, landmarks, 64, FaceType.WHOLE)
+    assert ceiling is not None
+    assert detail_ratio(merged, frame, landmarks) > ceiling  # the destination's own detail, seen through the mask
+    assert detail_ratio(merged, frame, landmarks, alpha) < 0.8 * ceiling
+
+
 def test_a_flat_face_has_no_detail_ratio() -> None:
     frame, landmarks = _face()
     flat = np.full_like(frame, 128)
-    assert detail_figure(flat, landmarks) is None
+    assert detail_reference(flat, landmarks) is None
     assert detail_ratio(frame, flat, landmarks) is None
     assert detail_ratio(flat, frame, landmarks) == 0.0
 
@@ -162,6 +188,18 @@ def test_eval_reports_the_ceiling_of_the_model_in_the_sidecar(tmp_path: Path) ->
     assert ladder["64"] < ladder["128"] < ladder["256"]
     assert report.to_json()["model"] == {"resolution": 96, "face_type": "whole", "from": "sidecar",
                                          "ladder_face_type": "whole"}
+
+    masks = tmp_path / "result_mask"  # the merge's mask, next to the result: a face only 20 % pasted
+    masks.mkdir()
+    for index in (1, 2):
+        write_image(masks / f"{index:05d}.png", np.full((*frame.shape[:2], 3), 51, np.uint8))
+    masked = evaluate(result, dst, faces)
+    assert masked.mask == masks and masked.to_json()["inputs"]["mask"] == str(masks)  # type: ignore[index]
+    assert masked.summary()["detail"] == pytest.approx(0.2 * summary["detail"], rel=0.05)
+    assert masked.summary()["detail_ceiling"] == summary["detail_ceiling"]
+    for path in masks.iterdir():
+        path.unlink()
+    masks.rmdir()
 
     given = evaluate(result, dst, faces, model_resolution=256, model_face_type="full").summary()
     assert given["detail"] == summary["detail"] and given["detail_ceiling"] > summary["detail_ceiling"]

@@ -13,12 +13,13 @@ from recast.errors import InputError
 from recast.faces.aligned import read_face
 from recast.faces.facetype import FaceType
 from recast.media.video import iter_frames, probe
-from recast.models.checkpoint import read_model_config
+from recast.models.checkpoint import read_model_config, read_state
 from recast.pipeline.demo import write_sample_videos
 from recast.pipeline.run import RunOptions, run
 from recast.provenance.label import PROVENANCE_LABEL, read_sidecar
 from recast.provenance.verify import verify
 from recast.provenance.writer import EncodeOptions, encode_video
+from recast.train.recipe import Phase, Recipe
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,11 @@ def test_run_end_to_end_on_the_demo_clips(tmp_path: Path) -> None:
     model = read_sidecar(tmp_path / "kept.mp4")["model"]
     assert model["name"] == "cpu" and model["iterations"] == kept.iterations
     assert model["weights_sha256"] == kept.merge.weights_sha256
+
+    # A Recipe object instead of the named recipe (the quality benchmark's ablation): trained in from iteration 2
+    # of 4, so at budget fraction 0.5: its second phase.
+    recipe = Recipe("two", (Phase("a", 0.0, random_warp=True), Phase("b", 0.5, random_warp=False)), "two phases")
+    custom = run(RunOptions(src=src, dst=dst, output=tmp_path / "custom.mp4", workspace=tmp_path / "ws",
+                            model="cpu", iterations=4, custom_recipe=recipe))
+    assert custom.iterations == 4 and custom.dst_extract.skipped_done == 16
+    assert (read_state(custom.model_dir) or {})["recipe"] == {"name": "two", "phase": "b", "began": {"b": 2}}

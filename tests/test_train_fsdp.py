@@ -22,12 +22,9 @@ from recast.train.sharding import checkpoint_blocks
 from recast.train.step import TrainStep, make_part
 from test_merge_stage import write_destination
 from test_train_ddp import (
-    ITERATIONS,
     SETTINGS,
-    TOLERANCE,
+    assert_two_processes_match_one,
     config_file,
-    max_difference,
-    one_process,
     recast_train,
     saved_weights,
 )
@@ -88,16 +85,7 @@ def test_checkpointed_losses_give_the_same_step_and_keep_less(tiny_config: TinyC
 @pytest.mark.parametrize("flags", [("--shard",), ("--shard", "--checkpoint-activations")])
 def test_sharded_two_processes_match_one(tmp_path: Path, tiny_config: TinyConfig, make_facesets: MakeFacesets,
                                          flags: tuple[str, ...]) -> None:
-    config = tiny_config(archi="liae-ud")
-    src, dst = make_facesets(8)
-    one_process(src, dst, tmp_path / "one", config, ITERATIONS)
-    cfg = config_file(tmp_path / "run.toml", config, SETTINGS)
-    done = recast_train(src, dst, tmp_path / "two", cfg, ITERATIONS, *flags)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one, two = saved_weights(tmp_path / "one"), saved_weights(tmp_path / "two")
-    assert max_difference(one, two) <= TOLERANCE
-    one_process(src, dst, tmp_path / "init", config, 0)
-    assert max_difference(saved_weights(tmp_path / "init"), two) > 100 * TOLERANCE
+    assert_two_processes_match_one(tmp_path, tiny_config(archi="liae-ud"), make_facesets, *flags)
 
 
 @pytest.mark.slow

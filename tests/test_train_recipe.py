@@ -25,7 +25,9 @@ from recast.train.recipe import (
     DFL_LR_DROPOUT,
     PHASE_SETTINGS,
     REGISTRY,
+    Phase,
     PhaseLog,
+    Recipe,
     choose_phase,
     get_recipe,
     phase_at,
@@ -215,6 +217,30 @@ def test_recipe_none_keeps_the_settings(faces: tuple[Path, Path], tmp_path: Path
     state = _state(tmp_path / "m")
     assert state["recipe"] == {"name": "none", "phase": "train", "began": {"train": 0}}
     assert state["settings"]["lr_dropout"] == 0.5
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_train_follows_a_recipe_object_instead_of_the_named_one(faces: tuple[Path, Path], tmp_path: Path,
+                                                                 tiny_config: TinyConfig) -> None:
+    """A :class:`Recipe` given to train() (how benchmarks/quality.py runs its phase ablation) is the one trained
+    in, saved and carded, not ``options.recipe`` (dfl here): warp for half of 4 iterations, then regular without
+    lr dropout and without the GAN."""
+    recipe = Recipe("warp-regular", (Phase("warp", 0.0, random_warp=True, lr_dropout=1.0, gan_power=0.0),
+                                     Phase("regular", 0.5, random_warp=False, lr_dropout=1.0, gan_power=0.0)),
+                    "ablation: the regular phase without lr dropout")
+    events: list[ProgressEvent] = []
+    model_dir = tmp_path / "m"
+    result = train(_options(faces, tiny_config(), model_dir, iterations=4, on_event=events.append), recipe)
+    assert result.iteration == 4
+    assert _phases(events) == {1: "warp", 2: "warp", 3: "regular", 4: "regular"}
+    switches = [e.message for e in events if e.kind == "info" and "from iteration" in e.message]
+    assert switches == ["recipe warp-regular: phase regular from iteration 2 (random_warp off, lr_dropout off, "
+                        "gan_power off)"]
+    assert not any("gan_g" in e.losses for e in events if e.kind == "iteration")
+    assert _state(model_dir)["recipe"] == {"name": "warp-regular", "phase": "regular",
+                                           "began": {"warp": 0, "regular": 2}}
+    assert not any(k.startswith("gan_d.") for k in _weights(model_dir))
+    assert "Recipe `warp-regular`, now in phase **regular**" in (model_dir / "MODEL_CARD.md").read_text()
 
 
 @pytest.mark.slow

@@ -49,6 +49,8 @@ def eval_command(
                       f"{report.frame_counts[1]} frames); only the common frames were compared")
     if report.coverage is not None and report.coverage.poor:
         console.print(f"[yellow]poor coverage[/]: {report.coverage.describe()} (recast faceset coverage lists them)")
+    if report.coverage is not None and report.coverage.mouth_mismatch() is not None:
+        console.print(f"[yellow]mouth[/]: {report.coverage.mouth_mismatch()}")
     console.print(f"[green]done[/]: {json_path}, {png_path}")
 
 

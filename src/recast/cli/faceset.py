@@ -249,6 +249,8 @@ def coverage_command(
     if report.poor:
         console.print(f"[yellow]poor coverage[/]: add src footage with the dst's {report.weakest_feature()} "
                       "(DeepFaceLab: the src faceset must cover the dst's angles and expressions)")
+    if report.mouth_mismatch() is not None:
+        console.print(f"[yellow]mouth[/]: {report.mouth_mismatch()}")
     if json_out is not None:
         console.print(f"report → {write_coverage(report, json_out)}")
 

@@ -21,6 +21,7 @@ from recast.cli import (
     live,
     media,
     merge,
+    model,
     pipeline,
     provenance,
     studio,
@@ -64,6 +65,7 @@ media.register(app)
 merge.register(app)
 faceset.register(app)
 train.register(app)
+model.register(app)
 enhance.register(app)
 provenance.register(app)
 evaluate.register(app)

@@ -130,6 +130,8 @@ def _print_run(summary: RunSummary) -> None:
     if summary.coverage.poor:
         console.print(f"[yellow]poor coverage[/]: {summary.coverage.describe()}; details: recast faceset coverage "
                       f"{summary.workspace.src_aligned} {summary.workspace.dst_aligned}")
+    if summary.coverage.mouth_mismatch() is not None:
+        console.print(f"[yellow]mouth[/]: {summary.coverage.mouth_mismatch()}")
     if summary.merge.precision:
         console.print(f"merge precision: {summary.merge.precision}")
     console.print(f"result: [bold]{summary.encode.output.resolve()}[/]")

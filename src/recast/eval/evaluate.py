@@ -20,9 +20,12 @@ keeps the face where it was), which also keeps a badly swapped face measurable. 
   over the inter-ocular distance (see :func:`recast.eval.metrics.expression_error`);
 * jitter: mean landmark motion since the previous evaluated frame, for the result and for the
   destination, and the result's motion minus the destination's (``excess``);
-* detail: how crisp the result face's edges are ÷ how crisp the destination face's are, each face
-  measured against itself at a coarser scale, so an open mouth, seams or noise do not count as
-  detail (:func:`recast.eval.detail.detail_ratio`; 1.0 = as crisp as the original footage).
+* detail: the result face's fine detail (wavelengths of 2–8 px) ÷ the destination's, tile by tile,
+  each tile's new content discounted by its coarse-band energy and the tiles' median taken, so an
+  open mouth, seams or noise do not count as detail (:func:`recast.eval.detail.detail_ratio`;
+  1.0 = as much detail as the original footage). When the merge's mask video sits next to the
+  result (``result_mask.mp4``), each tile counts only the model's share of it: a face the merge
+  barely pasted does not borrow the destination's own detail.
   Its *ceiling* is the same figure for a perfect model of the merge's resolution and face type
   (read from the result's provenance sidecar, or given): the destination face cut to the model's
   crop and pasted back through the merger's own warp (:func:`recast.eval.detail.ceiling_ratio`);
@@ -59,7 +62,7 @@ from typing import cast
 import numpy as np
 
 from recast.errors import InputError, MetadataError, OptionError
-from recast.eval.detail import CEILING_SIZES, ceiling_ratio, detail_ratio
+from recast.eval.detail import CEILING_SIZES, ceiling_ratio, detail_ratio, detail_reference
 from recast.eval.identity import CENTROID_SAMPLE, faceset_centroid
 from recast.eval.metrics import (
     SAME_PERSON_DISTANCE,
@@ -77,6 +80,7 @@ from recast.extract.landmarks import DlibEmbedder, to_rgb
 from recast.faces.facetype import FaceType, parse_face_type
 from recast.faceset.coverage import CoverageReport, faceset_coverage
 from recast.provenance.label import read_sidecar
+from recast.provenance.writer import mask_output_path
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -100,7 +104,7 @@ class FrameMetrics:
         expression / eyes / mouth: normalised landmark errors (inter-ocular units).
         motion_result / motion_dst: mean landmark motion since the previous evaluated frame (px).
         motion_excess: mean length of (result motion − destination motion) per landmark (px).
-        detail: result face edge crispness ÷ the destination's (1.0 = as crisp as the original).
+        detail: result face fine detail ÷ the destination's (1.0 = as much as the original).
         detail_ceiling: the same for a perfect model of the merge's resolution and face type.
         ceilings: model size → ceiling, on the frames the resolution ladder was measured on.
         sharpness: result face Laplacian energy ÷ the destination's (older figure; counts content).
@@ -185,7 +189,8 @@ class EvalReport:
     are the merge's model (None when unknown: no ceiling at the model's size); ``model_from`` says
     where they came from (``"given"``, ``"sidecar"`` or None); the resolution ladder uses
     :attr:`ladder_face_type`. ``coverage`` is the src faceset's coverage
-    of the dst faceset (None without ``dst_faces``).
+    of the dst faceset (None without ``dst_faces``). ``mask`` is the merge's mask video next to the
+    result (:func:`recast.provenance.writer.mask_output_path`), None when there is none.
     """
 
     result: Path
@@ -204,6 +209,7 @@ class EvalReport:
     model_face_type: FaceType | None = None
     model_from: str | None = None
     coverage: CoverageReport | None = None
+    mask: Path | None = None
     seconds: float = 0.0
 
     @property
@@ -223,6 +229,7 @@ class EvalReport:
             "inputs": {
                 "result": str(self.result), "dst": str(self.dst), "src_faces": str(self.src_faces),
                 "dst_faces": None if self.dst_faces is None else str(self.dst_faces),
+                "mask": None if self.mask is None else str(self.mask),
             },
             "settings": {"every": self.every, "faceset_sample": CENTROID_SAMPLE, "dst_video_sample": DST_VIDEO_SAMPLE},
             "model": {
@@ -281,6 +288,7 @@ def evaluate(
     _set_model(report, model_resolution, model_face_type)
     result_frames, result_total = open_frames(report.result)
     dst_frames, dst_total = open_frames(report.dst)
+    mask_frames = _open_mask(report)
     report.frame_counts = (result_total, dst_total)
     known = [t for t in (result_total, dst_total) if t]
     total = min(known) if known else None
@@ -300,6 +308,7 @@ def evaluate(
     decoded = 0
     for (index, result_frame), (_dst_index, dst_frame) in _zip_frames(result_frames, dst_frames, report):
         decoded = index
+        mask_item = None if mask_frames is None else next(mask_frames, None)
         if (index - 1) % every == 0:
             frame, faces = _measure(analyzer, embedder, index, result_frame, dst_frame, previous, mask_margin)
             report.frames.append(frame)
@@ -307,7 +316,8 @@ def evaluate(
             if faces is not None:
                 dst_face, result_landmarks, result_embedding = faces
                 ladder = ladders < math.ceil(len(report.frames) / dst_stride)
-                _measure_detail(report, frame, result_frame, dst_frame, dst_face.landmarks, ladder)
+                alpha = None if mask_item is None else _alpha(report, mask_item[1], result_frame.shape)
+                _measure_detail(report, frame, result_frame, dst_frame, dst_face.landmarks, alpha, ladder)
                 ladders += ladder
                 previous = (dst_face.landmarks, result_landmarks)
                 result_embeddings[len(report.frames) - 1] = result_embedding
@@ -353,17 +363,39 @@ def _set_model(report: EvalReport, resolution: int | None, face_type: FaceType |
 
 
 def _measure_detail(report: EvalReport, frame: FrameMetrics, result_frame: np.ndarray, dst_frame: np.ndarray,
-                    dst_landmarks: np.ndarray, ladder: bool) -> None:
-    """The frame's detail ratio, its ceiling at the model's size and, with ``ladder``, at every
-    :data:`~recast.eval.detail.CEILING_SIZES`."""
-    frame.detail = detail_ratio(result_frame, dst_frame, dst_landmarks)
+                    dst_landmarks: np.ndarray, alpha: np.ndarray | None, ladder: bool) -> None:
+    """The frame's detail ratio (``alpha``: the merge's ``(H, W)`` mask in 0…1, or None), its ceiling
+    at the model's size and, with ``ladder``, at every :data:`~recast.eval.detail.CEILING_SIZES`."""
+    reference = detail_reference(dst_frame, dst_landmarks)
+    if reference is None:
+        return
+    frame.detail = detail_ratio(result_frame, dst_frame, dst_landmarks, alpha, reference)
+    face_type = report.ladder_face_type
     if ladder:
-        frame.ceilings = {size: ceiling_ratio(dst_frame, dst_landmarks, size, report.ladder_face_type)
+        frame.ceilings = {size: ceiling_ratio(dst_frame, dst_landmarks, size, face_type, reference)
                           for size in CEILING_SIZES}
     size = report.model_resolution
     if size is not None:  # a ladder size is not measured twice
         frame.detail_ceiling = (frame.ceilings[size] if frame.ceilings and size in frame.ceilings
-                                else ceiling_ratio(dst_frame, dst_landmarks, size, report.ladder_face_type))
+                                else ceiling_ratio(dst_frame, dst_landmarks, size, face_type, reference))
+
+
+def _open_mask(report: EvalReport) -> Iterator[tuple[int, np.ndarray]] | None:
+    """The frames of the merge's mask video next to the result (sets ``report.mask``); None without one."""
+    path = mask_output_path(report.result)
+    if not path.exists():
+        return None
+    report.mask = path
+    return open_frames(path)[0]
+
+
+def _alpha(report: EvalReport, mask_frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``(H, W)`` float32 0…1 of a mask-video frame (BGR or grey uint8) the size of the result's frames."""
+    grey = mask_frame.mean(axis=2) if mask_frame.ndim == 3 else mask_frame
+    if grey.shape != shape[:2]:
+        raise InputError(mask_output_path(report.result), f"mask frame size {grey.shape[1]}x{grey.shape[0]} "
+                                                          f"differs from the result's {shape[1]}x{shape[0]}")
+    return grey.astype(np.float32) / 255.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -457,7 +489,7 @@ def summarise(frames: list[FrameMetrics]) -> dict[str, object]:
     result is within :data:`SAME_PERSON_DISTANCE` of the src centroid and closer to it than to the dst
     centroid; ``identity_retrieval`` (secondary) only asks for closer to src than to dst.
     ``jitter_ratio`` = mean result motion / mean destination motion (1 = the swap moves like the
-    original). ``detail`` = mean per-frame result ÷ destination edge crispness (1 = as crisp);
+    original). ``detail`` = mean per-frame result ÷ destination fine detail (1 = as much);
     ``detail_ceiling`` the same for a perfect model of the merge's size, ``convergence`` = mean
     detail ÷ mean ceiling over the frames that have both, ``ceiling_by_resolution`` the mean ceiling
     per model size (frames of the ladder sample). ``sharpness`` = the older Laplacian-energy ratio;

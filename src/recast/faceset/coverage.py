@@ -12,7 +12,10 @@ alone (no pixels decoded):
 * the coverage score is the share of covered dst faces; below :data:`POOR_COVERAGE` it is poor;
 * per feature: the src and dst percentiles and the share of dst faces with a src face within that
   feature's tolerance alone (what is missing: angles, or the mouth, or the eyes);
-* the uncovered dst faces with their frame numbers and the feature that keeps them apart.
+* the uncovered dst faces with their frame numbers and the feature that keeps them apart;
+* the mouth's open/closed balance (:meth:`CoverageReport.mouth_mismatch`): a dst that mostly keeps its
+  mouth closed (openness below :data:`CLOSED_MOUTH`) over a src with few closed-mouth faces, or the
+  reverse, is named in one line with its fix (more src footage, or training with ``--match-mouth``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ TOLERANCES = {"yaw": 10.0, "pitch": 10.0, "mouth": 0.15, "eyes": 0.06}
 
 POOR_COVERAGE = 0.8
 """A coverage score below this is poor (``recast run`` warns)."""
+
+CLOSED_MOUTH = 0.1
+"""A mouth openness below this reads as closed (closed lips measure about 0, talking 0.3-0.6)."""
+MOUTH_MOSTLY, MOUTH_FEW = 0.5, 0.2
+"""The mouth is out of balance when at least MOUTH_MOSTLY of the dst faces are closed-mouthed (or open)
+and under MOUTH_FEW of the src faces are."""
 
 _CHUNK = 512
 
@@ -110,6 +119,8 @@ class CoverageReport:
     uncovered: list[UncoveredFace] = field(default_factory=list)
     nearest: np.ndarray = field(default_factory=lambda: np.zeros(0))
     dst_frames: list[int | None] = field(default_factory=list)
+    closed_mouth: tuple[float, float] = (0.0, 0.0)
+    """The (src, dst) shares of faces whose mouth openness is below :data:`CLOSED_MOUTH`."""
 
     @property
     def poor(self) -> bool:
@@ -128,6 +139,18 @@ class CoverageReport:
                 f"({len(self.uncovered)} uncovered; weakest feature: {weakest.name}, {100 * weakest.covered:.0f} % "
                 "covered on its own)")
 
+    def mouth_mismatch(self) -> str | None:
+        """One line when the dst's faces are mostly closed-mouthed and few src faces are (or the reverse,
+        mostly open over few open): the shares and the fix; None when the mouth is in balance."""
+        src_closed, dst_closed = self.closed_mouth
+        for state, src_share, dst_share, relation in (("closed", src_closed, dst_closed, "<"),
+                                                      ("open", 1 - src_closed, 1 - dst_closed, "≥")):
+            if dst_share >= MOUTH_MOSTLY and src_share < MOUTH_FEW:
+                return (f"the mouth is {state} in {100 * dst_share:.0f} % of the dst faces but only "
+                        f"{100 * src_share:.0f} % of the src faces (openness {relation} {CLOSED_MOUTH:g}): add src "
+                        f"footage with the mouth {state}, or train with --match-mouth")
+        return None
+
     def uncovered_frames(self) -> list[int]:
         """Sorted frame numbers of the uncovered dst faces (those with a frame number)."""
         return sorted({u.frame for u in self.uncovered if u.frame is not None})
@@ -139,6 +162,9 @@ class CoverageReport:
             "poor": self.poor, "poor_below": POOR_COVERAGE, "tolerances": TOLERANCES,
             "features": {name: f.to_json() for name, f in self.features.items()},
             "uncovered_frames": self.uncovered_frames(),
+            "closed_mouth": {"src": round(self.closed_mouth[0], 4), "dst": round(self.closed_mouth[1], 4),
+                             "below": CLOSED_MOUTH},
+            "mouth_mismatch": self.mouth_mismatch(),
             "uncovered": [u.to_json() for u in self.uncovered],
         }
 
@@ -190,8 +216,11 @@ def compare_features(src: FaceFeatures, dst: FaceFeatures, src_path: Path, dst_p
         uncovered.append(UncoveredFace(
             dst.names[row], dst.frames[row], dict(zip(FEATURES, dst.values[row].tolist(), strict=True)),
             src.names[match], float(nearest[row]), FEATURES[int(gaps.argmax())]))
+    mouth = FEATURES.index("mouth")
+    closed_mouth = (float(np.mean(src.values[:, mouth] < CLOSED_MOUTH)),
+                    float(np.mean(dst.values[:, mouth] < CLOSED_MOUTH)))
     return CoverageReport(src_path, dst_path, len(src.names), len(dst.names), float(covered.mean()), features,
-                          uncovered, nearest, list(dst.frames))
+                          uncovered, nearest, list(dst.frames), closed_mouth)
 
 
 def faceset_coverage(src: str | Path, dst: str | Path, on_progress: ProgressCallback | None = None) -> CoverageReport:
@@ -212,6 +241,9 @@ def faceset_coverage(src: str | Path, dst: str | Path, on_progress: ProgressCall
                                  lambda done, total: on_progress(offset + done, offset + (total or 0)))
     report = compare_features(src_features, dst_features, src_path, dst_path)
     log.info("coverage of %s by %s: %s", dst_path, src_path, report.describe())
+    mismatch = report.mouth_mismatch()
+    if mismatch is not None:
+        log.info("coverage of %s by %s: %s", dst_path, src_path, mismatch)
     return report
 
 

@@ -15,6 +15,7 @@ each rank's loss equals the loss of the whole global batch.
 from __future__ import annotations
 
 import functools
+from typing import Any, cast
 
 import torch
 from torch.nn import functional as F
@@ -40,6 +41,53 @@ def gaussian_blur(x: torch.Tensor, sigma: float, size: int | None = None) -> tor
     return F.conv2d(x, ky, padding=(size // 2, 0), groups=c)
 
 
+def _window_pass(x: torch.Tensor, kernel: list[float], dim: int) -> torch.Tensor:
+    """VALID correlation of ``x`` with a 1-D ``kernel`` along ``dim`` (size shrinks by len(kernel) − 1).
+
+    Accumulated tap by tap in place, so every output element sums its products in the same order
+    whatever the tensor's batch size or layout (a sharded run computes what a single process does).
+    """
+    size = x.shape[dim] - len(kernel) + 1
+    out = x.narrow(dim, 0, size) * kernel[0]
+    for tap, weight in enumerate(kernel[1:], start=1):
+        out.add_(x.narrow(dim, tap, size), alpha=weight)
+    return out
+
+
+def _window_pass_transposed(g: torch.Tensor, kernel: list[float], dim: int) -> torch.Tensor:
+    """The adjoint of :func:`_window_pass`: spreads ``g`` back over the input's length along ``dim``."""
+    shape = list(g.shape)
+    size, shape[dim] = shape[dim], shape[dim] + len(kernel) - 1
+    out = g.new_zeros(shape)
+    for tap, weight in enumerate(kernel):
+        out.narrow(dim, tap, size).add_(g, alpha=weight)
+    return out
+
+
+class _SeparableWindow(torch.autograd.Function):
+    """A separable VALID window filter over the last two dims; linear, so backward keeps nothing but the kernel."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, kernel: list[float]) -> torch.Tensor:
+        ctx.kernel = kernel
+        return _window_pass(_window_pass(x, kernel, -1), kernel, -2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        kernel = ctx.kernel
+        return _window_pass_transposed(_window_pass_transposed(grad, kernel, -2), kernel, -1), None
+
+
+def window_filter(x: torch.Tensor, kernel_size: int, sigma: float = 1.5) -> torch.Tensor:
+    """Gaussian-window mean of (..., H, W) with VALID borders → (..., H − k + 1, W − k + 1), x's dtype.
+
+    Separable (2k multiply-adds per element instead of k²) and computed element by element in a fixed
+    order, so its result does not depend on the batch split (data-parallel and sharded runs match one process).
+    """
+    kernel = _gaussian_1d(kernel_size, sigma).tolist()
+    return cast(torch.Tensor, _SeparableWindow.apply(x, kernel))
+
+
 def dssim(a: torch.Tensor, b: torch.Tensor, kernel_size: int, sigma: float = 1.5) -> torch.Tensor:
     """Structural dissimilarity (1 − SSIM)/2 per sample, shape (N,); Gaussian window, VALID borders.
 
@@ -47,15 +95,8 @@ def dssim(a: torch.Tensor, b: torch.Tensor, kernel_size: int, sigma: float = 1.5
     """
     kernel_size = max(1, min(kernel_size, a.shape[-1]))
     c1, c2 = 0.01**2, 0.03**2
-    kernel = _gaussian_1d(kernel_size, sigma).to(device=a.device, dtype=a.dtype)
-    ch = a.shape[1]
-    window = (kernel[:, None] * kernel[None, :]).expand(ch, 1, kernel_size, kernel_size)
-
-    def filt(x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, window, groups=ch)
-
-    stacked = filt(torch.cat([a, b, a * a, b * b, a * b], dim=1).reshape(-1, ch, *a.shape[-2:]))
-    mu_a, mu_b, aa, bb, ab = stacked.reshape(a.shape[0], 5, ch, *stacked.shape[-2:]).unbind(1)
+    stacked = window_filter(torch.stack([a, b, a * a, b * b, a * b], dim=1), kernel_size, sigma)
+    mu_a, mu_b, aa, bb, ab = stacked.unbind(1)
     mu_ab = mu_a * mu_b
     mu_sq = mu_a * mu_a + mu_b * mu_b
     luminance = (2 * mu_ab + c1) / (mu_sq + c1)

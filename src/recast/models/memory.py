@@ -141,19 +141,18 @@ def check_fits(estimate: MemoryEstimate, available: int | None, what: str, chang
 
 def resident_memory() -> int | None:
     """This process's resident memory now (``VmRSS``, bytes); None where /proc is not readable."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return _proc_kib_field("/proc/self/status", "VmRSS")
 
 
 def _meminfo_available() -> int | None:
+    return _proc_kib_field("/proc/meminfo", "MemAvailable")
+
+
+def _proc_kib_field(path: str, key: str) -> int | None:
+    """The ``key: N kB`` line of a /proc file, in bytes; None where it is missing or unreadable."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None

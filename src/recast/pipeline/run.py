@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from recast.errors import InputError, OptionError
 from recast.extract.stage import ExtractOptions, ExtractSummary, extract
-from recast.faces.facetype import parse_face_type
+from recast.faces.facetype import FaceType, parse_face_type
 from recast.faceset.coverage import CoverageReport, faceset_coverage
 from recast.merge.settings import MergeSettings
 from recast.merge.stage import MergeSummary, merge, merge_to_video
@@ -33,6 +33,7 @@ from recast.provenance.writer import EncodeOptions, EncodeSummary, check_result_
 from recast.runtime.options import ComputeOptions, Limits
 from recast.runtime.threads import apply_torch_threads, plan_threads
 from recast.train.options import RECIPES
+from recast.train.recipe import Recipe
 from recast.workspace import Workspace, init_workspace
 
 if TYPE_CHECKING:
@@ -86,6 +87,8 @@ class RunOptions:
         train_settings: overrides of the preset's training settings (``batch_size``, ``lr`` …).
         recipe: the training recipe (:mod:`recast.train.recipe`): ``dfl`` (default) trains DeepFaceLab's
             phases over the budget — warp, then regular with lr dropout, then GAN; ``none``: one phase.
+        custom_recipe: a :class:`~recast.train.recipe.Recipe` to train in instead of ``recipe`` (for
+            experiments such as ``benchmarks/quality.py``'s phase ablation; no command-line flag).
         minutes: training time budget for this run.
         iterations: stop training at this iteration instead (whichever comes first).
         enhance_minutes: also train the identity-specific enhancer this long after the model
@@ -121,6 +124,7 @@ class RunOptions:
     recipe: str = option("dfl", "Training recipe: dfl = DeepFaceLab's workflow in phases of the budget (warp, then "
                          "regular with lr dropout, then GAN); none = the preset's settings throughout",
                          choices=RECIPES)
+    custom_recipe: Recipe | None = None
     face_type: str | None = option(None, "Face type to extract and train (or h, mf, f, wf); whole for a model "
                                    "meant for DeepFaceLive or FaceFusion", choices=FACE_TYPES, parse=face_type_name,
                                    default_text="the preset's")
@@ -234,10 +238,7 @@ def _extract_both(options: RunOptions, workspace: Workspace, model_name: str, de
                   on_progress: ProgressCallback | None) -> tuple[ExtractSummary, ExtractSummary, CoverageReport]:
     """Extract the faces of both videos at the model's face type (the dst's filtered by the reference
     photos), apply the XSeg model to both facesets when there is one, and report the coverage."""
-    from recast.models.registry import MODELS
-
-    face_type = parse_face_type(_model_config(options).get("face_type",
-                                                           MODELS[model_name].preset.get("face_type", "whole")))
+    face_type = extraction_face_type(options, model_name)
     summaries = []
     for side, video, aligned, extract_options in (
         ("src", options.src, workspace.src_aligned,
@@ -261,7 +262,17 @@ def _extract_both(options: RunOptions, workspace: Workspace, model_name: str, de
         log.warning("poor coverage: %s; the swap will be weak on the uncovered dst frames %s. Add src footage "
                     "with the dst's %s", coverage.describe(), coverage.uncovered_frames()[:20],
                     coverage.weakest_feature())
+    if coverage.mouth_mismatch() is not None:
+        log.warning("%s", coverage.mouth_mismatch())
     return summaries[0], summaries[1], coverage
+
+
+def extraction_face_type(options: RunOptions, model_name: str) -> FaceType:
+    """The face type :func:`run` extracts both videos at for the preset ``model_name``: the one asked for
+    (``face_type`` or ``model_config``), else the preset's (``whole`` when it names none)."""
+    from recast.models.registry import MODELS
+
+    return parse_face_type(_model_config(options).get("face_type", MODELS[model_name].preset.get("face_type", "whole")))
 
 
 def _model_config(options: RunOptions) -> dict[str, Any]:
@@ -281,7 +292,7 @@ def _train_model(options: RunOptions, workspace: Workspace, model_name: str, dev
         model=model_name, model_config=_model_config(options), settings=dict(options.train_settings),
         minutes=options.minutes, iterations=options.iterations, device=device, seed=options.seed,
         precision=options.precision, threads=options.threads, recipe=options.recipe, on_event=on_train_event,
-    ))
+    ), options.custom_recipe)
     apply_torch_threads(plan_threads(options.threads))  # training may have tuned them to its load
     return result
 
@@ -338,7 +349,7 @@ def _choose_model(options: RunOptions, workspace: Workspace, device: str) -> tup
         if (workspace.model_dir(name) / CONFIG_FILE).is_file():
             return name, f"{name} (the workspace's model, chosen before; resumed)"
     apply_torch_threads(plan_threads(options.threads))
-    plan = choose_preset(options.minutes, device, options.precision)
+    plan = choose_preset(options.minutes, device, options.precision, options.custom_recipe or options.recipe)
     return plan.model, plan.describe()
 
 

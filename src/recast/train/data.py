@@ -5,7 +5,9 @@
   when a sample needs them, never all held in RAM.
 * :class:`BatchPlan` decides, for every iteration, which faces form the global batch and the seed of
   each sample's augmentation, from (seed, iteration) alone. So a resumed run sees the same batches as
-  an uninterrupted one, and data-parallel ranks take disjoint slices of the same global batch.
+  an uninterrupted one, and data-parallel ranks take disjoint slices of the same global batch. Faces
+  are drawn in shuffled epochs, or by bins (:func:`sampling_bins`): uniformly over yaw bins
+  (``uniform_yaw``), or src faces over mouth-openness bins weighted like the dst's (``match_mouth``).
 * :class:`PairDataset` turns one plan entry into augmented arrays; a torch ``DataLoader`` with
   worker processes runs it (see :func:`make_loader`).
 
@@ -29,6 +31,7 @@ import torch
 from recast.color import transfer_sample
 from recast.errors import InputError, OptionError, RecastError
 from recast.faces.aligned import AlignedFace
+from recast.faces.expression import mouth_openness
 from recast.faces.facetype import FaceType
 from recast.faces.metadata import FaceMeta
 from recast.faceset.source import open_faceset
@@ -40,6 +43,10 @@ MAX_SKIPPED_IN_A_ROW = 16
 """A sample gives up (and training stops, saved) after this many unreadable faces in a row."""
 YAW_BINS = 128
 YAW_RANGE = 1.2
+MOUTH_BINS = 10
+MOUTH_RANGE = 1.0
+"""``match_mouth`` bins mouth openness (:func:`recast.faces.expression.mouth_openness`: inner-lip gap ÷
+inner mouth width, about 0 closed, 0.3-0.6 talking) into 10 bins of 0.1 over 0…1 (the last absorbs wider)."""
 
 
 class FaceReader:
@@ -80,6 +87,10 @@ class FaceReader:
         """Yaw (radians) of every face, from metadata only."""
         return np.array([float(self.meta(i).pose[1]) for i in range(len(self))], dtype=np.float64)
 
+    def mouth_openness(self) -> np.ndarray:
+        """Mouth openness (:func:`recast.faces.expression.mouth_openness`) of every face, from metadata only."""
+        return np.array([mouth_openness(self.meta(i).landmarks) for i in range(len(self))], dtype=np.float64)
+
 
 def yaw_bins(yaws: np.ndarray) -> list[np.ndarray]:
     """Face indices grouped into 128 yaw bins over ±1.2 rad (ends absorb the rest); empty bins dropped."""
@@ -88,16 +99,66 @@ def yaw_bins(yaws: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(which == b) for b in range(YAW_BINS) if np.any(which == b)]
 
 
-class _Picker:
-    """Deterministic face indices for sample positions: shuffled epochs, or uniform over yaw bins."""
+def mouth_bins(src_openness: np.ndarray, dst_openness: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Src face indices grouped by mouth openness (:data:`MOUTH_BINS` bins of 0.1; empty bins dropped), and
+    each group's sampling weight: the dst's share of faces in that openness range. A range with dst faces
+    but no src face gives its share to the nearest range that has src faces (split evenly on a tie), so
+    the weights sum to 1.
 
-    def __init__(self, count: int, seed: int, stream: int, bins: list[np.ndarray] | None) -> None:
+    Args:
+        src_openness: ``(N_src,)`` float, N_src ≥ 1.
+        dst_openness: ``(N_dst,)`` float, N_dst ≥ 1.
+    """
+    edges = np.linspace(0.0, MOUTH_RANGE, MOUTH_BINS + 1)[1:-1]
+    src_which, dst_which = np.digitize(src_openness, edges), np.digitize(dst_openness, edges)
+    filled = np.flatnonzero(np.bincount(src_which, minlength=MOUTH_BINS))
+    dst_share = np.bincount(dst_which, minlength=MOUTH_BINS) / len(dst_openness)
+    weights = np.zeros(len(filled))
+    for b in np.flatnonzero(dst_share):
+        distance = np.abs(filled - b)
+        nearest = distance == distance.min()
+        weights[nearest] += dst_share[b] / np.count_nonzero(nearest)
+    return [np.flatnonzero(src_which == b) for b in filled], weights
+
+
+def sampling_bins(src: FaceReader, dst: FaceReader, uniform_yaw: bool,
+                  match_mouth: bool) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None, np.ndarray | None]:
+    """The ``(src_bins, dst_bins, src_weights)`` of a :class:`BatchPlan` for these settings, from metadata.
+
+    ``uniform_yaw`` draws both sides evenly over :func:`yaw_bins`; ``match_mouth`` draws src faces by
+    :func:`mouth_bins`, weighted like the dst's mouth openness, and wins over ``uniform_yaw`` for src
+    (the dst side keeps its uniform yaw).
+    """
+    src_bins = yaw_bins(src.yaws()) if uniform_yaw else None
+    dst_bins = yaw_bins(dst.yaws()) if uniform_yaw else None
+    if not match_mouth:
+        return src_bins, dst_bins, None
+    mouth, weights = mouth_bins(src.mouth_openness(), dst.mouth_openness())
+    return mouth, dst_bins, weights
+
+
+class _Picker:
+    """Deterministic face indices for sample positions: shuffled epochs, or over bins — uniformly, or by
+    ``weights`` (one per bin)."""
+
+    def __init__(self, count: int, seed: int, stream: int, bins: list[np.ndarray] | None,
+                 weights: np.ndarray | None = None) -> None:
         self.count, self.seed, self.stream, self.bins = count, seed, stream, bins
         self._epoch, self._perm = -1, np.arange(count)
+        self._cumulative = None if weights is None else np.cumsum(np.asarray(weights, dtype=np.float64))
+        if self._cumulative is not None and (bins is None or len(self._cumulative) != len(bins)
+                                             or not self._cumulative[-1] > 0):
+            raise ValueError("bin weights need one positive-sum weight per bin")
+
+    def _bin(self, bins: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        if self._cumulative is None:
+            return bins[int(rng.integers(len(bins)))]
+        drawn = int(np.searchsorted(self._cumulative, rng.random() * self._cumulative[-1], side="right"))
+        return bins[min(drawn, len(bins) - 1)]
 
     def pick(self, position: int, rng: np.random.Generator) -> int:
         if self.bins:
-            members = self.bins[int(rng.integers(len(self.bins)))]
+            members = self._bin(self.bins, rng)
             return int(members[int(rng.integers(len(members)))])
         epoch = position // self.count
         if epoch != self._epoch:
@@ -110,17 +171,19 @@ class BatchPlan(torch.utils.data.Sampler):
     """Infinite sequence of per-iteration keys ``(src_i, dst_i, ct_i, sample_seed)`` for one rank.
 
     Iteration k's global batch holds ``global_batch`` keys; rank r takes slice r of ``world`` equal
-    slices. ``start_iteration`` resumes the stream.
+    slices. ``start_iteration`` resumes the stream. ``src_bins`` / ``dst_bins`` (face indices per bin) draw
+    a bin, then a face in it uniformly; bins are drawn uniformly, or src bins by ``src_weights``
+    (:func:`sampling_bins`).
     """
 
     def __init__(self, n_src: int, n_dst: int, global_batch: int, seed: int, start_iteration: int = 0,
                  rank: int = 0, world: int = 1, src_bins: list[np.ndarray] | None = None,
-                 dst_bins: list[np.ndarray] | None = None) -> None:
+                 dst_bins: list[np.ndarray] | None = None, src_weights: np.ndarray | None = None) -> None:
         if global_batch % world:
             raise OptionError(f"batch_size {global_batch} must be divisible by the number of processes ({world})")
         self.global_batch, self.seed, self.rank, self.world = global_batch, seed, rank, world
         self.start_iteration = start_iteration
-        self.src = _Picker(n_src, seed, 1, src_bins)
+        self.src = _Picker(n_src, seed, 1, src_bins, src_weights)
         self.dst = _Picker(n_dst, seed, 2, dst_bins)
         self.ct = _Picker(n_dst, seed, 3, None)
 

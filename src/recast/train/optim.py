@@ -117,9 +117,13 @@ class LrDropout:
         device = self.params[0].device
         gen = torch.Generator(device=device)
         gen.manual_seed(self.seed * 1_000_003 + step + (self.stream << 40))
+        threshold = round(self.keep * 65536) - 32768  # a uniform int16 is below it with probability keep
         for p, old in zip(self.params, self.before, strict=True):
-            drop = torch.rand(p.shape, generator=gen, device=device) >= self.keep
-            p.copy_(torch.where(drop, old, p))
+            # one 32-bit draw gives two 16-bit ones: half the generator's work of a float per element
+            words = torch.randint(-(2**31), 2**31, ((p.numel() + 1) // 2,), dtype=torch.int32, generator=gen,
+                                  device=device)
+            drop = words.view(torch.int16)[: p.numel()].view(p.shape) >= threshold
+            torch.where(drop, old, p, out=p)
 
 
 def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> float:

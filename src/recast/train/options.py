@@ -41,7 +41,7 @@ class TrainSettings:
 
     lr_dropout is the keep-probability of each weight update (1.0 = off; DeepFaceLab's "on" is 0.3),
     with a cosine lr cycle of ``lr_cos_period`` iterations while it is on (0 = none). pretrain forces
-    no warp, both flips, uniform yaw, no GAN/style/lr dropout/ct (:meth:`effective`).
+    no warp, both flips, uniform yaw, no GAN/style/lr dropout/ct/mouth matching (:meth:`effective`).
     """
 
     OPTIONS_NOUN: ClassVar[str] = "training setting"
@@ -68,6 +68,8 @@ class TrainSettings:
                                      group=_AUG)
     random_scale: float = option(0.15, "Random scale jitter of samples", ge=0, le=1, group=_AUG)
     uniform_yaw: bool = option(False, "Sample faces evenly over head turn (yaw)", group=_AUG)
+    match_mouth: bool = option(False, "Sample src faces so their mouth openness matches the dst's (wins over "
+                               "uniform yaw for src)", group=_AUG)
     ct_mode: str = option("none", "Colour-transfer src samples toward dst", choices=("none", *SAMPLE_TRANSFERS),
                           group=_AUG)
     gan_power: float = option(0.0, "Patch-GAN loss weight", ge=0, le=10, group=_GAN)
@@ -93,7 +95,7 @@ class TrainSettings:
         return dataclasses.replace(
             self, random_warp=False, random_flip_src=True, random_flip_dst=True, random_hsv_power=0.0,
             gan_power=0.0, lr_dropout=1.0, face_style_power=0.0, bg_style_power=0.0, true_face_power=0.0,
-            uniform_yaw=True, ct_mode="none",
+            uniform_yaw=True, ct_mode="none", match_mouth=False,
         )
 
 

@@ -29,15 +29,17 @@ from typing import Any
 from recast.errors import OptionError
 from recast.train.options import RECIPES, TrainSettings
 
-PHASE_SETTINGS = ("random_warp", "lr_dropout", "gan_power", "eyes_mouth_prio", "uniform_yaw")
+PHASE_SETTINGS = ("random_warp", "lr_dropout", "gan_power", "eyes_mouth_prio", "uniform_yaw", "match_mouth")
 """The :class:`TrainSettings` a :class:`Phase` may override (its fields of the same names)."""
 
 
 @dataclass(frozen=True)
 class Phase:
     """One phase: ``name``, the budget fraction it ``start`` s at (0 ≤ start < 1), and the settings it
-    overrides while it lasts (None: the run's own value). eyes_mouth_prio and uniform_yaw are off in
-    every registered phase (None) until a quality ablation shows they help."""
+    overrides while it lasts (None: the run's own value). eyes_mouth_prio, uniform_yaw and match_mouth are
+    left to the run in every registered phase (None): in the phase ablation (``benchmarks/quality.py
+    --ablation``, issue #23's notes) priority and mouth matching lowered the mouth error but cost pose and
+    detail."""
 
     name: str
     start: float
@@ -46,6 +48,7 @@ class Phase:
     gan_power: float | None = None
     eyes_mouth_prio: bool | None = None
     uniform_yaw: bool | None = None
+    match_mouth: bool | None = None
 
     def overrides(self) -> dict[str, Any]:
         """The settings this phase sets, ``{name: value}``."""

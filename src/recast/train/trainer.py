@@ -38,13 +38,13 @@ from recast.runtime.devices import resolve_device
 from recast.runtime.precision import choose_precision
 from recast.runtime.threads import ThreadTuner, apply_torch_threads, plan_threads
 from recast.train import distributed, sharding, tensorboard
-from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, yaw_bins
+from recast.train.data import BatchPlan, FaceReader, PairDataset, PairSpec, make_loader, sampling_bins
 from recast.train.loop import LoopLimits, StepOutcome, run_loop
 from recast.train.memcheck import check_train_memory
 from recast.train.optim import LrDropout
 from recast.train.options import ProgressEvent, TrainOptions, TrainSettings, resolve_settings
 from recast.train.previews import write_previews
-from recast.train.recipe import Phase, PhaseLog, choose_phase, get_recipe, settings_for
+from recast.train.recipe import Phase, PhaseLog, Recipe, choose_phase, get_recipe, settings_for
 from recast.train.samples import SampleSpec
 from recast.train.step import Part, TrainStep, make_code_discriminator, make_gan_discriminator, make_part
 from recast.train.tensorboard import TensorBoardLog
@@ -96,11 +96,14 @@ def _check_fixed(saved: dict[str, Any], asked: dict[str, Any], name: str) -> Non
 
 
 class Trainer:
-    """Sets up model, optimisers and data from :class:`TrainOptions`; :meth:`run` trains."""
+    """Sets up model, optimisers and data from :class:`TrainOptions`; :meth:`run` trains. ``recipe``: a
+    :class:`~recast.train.recipe.Recipe` to train in instead of the registered ``options.recipe`` (for
+    experiments such as ``benchmarks/quality.py``'s phase ablation; no command-line flag)."""
 
-    def __init__(self, options: TrainOptions) -> None:
+    def __init__(self, options: TrainOptions, recipe: Recipe | None = None) -> None:
         options.validate()
         self.options = options
+        self.custom_recipe = recipe
         device = resolve_device(options.device)
         self.dist = distributed.setup(device)
         self.device = distributed.rank_device(device, self.dist)
@@ -188,7 +191,7 @@ class Trainer:
     def _start_recipe(self, saved: Any) -> None:
         """Set the recipe's phase for this run: the one at the budget used so far, never before the saved one.
         ``self.settings`` becomes the phase's; the resolved ones stay in ``chosen_settings`` (what is saved)."""
-        self.recipe = get_recipe(self.options.recipe)
+        self.recipe = self.custom_recipe or get_recipe(self.options.recipe)
         self.chosen_settings = self.settings
         saved_log = PhaseLog.from_json(saved, self.recipe)
         phase = choose_phase(self.recipe, self.budget_fraction(time.monotonic(), self.iteration),
@@ -219,7 +222,7 @@ class Trainer:
 
     def _switch_phase(self, phase: Phase) -> None:
         """Rebuild what the phase changes — the step's settings, each part's lr dropout, the GAN discriminator
-        (created when first needed), the data loader (warp, yaw bins) — keeping every optimiser's state."""
+        (created when first needed), the data loader (warp, yaw and mouth bins) — keeping every optimiser's state."""
         self.phase_log = self.phase_log.entered(phase, self.iteration)
         self.settings = settings_for(phase, self.chosen_settings)
         self.step.settings = self.settings
@@ -330,9 +333,9 @@ class Trainer:
                   "scale": eff.random_scale, "eyes_mouth": em}
         spec = PairSpec(SampleSpec(random_flip=eff.random_flip_src, hsv_power=eff.random_hsv_power, **common),
                         SampleSpec(random_flip=eff.random_flip_dst, **common), eff.ct_mode)
-        bins = (yaw_bins(src.yaws()), yaw_bins(dst.yaws())) if eff.uniform_yaw else (None, None)
+        src_bins, dst_bins, src_weights = sampling_bins(src, dst, eff.uniform_yaw, eff.match_mouth)
         plan = BatchPlan(len(src), len(dst), self.settings.batch_size, self.seed, self.iteration,
-                         self.dist.rank, self.dist.world, *bins)
+                         self.dist.rank, self.dist.world, src_bins, dst_bins, src_weights)
         workers = self.threads.data_workers if o.workers is None else o.workers
         self.loader = make_loader(PairDataset(src, dst, spec), plan, workers)
 
@@ -638,9 +641,10 @@ def _model_face_type(model: FaceSwapModel) -> Any:
     return parse_face_type(model.config.face_type)  # type: ignore[attr-defined]
 
 
-def train(options: TrainOptions) -> TrainResult:
-    """Train (or resume) the model in ``options.model_dir``; see :class:`TrainOptions`."""
-    with Trainer(options) as trainer:
+def train(options: TrainOptions, recipe: Recipe | None = None) -> TrainResult:
+    """Train (or resume) the model in ``options.model_dir``; see :class:`TrainOptions` (``recipe``: see
+    :class:`Trainer`)."""
+    with Trainer(options, recipe) as trainer:
         result = trainer.run()
         if trainer.dist.is_main:
             write_model_card(trainer.model_dir, trainer.name, dataclasses.asdict(trainer.model.config),

@@ -175,8 +175,9 @@ function coveragePanel(report) {
     h("summary", { class: report.poor ? "bad" : "" }, `Coverage: ${report.summary}${report.poor ? " — poor: add src faces like the uncovered ones" : ""}`),
     h("table", { class: "fs-meta fs-coverage-table" },
       h("tr", {}, h("th", {}, ""), h("th", {}, "src 5–95 %"), h("th", {}, "dst 5–95 %"), h("th", {}, "dst covered")), ...rows),
+    report.mouth_mismatch ? h("p", { id: "fs-mouth", class: "bad" }, `Mouth: ${report.mouth_mismatch}`) : null,
     links.length ? h("p", { id: "fs-uncovered" }, "Uncovered dst faces (frame, the feature that keeps them apart): ", ...links, more > 0 ? ` and ${more} more` : "")
-                 : h("p", { class: "muted" }, "Every dst face has a close src face.")];
+                 : h("p", { class: "muted" }, "Every dst face has a close src face.")].filter(Boolean);
 }
 
 async function renderGrid(root, side, bin) {
