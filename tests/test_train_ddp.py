@@ -69,18 +69,19 @@ def weight_change_norm(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 
 
 def assert_trained_alike(init: dict[str, torch.Tensor], one: dict[str, torch.Tensor],
-                         two: dict[str, torch.Tensor], lr: float) -> None:
-    """``two`` trained from ``init`` to where ``one`` did, up to the last bits of a split batch's sums.
+                         two: dict[str, torch.Tensor], lr: float, iterations: int, ratio: float = 1e-2) -> None:
+    """``two`` trained from ``init`` to where ``one`` did in ``iterations`` Adam steps at ``lr``, up to the last
+    bits of a split batch's sums: their difference is at most ``ratio`` of ``one``'s whole change.
 
-    Adam divides each gradient by its own running size, so an element whose gradient is a near-cancelled
-    sum turns last-bit differences into a fraction of an lr-sized step (measured: ≤ 1.8e-5 at lr 1e-4, a
-    change-norm ratio of 8e-4, on 1.2 % of the elements). Training on other data — half the batch — moves
-    the weights by 7.8e-4 at most and a third of their whole change (ratio 0.32): each bound separates them.
+    Adam (ε 1e-12) divides each gradient by its own running size, so an element whose gradient is a
+    near-cancelled sum turns last-bit differences into a fraction of an lr-sized step, or a whole one the
+    other way: at most 2·lr per iteration. Measured: 4 SAEHD steps at lr 1e-4 on a Zen 4 EPYC differ by
+    ≤ 1.8e-5, a change-norm ratio of 8e-4, where training on other data (half the batch) gives 0.32.
     """
     moved = weight_change_norm(init, one)
     assert moved > 100 * TOLERANCE  # equal because both trained, not because neither did
-    assert weight_change_norm(one, two) <= 1e-2 * moved
-    assert max_difference(one, two) <= lr
+    assert weight_change_norm(one, two) <= ratio * moved
+    assert max_difference(one, two) <= 2 * lr * iterations
 
 
 def assert_two_processes_match_one(tmp_path: Path, config: dict[str, Any], make_facesets: MakeFacesets,
@@ -96,7 +97,7 @@ def assert_two_processes_match_one(tmp_path: Path, config: dict[str, Any], make_
     assert state["iteration"] == ITERATIONS and state["processes"] == 2
     one_process(src, dst, tmp_path / "init", config, 0)
     one, two, init = (saved_weights(tmp_path / name) for name in ("one", "two", "init"))
-    assert_trained_alike(init, one, two, LR)
+    assert_trained_alike(init, one, two, LR, ITERATIONS)
 
 
 def one_process(src: Path, dst: Path, model_dir: Path, config: dict[str, Any], iterations: int) -> None:
@@ -159,20 +160,22 @@ if __name__ == "__main__":
 def test_xseg_two_processes_match_one(tmp_path: Path, make_facesets: MakeFacesets) -> None:
     from recast.faces.facetype import FaceType
 
-    settings = {"batch_size": 4, "lr": 1e-4}
+    settings, iterations = {"batch_size": 4, "lr": 1e-4}, 3
     faces, _ = make_facesets(4, size=128, face_type=FaceType.WHOLE)
     script = tmp_path / "xseg.py"
     script.write_text(_XSEG.format(settings=settings))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     for name, launch in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"])):
-        done = subprocess.run([sys.executable, *launch, str(script), str(faces), str(tmp_path / name), "3"],
+        done = subprocess.run([sys.executable, *launch, str(script), str(faces), str(tmp_path / name), str(iterations)],
                               env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
-    one, two = saved_weights(tmp_path / "one"), saved_weights(tmp_path / "two")
-    assert max_difference(one, two) <= TOLERANCE
     subprocess.run([sys.executable, str(script), str(faces), str(tmp_path / "init"), "0"], env=env, check=True,
                    timeout=600)
-    assert max_difference(saved_weights(tmp_path / "init"), one) > 100 * TOLERANCE
+    init, one, two = (saved_weights(tmp_path / name) for name in ("init", "one", "two"))
+    # FRN leaves 11 % of XSeg's gradients below 1e-8 (a 256 px batch at initialisation), where ε 1e-12 lets
+    # rounding decide whole Adam steps: on a Zen 1 EPYC (AVX2) two processes end at a change-norm ratio of
+    # 0.033 after 3 steps (Zen 4: ≤ 1e-6 apart), one process on half the batch at 0.82
+    assert_trained_alike(init, one, two, settings["lr"], iterations, ratio=0.1)
 
 
 @pytest.mark.slow

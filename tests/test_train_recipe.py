@@ -246,21 +246,22 @@ def test_train_follows_a_recipe_object_instead_of_the_named_one(faces: tuple[Pat
 @pytest.mark.slow
 def test_dfl_in_two_processes_matches_one(tmp_path: Path, tiny_config: TinyConfig, make_facesets: MakeFacesets) -> None:
     """The GAN discriminator created at the switch is data-parallel too: two processes end where one does."""
-    from test_train_ddp import SETTINGS, config_file, max_difference, recast_train
+    from test_train_ddp import LR, SETTINGS, assert_trained_alike, config_file, max_difference, recast_train
 
     config = tiny_config()
     src, dst = make_facesets(8)
-    train(TrainOptions(src, dst, tmp_path / "one", model="saehd", model_config=config, settings=SETTINGS,
-                       iterations=10, workers=0, preview_every=0, seed=5, threads=1, device="cpu", precision="fp32",
-                       recipe="dfl"))
+    for name, iterations in (("one", 10), ("init", 0)):
+        train(TrainOptions(src, dst, tmp_path / name, model="saehd", model_config=config, settings=SETTINGS,
+                           iterations=iterations, workers=0, preview_every=0, seed=5, threads=1, device="cpu",
+                           precision="fp32", recipe="dfl"))
     done = recast_train(src, dst, tmp_path / "two", config_file(tmp_path / "run.toml", config, SETTINGS), 10,
                         "--recipe", "dfl")
     assert done.returncode == 0, done.stderr[-3000:]
     assert _state(tmp_path / "two")["recipe"] == _state(tmp_path / "one")["recipe"]
-    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    init, one, two = (_weights(tmp_path / name) for name in ("init", "one", "two"))
     gan = {k for k in two if k.startswith("gan_d.")}
-    assert gan
-    # 10 iterations of split-batch rounding stay near 2e-6; a discriminator not averaged over the ranks
+    assert gan and not gan & set(init)
+    # one GAN iteration of split-batch rounding stays near 2e-6; a discriminator not averaged over the ranks
     # moves each of its weights by ~lr (1e-4) differently on each rank
     assert max_difference({k: one[k] for k in gan}, {k: two[k] for k in gan}) <= 1e-5
-    assert max_difference(one, two) <= 1e-5
+    assert_trained_alike(init, {k: one[k] for k in init}, {k: two[k] for k in init}, LR, 10)
