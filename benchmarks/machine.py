@@ -50,14 +50,14 @@ def machine_report() -> dict[str, object]:
     device = torch.device("cpu")
     train = choose_precision("auto", device, "train")
     # emulated bf16 runs at ~0.2 GFLOP/s: a 2048³ product would take over a minute, so a 512³ one stands in
-    bf16_size = 2048 if train.dtype == torch.bfloat16 else 512
+    bf16_size, bf16_repeats = (2048, 5) if train.dtype == torch.bfloat16 else (512, 1)
     return {
         "cpu": cpu_model(), "machine": platform.machine(), "bf16_flags": sorted(cpu_flags()),
         "threads": plan.describe(), "torch": torch.__version__,
         "precision_train": train.describe(),
         "precision_infer": choose_precision("auto", device, "infer").describe(),
         "gemm_fp32_gflops": round(gemm_peak(), 1), "gemm_bf16_size": bf16_size,
-        "gemm_bf16_gflops": round(gemm_peak(bf16_size, 5 if bf16_size == 2048 else 1, torch.bfloat16), 1),
+        "gemm_bf16_gflops": round(gemm_peak(bf16_size, bf16_repeats, torch.bfloat16), 1),
     }
 
 
